@@ -1,0 +1,220 @@
+"""The one typed configuration of a training run, its named budgets, and its validation.
+
+Every knob of the trainer is a field of `Config`, with its help text and allowed range
+in the field's metadata. A dict (from a Tune trial, a `--set key=value` list or a JSON
+file) becomes a `Config` exactly once, through `make_config`; an unknown key or an
+out-of-range value raises `ConfigError` naming the key and what was expected.
+
+    python -m tune_ired.train --list-keys     # every key, its default and range
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import json
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+
+class ConfigError(ValueError):
+    """A configuration key or value that the trainer cannot accept."""
+
+
+def knob(default, help: str, *, low=None, high=None, choices=None):
+    """A config field with its help text and allowed range (inclusive bounds)."""
+    return field(default=default, metadata={"help": help, "low": low, "high": high, "choices": choices})
+
+
+@dataclass(frozen=True)
+class Config:
+    """Everything that defines one IRED training run (see ired-algorithm.md)."""
+
+    # --- problems (spec section 1)
+    n: int = knob(20, "matrix size: problems are n x n SPD matrices (the reference's --rank)", low=1, high=128)
+    train_lambda: float = knob(0.5, "diagonal shift lam of training and validation matrices", low=1e-6)
+    ood_lambda: float = knob(0.1, "diagonal shift lam of the harder out-of-distribution test set", low=1e-6)
+    val_size: int = knob(1024, "problems in the fixed validation set (and in the OOD set)", low=1)
+    val_seed: int = knob(20240701, "seed of the fixed validation and OOD sets (never a training stream)", low=0)
+
+    # --- energy model (spec section 2)
+    hidden: int = knob(512, "hidden width h of the energy MLP", low=1)
+    time_dim: int = knob(128, "width of the sinusoidal time embedding and its MLP", low=2)
+
+    # --- diffusion and energy descent (spec sections 3, 4, 6)
+    diffusion_steps: int = knob(10, "diffusion steps T of the cosine schedule", low=1, high=1000)
+    sample_opt_steps: int = knob(5, "energy-descent steps per diffusion step when sampling", low=0)
+    clip_scale: float = knob(2.0, "y is clipped to clip_scale * sqrt(abar_t) (the continuous-task scale)", low=1e-6)
+    ref_multiplier_overwrite: bool = knob(
+        True, "reference quirk: every energy-descent step after the first uses multiplier clip_scale"
+    )
+    ref_first_t_clip: bool = knob(True, "reference quirk: clip a whole batch by the first problem's t")
+    ref_sample_shrink: bool = knob(True, "reference quirk: sampling returns sqrt(abar_0) * x0 instead of x0")
+
+    # --- negative mining and the energy loss (spec sections 5, 8)
+    strategy: str = knob(
+        "adversarial",
+        "negative mining strategy",
+        choices=("none", "random", "adversarial", "ascent", "mixed"),
+    )
+    opt_steps: int = knob(2, "energy-descent (or ascent) steps that mine each negative", low=0, high=1000)
+    ascent_lr: float = knob(1.0, "step multiplier sf of the first mining step", low=0.0)
+    noise_scale: float = knob(3.0, "negatives start from q(y0, t, noise_scale * eps)", low=0.0)
+    mixed_ratio: float = knob(
+        0.3, "share of the batch with adversarial negatives (strategy 'mixed')", low=0.0, high=1.0
+    )
+    energy_weight: float = knob(0.5, "weight of the energy-landscape loss in the total", low=0.0)
+
+    # --- optimisation (spec section 5)
+    batch_size: int = knob(2048, "problems per training step", low=1)
+    train_steps: int = knob(100_000, "optimiser steps of the whole run", low=1)
+    lr: float = knob(1e-4, "Adam learning rate (peak, when a schedule is on)", low=0.0, high=1.0)
+    adam_beta1: float = knob(0.9, "Adam beta1", low=0.0, high=1.0)
+    adam_beta2: float = knob(0.99, "Adam beta2", low=0.0, high=1.0)
+    grad_clip: float = knob(1.0, "clip each seed's gradient norm to this (0: no clipping)", low=0.0)
+    lr_schedule: str = knob("constant", "learning-rate schedule", choices=("constant", "cosine"))
+    cosine_start: int = knob(0, "step at which the cosine decay begins (constant lr before it)", low=0)
+    lr_min_ratio: float = knob(0.0, "cosine decay ends at lr * lr_min_ratio", low=0.0, high=1.0)
+    ema_decay: float = knob(0.995, "decay (beta) of the EMA of the weights", low=0.0, high=1.0)
+    ema_update_every: int = knob(10, "update the EMA every this many steps", low=1)
+    ema_update_after: int = knob(100, "EMA copies the weights until this step (ema-pytorch's warm-up)", low=0)
+
+    # --- evaluation, stopping, checkpoints
+    eval_every: int = knob(1000, "evaluate (and report) every this many steps", low=1)
+    acc_tol: float = knob(0.05, "an element is accurate when within this of the true inverse", low=0.0)
+    early_stop_patience: int = knob(0, "stop after this many evaluations without val/mse improving (0: never)", low=0)
+    early_stop_min_delta: float = knob(0.0, "an improvement must lower val/mse by more than this", low=0.0)
+    checkpoint_every: int = knob(0, "write the latest checkpoint every this many steps (0: at every evaluation)", low=0)
+
+    # --- runtime
+    seed: int = knob(0, "seed of the run (the first seed when num_seeds > 1)", low=0, high=2**31 - 1)
+    num_seeds: int = knob(1, "train seeds seed..seed+num_seeds-1 together as one batched computation", low=1)
+    device: str = knob("cpu", "torch device: cpu, cuda, cuda:N or auto (cuda when available)")
+    num_threads: int = knob(0, "torch CPU threads (0: leave torch's default)", low=0)
+
+    @property
+    def seeds(self) -> list[int]:
+        """The seeds this run trains, one model each."""
+        return list(range(self.seed, self.seed + self.num_seeds))
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), indent=2, sort_keys=True)
+
+
+FIELDS: dict[str, dataclasses.Field] = {f.name: f for f in dataclasses.fields(Config)}
+
+# Named budgets: overrides of the defaults, defined here once for the trainer and sweeps.
+BUDGETS: dict[str, dict[str, Any]] = {
+    # seconds: for tests
+    "tiny": dict(n=3, hidden=32, time_dim=16, batch_size=32, train_steps=40, eval_every=20, val_size=32),
+    # about a minute on a laptop CPU
+    "quick": dict(n=5, hidden=256, batch_size=256, train_steps=1000, eval_every=100, val_size=256),
+    # the research scale
+    "paper": dict(n=20, hidden=512, batch_size=2048, train_steps=100_000, eval_every=1000, val_size=1024),
+}
+
+
+def check_key(key: str, *, source: str = "config") -> None:
+    """Raise ConfigError if `key` is not a Config field, suggesting the closest key."""
+    if key in FIELDS:
+        return
+    close = difflib.get_close_matches(key, FIELDS, n=1)
+    hint = f" Did you mean '{close[0]}'?" if close else ""
+    raise ConfigError(
+        f"{source}: unknown key '{key}'.{hint} Known keys: {', '.join(FIELDS)} (python -m tune_ired.train --list-keys)."
+    )
+
+
+def describe_range(f: dataclasses.Field) -> str:
+    """Human text for a field's allowed values."""
+    md = f.metadata
+    if md["choices"]:
+        return "one of " + ", ".join(repr(c) for c in md["choices"])
+    kind = {"int": "an integer", "float": "a number", "bool": "true or false", "str": "a string"}[f.type]
+    if md["low"] is not None and md["high"] is not None:
+        return f"{kind} in [{md['low']}, {md['high']}]"
+    if md["low"] is not None:
+        return f"{kind} >= {md['low']}"
+    return kind
+
+
+def coerce_value(key: str, value: Any, *, source: str = "config") -> Any:
+    """Convert `value` to the type of field `key` and check its range; raise ConfigError."""
+    check_key(key, source=source)
+    f = FIELDS[key]
+    md = f.metadata
+    bad = ConfigError(f"{source}: '{key}' = {value!r} is not valid; expected {describe_range(f)}.")
+    if f.type == "bool":
+        if isinstance(value, str) and value.lower() in ("true", "false", "1", "0", "yes", "no"):
+            return value.lower() in ("true", "1", "yes")
+        if isinstance(value, bool) or value in (0, 1):
+            return bool(value)
+        raise bad
+    if f.type == "str":
+        if not isinstance(value, str) or (md["choices"] and value not in md["choices"]):
+            raise bad
+        return value
+    try:
+        number = float(value) if not isinstance(value, bool) else None
+    except (TypeError, ValueError):
+        number = None
+    if number is None or number != number or number in (float("inf"), float("-inf")):
+        raise bad
+    if f.type == "int":
+        if number != int(number):
+            raise bad
+        number = int(number)
+    if (md["low"] is not None and number < md["low"]) or (md["high"] is not None and number > md["high"]):
+        raise bad
+    return number
+
+
+def check_device(device: str, *, source: str = "config") -> None:
+    """Raise ConfigError unless `device` names cpu, auto, cuda or cuda:N."""
+    tail = device.removeprefix("cuda:")
+    if device in ("cpu", "auto", "cuda") or (device.startswith("cuda:") and tail.isdigit()):
+        return
+    raise ConfigError(f"{source}: 'device' = {device!r} is not valid; expected cpu, auto, cuda or cuda:N.")
+
+
+def make_config(
+    overrides: Mapping[str, Any] | None = None, *, budget: str | None = None, source: str = "config"
+) -> Config:
+    """Build a Config from the defaults, then a named budget, then `overrides`."""
+    values: dict[str, Any] = {}
+    if budget is not None:
+        if budget not in BUDGETS:
+            raise ConfigError(f"{source}: unknown budget '{budget}'; expected one of {', '.join(BUDGETS)}.")
+        values.update(BUDGETS[budget])
+    values.update(overrides or {})
+    typed = {key: coerce_value(key, value, source=source) for key, value in values.items()}
+    check_device(typed.get("device", FIELDS["device"].default), source=source)
+    cfg = Config(**typed)
+    if cfg.cosine_start >= cfg.train_steps and cfg.lr_schedule == "cosine":
+        raise ConfigError(
+            f"{source}: 'cosine_start' = {cfg.cosine_start} must be below 'train_steps' = {cfg.train_steps}."
+        )
+    return cfg
+
+
+def parse_assignments(items: Iterable[str], *, source: str = "--set") -> dict[str, Any]:
+    """Turn ['key=value', ...] into a dict, values typed by their fields."""
+    out: dict[str, Any] = {}
+    for item in items:
+        key, sep, text = item.partition("=")
+        if not sep:
+            raise ConfigError(f"{source}: '{item}' is not of the form key=value.")
+        out[key.strip()] = coerce_value(key.strip(), text.strip(), source=source)
+    return out
+
+
+def config_help() -> str:
+    """A table of every key, its default and its allowed values."""
+    lines = []
+    for name, f in FIELDS.items():
+        lines.append(f"  {name} (default {f.default!r}; {describe_range(f)})\n      {f.metadata['help']}")
+    return "\n".join(lines)

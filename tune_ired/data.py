@@ -1,0 +1,71 @@
+"""Matrix-inversion problems (spec section 1), generated whole batches at a time.
+
+A problem is an SPD matrix A = 2 R R^T + lam I with R ~ U(-1, 1)^{n x n}; the model sees
+x = vec(A) and must produce y0 = vec(A^{-1}). Training draws fresh problems every step
+from a seeded `torch.Generator` on the training device; validation and OOD sets are
+drawn once from `Config.val_seed`, a seed no training stream uses.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+
+def derive_seed(*keys: int) -> int:
+    """A 63-bit seed derived from integer keys, so that distinct key tuples give distinct streams."""
+    high, low = np.random.SeedSequence(list(keys)).generate_state(2, np.uint32)
+    return (int(high) << 31) ^ int(low)
+
+
+def make_generator(device: torch.device, *keys: int) -> torch.Generator:
+    """A torch.Generator on `device` seeded from `keys` (see derive_seed)."""
+    gen = torch.Generator(device=device)
+    gen.manual_seed(derive_seed(*keys))
+    return gen
+
+
+@dataclass(frozen=True)
+class Problems:
+    """A batch of problems: inputs x = vec(A) and targets y0 = vec(A^{-1}), each (..., n*n)."""
+
+    x: torch.Tensor
+    y0: torch.Tensor
+
+    @property
+    def n(self) -> int:
+        return round(self.x.shape[-1] ** 0.5)
+
+
+def draw_problems(batch: int, n: int, lam: float, *, generator: torch.Generator) -> Problems:
+    """Draw `batch` problems of size n with diagonal shift lam, on the generator's device."""
+    device = generator.device
+    r = torch.rand(batch, n, n, generator=generator, device=device) * 2 - 1
+    eye = torch.eye(n, device=device)
+    a = 2 * r @ r.transpose(-1, -2) + lam * eye
+    chol = torch.linalg.cholesky(a)
+    a_inv = torch.cholesky_solve(eye.expand(batch, n, n), chol)
+    a_inv = (a_inv + a_inv.transpose(-1, -2)) / 2
+    return Problems(x=a.reshape(batch, n * n), y0=a_inv.reshape(batch, n * n))
+
+
+def draw_seed_batch(batch: int, n: int, lam: float, generators: list[torch.Generator]) -> Problems:
+    """One batch per seed, stacked on a leading seed axis: tensors of shape (S, batch, n*n)."""
+    parts = [draw_problems(batch, n, lam, generator=g) for g in generators]
+    return Problems(x=torch.stack([p.x for p in parts]), y0=torch.stack([p.y0 for p in parts]))
+
+
+def fixed_set(size: int, n: int, lam: float, *, seed: int, device: torch.device) -> Problems:
+    """The fixed validation (or OOD) set: the same problems for every seed and run."""
+    return draw_problems(size, n, lam, generator=make_generator(device, seed, n))
+
+
+def residual(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    """||A Y - I||_F per problem, for x = vec(A) and y = vec(Y) of shape (..., n*n)."""
+    n = round(x.shape[-1] ** 0.5)
+    a = x.reshape(*x.shape[:-1], n, n)
+    yy = y.reshape(*y.shape[:-1], n, n)
+    eye = torch.eye(n, device=x.device, dtype=x.dtype)
+    return torch.linalg.matrix_norm(a @ yy - eye)
