@@ -56,7 +56,7 @@ class Config:
     strategy: str = knob(
         "adversarial",
         "negative mining strategy",
-        choices=("none", "random", "adversarial", "ascent", "mixed"),
+        choices=("none", "random", "adversarial", "ascent", "mixed", "langevin"),
     )
     opt_steps: int = knob(2, "energy-descent (or ascent) steps that mine each negative", low=0, high=1000)
     ascent_lr: float = knob(1.0, "step multiplier sf of the first mining step", low=0.0)
@@ -65,6 +65,29 @@ class Config:
         0.3, "share of the batch with adversarial negatives (strategy 'mixed')", low=0.0, high=1.0
     )
     energy_weight: float = knob(0.5, "weight of the energy-landscape loss in the total", low=0.0)
+    preset: str = knob(
+        "",
+        "DCD ablation preset (spec section 9), applied before explicit keys, which win (see PRESETS)",
+        choices=("", "Q-201", "Q-202", "Q-203", "Q-204"),
+    )
+    energy_loss: str = knob(
+        "nce", "energy loss: nce (reference cross-entropy) or cd (mean E(pos) - mean E(neg))", choices=("nce", "cd")
+    )
+    langevin_steps: int = knob(10, "Langevin steps k of strategy 'langevin'", low=0, high=1000)
+    langevin_step_scale: float = knob(1.0, "Langevin step size eta = langevin_step_scale * eta_t", low=0.0)
+    langevin_sigma_scale: float = knob(1.0, "Langevin noise sigma = langevin_sigma_scale * sqrt(2 eta)", low=0.0)
+    replay: bool = knob(False, "start negatives from a replay buffer of earlier negatives (persistent chains)")
+    replay_capacity: int = knob(10_000, "negatives the replay buffer holds per seed (split among t buckets)", low=1)
+    replay_prob: float = knob(0.95, "p_replay: chance a negative starts from the buffer, else fresh", low=0.0, high=1.0)
+    replay_per_t: bool = knob(True, "one FIFO bucket per diffusion step t (false: one global FIFO)")
+    filter_percentile: float = knob(
+        0.0, "false-negative filter: negatives below this percentile of ||A Y - I||_F (0: off)", low=0.0, high=100.0
+    )
+    filter_per_t: bool = knob(True, "filter threshold per diffusion step t (false: per batch)")
+    filter_weight: float = knob(0.0, "weight of filtered negatives in the energy loss (0: drop)", low=0.0, high=1.0)
+    energy_warmup: float = knob(0.0, "energy weight ramps from 0 over this share of train_steps", low=0.0, high=1.0)
+    energy_t_min: float = knob(0.0, "energy loss only for t >= energy_t_min * T", low=0.0, high=1.0)
+    energy_t_max: float = knob(1.0, "energy loss only for t <= energy_t_max * T", low=0.0, high=1.0)
 
     # --- optimisation (spec section 5)
     batch_size: int = knob(2048, "problems per training step", low=1)
@@ -83,6 +106,7 @@ class Config:
     # --- evaluation, stopping, checkpoints
     eval_every: int = knob(1000, "evaluate (and report) every this many steps", low=1)
     acc_tol: float = knob(0.05, "an element is accurate when within this of the true inverse", low=0.0)
+    diverge_loss: float = knob(1e4, "a train/loss above this (or NaN/inf) ends the run as diverged", low=0.0)
     early_stop_patience: int = knob(0, "stop after this many evaluations without val/mse improving (0: never)", low=0)
     early_stop_min_delta: float = knob(0.0, "an improvement must lower val/mse by more than this", low=0.0)
     checkpoint_every: int = knob(0, "write the latest checkpoint every this many steps (0: at every evaluation)", low=0)
@@ -110,11 +134,32 @@ FIELDS: dict[str, dataclasses.Field] = {f.name: f for f in dataclasses.fields(Co
 # Named budgets: overrides of the defaults, defined here once for the trainer and sweeps.
 BUDGETS: dict[str, dict[str, Any]] = {
     # seconds: for tests
-    "tiny": dict(n=3, hidden=32, time_dim=16, batch_size=32, train_steps=40, eval_every=20, val_size=32),
+    "tiny": dict(n=3, hidden=64, time_dim=16, batch_size=64, train_steps=300, eval_every=100, val_size=64, lr=3e-3),
     # about a minute on a laptop CPU
-    "quick": dict(n=5, hidden=256, batch_size=256, train_steps=1000, eval_every=100, val_size=256),
+    "quick": dict(n=5, hidden=256, batch_size=256, train_steps=1000, eval_every=100, val_size=256, lr=1e-3),
     # the research scale
     "paper": dict(n=20, hidden=512, batch_size=2048, train_steps=100_000, eval_every=1000, val_size=1024),
+}
+
+# DCD ablation presets (spec section 9), chosen by the `preset` key. make_config applies
+# them after the budget and before the explicit keys, so an explicit key always wins.
+REFERENCE_NCE = dict(strategy="adversarial", opt_steps=2, ascent_lr=1.0, noise_scale=3.0, energy_weight=0.5)
+CD_LANGEVIN = dict(strategy="langevin", energy_loss="cd", langevin_steps=10, noise_scale=1.0, energy_weight=0.5)
+WITH_REPLAY = dict(CD_LANGEVIN, replay=True, replay_capacity=10_000, replay_prob=0.95, replay_per_t=True)
+PRESETS: dict[str, dict[str, Any]] = {
+    "": {},
+    "Q-201": REFERENCE_NCE,  # the reference: adversarial negatives, NCE loss
+    "Q-202": CD_LANGEVIN,  # + CD loss on Langevin negatives
+    "Q-203": WITH_REPLAY,  # + replay buffer (persistent chains)
+    "Q-204": dict(  # all: + residual false-negative filter and a gentle, warmed-up energy weight on mid t
+        WITH_REPLAY,
+        filter_percentile=30.0,
+        filter_weight=0.0,
+        energy_weight=0.1,
+        energy_warmup=0.2,
+        energy_t_min=0.2,
+        energy_t_max=0.8,
+    ),
 }
 
 
@@ -184,13 +229,15 @@ def check_device(device: str, *, source: str = "config") -> None:
 def make_config(
     overrides: Mapping[str, Any] | None = None, *, budget: str | None = None, source: str = "config"
 ) -> Config:
-    """Build a Config from the defaults, then a named budget, then `overrides`."""
+    """Build a Config from the defaults, then a named budget, then its `preset`, then `overrides`."""
     values: dict[str, Any] = {}
     if budget is not None:
         if budget not in BUDGETS:
             raise ConfigError(f"{source}: unknown budget '{budget}'; expected one of {', '.join(BUDGETS)}.")
         values.update(BUDGETS[budget])
-    values.update(overrides or {})
+    overrides = overrides or {}
+    values.update(PRESETS[coerce_value("preset", overrides.get("preset", ""), source=source)])
+    values.update(overrides)
     typed = {key: coerce_value(key, value, source=source) for key, value in values.items()}
     check_device(typed.get("device", FIELDS["device"].default), source=source)
     cfg = Config(**typed)

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 import torch
 
-from tune_ired.model import EnergyModel, energy_and_grad
+from tune_ired.model import Conditioning, EnergyModel
 
 COSINE_OFFSET = 0.008  # s of the cosine schedule (Nichol & Dhariwal)
 MAX_BETA = 0.999  # betas are clipped below 1 so that alpha_bar stays positive
@@ -73,6 +73,11 @@ class DescentStats:
     reject_share: torch.Tensor  # share of proposed moves rejected
 
 
+def clip_bound(sched: Schedule, t: torch.Tensor, *, first_t_clip: bool) -> torch.Tensor:
+    """Clip values c_t (S, B, 1); with first_t_clip (reference quirk) every problem gets c of its seed's t[0]."""
+    return at(sched.clip_values, t[:, :1].expand_as(t) if first_t_clip else t)
+
+
 def opt_step(
     model: EnergyModel,
     sched: Schedule,
@@ -87,34 +92,54 @@ def opt_step(
     """`steps` energy-descent (or ascent) moves from y at steps t; returns detached y and stats.
 
     A move that raises the energy (lowers it, when ascending) is rejected per problem.
+    """
+    with torch.no_grad():
+        cond = model.condition(x, t)
+        return descend_given(model, sched, cond, y, t, steps=steps, multiplier=multiplier, options=options)
+
+
+def descend_given(
+    model: EnergyModel,
+    sched: Schedule,
+    cond: Conditioning,
+    y: torch.Tensor,
+    t: torch.Tensor,
+    *,
+    steps: int,
+    multiplier: float,
+    options: DescentOptions,
+) -> tuple[torch.Tensor, DescentStats]:
+    """`opt_step` under a conditioning computed once for all moves (call without grad mode).
+
     The energy computed to judge a move is the next move's starting energy, and its
-    gradient comes from the same pass, so each move costs one forward and backward.
+    gradient comes from the same pass, so each move costs one forward and backward (the
+    last move only a forward).
     """
     sign = 1.0 if options.ascend else -1.0
-    bound_t = t[:, :1].expand_as(t) if options.first_t_clip else t
-    bound = at(sched.clip_values, bound_t)
+    bound = clip_bound(sched, t, first_t_clip=options.first_t_clip)
     eta = at(sched.step_sizes, t)
-    energy, grad = energy_and_grad(model, x, y, t)
     zero = torch.zeros(y.shape[0], device=y.device)
     grad_norm, distance, rejected = zero.clone(), zero.clone(), zero.clone()
+    energy, grad = model.energy_and_grad_given(cond, y) if steps > 0 else (None, None)
     for k in range(steps):
         sf = options.clip_scale if (k > 0 and options.multiplier_overwrite) else multiplier
         proposal = torch.clamp(y + sign * sf * eta * grad, -bound, bound)
-        if k == steps - 1:
-            with torch.no_grad():
-                new_energy, new_grad = model(x, proposal, t), grad
+        last = k == steps - 1
+        if last:
+            new_energy = model.energy(cond, proposal)
         else:
-            new_energy, new_grad = energy_and_grad(model, x, proposal, t)
+            new_energy, new_grad = model.energy_and_grad_given(cond, proposal)
         accept = new_energy >= energy if options.ascend else new_energy <= energy
         grad_norm += grad.norm(dim=-1).mean(dim=-1)
         moved = torch.where(accept[..., None], proposal, y)
         distance += (moved - y).norm(dim=-1).mean(dim=-1)
         rejected += (~accept).float().mean(dim=-1)
         y = moved
-        energy = torch.where(accept, new_energy, energy)
-        grad = torch.where(accept[..., None], new_grad, grad)
+        if not last:
+            energy = torch.where(accept, new_energy, energy)
+            grad = torch.where(accept[..., None], new_grad, grad)
     count = max(steps, 1)
-    return y.detach(), DescentStats(grad_norm / count, distance / count, rejected / count)
+    return y, DescentStats(grad_norm / count, distance / count, rejected / count)
 
 
 def sample(
@@ -136,10 +161,12 @@ def sample(
     y, x0 = start, start
     for step in reversed(range(sched.steps)):
         t = torch.full(x.shape[:-1], step, device=x.device, dtype=torch.long)
-        _, eps_hat = energy_and_grad(model, x, y, t)
-        y0_hat = torch.clamp(predict_y0(sched, y, t, eps_hat), -TARGET_CLIP, TARGET_CLIP)
-        y = at(sched.sqrt_alphas_cumprod, t) * y0_hat
-        y, _ = opt_step(model, sched, x, y, t, steps=opt_steps, multiplier=1.0, options=options)
+        with torch.no_grad():
+            cond = model.condition(x, t)
+            _, eps_hat = model.energy_and_grad_given(cond, y)
+            y0_hat = torch.clamp(predict_y0(sched, y, t, eps_hat), -TARGET_CLIP, TARGET_CLIP)
+            y = at(sched.sqrt_alphas_cumprod, t) * y0_hat
+            y, _ = descend_given(model, sched, cond, y, t, steps=opt_steps, multiplier=1.0, options=options)
         bound = at(sched.clip_values, t)
         y = torch.clamp(y, -bound, bound)
         x0 = y / at(sched.sqrt_alphas_cumprod, t)

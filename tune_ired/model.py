@@ -10,6 +10,7 @@ at once (Adam and the EMA act element-wise, so they stay per seed).
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
@@ -19,6 +20,50 @@ from tune_ired.data import make_generator
 
 INIT_STREAM = 1  # stream key of the weight-initialisation generator of each seed
 MAX_PERIOD = 10_000.0  # the sinusoidal embedding's longest period, as in the transformer
+
+
+FILM_PARTS = 4  # scale and shift of layers 2 and 3
+
+
+class SiluGrad(torch.autograd.Function):
+    """grad * silu'(u) as one fused kernel, with a hand-written derivative for the denoising loss."""
+
+    @staticmethod
+    def forward(ctx, grad: torch.Tensor, u: torch.Tensor) -> torch.Tensor:
+        ctx.save_for_backward(grad, u)
+        return torch.ops.aten.silu_backward(grad, u)
+
+    @staticmethod
+    @torch.autograd.function.once_differentiable
+    def backward(ctx, upstream: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        grad, u = ctx.saved_tensors
+        sig = torch.sigmoid(u)
+        # silu''(u) = sig (1 - sig) (2 + u (1 - 2 sig))
+        second = sig * (1 - sig) * (2 + u * (1 - 2 * sig))
+        return torch.ops.aten.silu_backward(upstream, u), upstream * grad * second
+
+
+def silu_grad(grad: torch.Tensor, u: torch.Tensor) -> torch.Tensor:
+    """grad * silu'(u): the backward of swish, itself differentiable once (in grad and u)."""
+    if torch.is_grad_enabled():
+        return SiluGrad.apply(grad, u)
+    return torch.ops.aten.silu_backward(grad, u)
+
+
+@dataclass(frozen=True)
+class Conditioning:
+    """Everything E(x, ., t) needs besides y, per problem, each (S, B, h): computed once, reused by every pass.
+
+    `l1_x` = x W1x + b1 is layer 1 on x's half of concat(x, y); layer k = 2, 3 is
+    swish(h W_k * scale_k + shift_k) with scale_k = 1 + g_k and shift_k = b_k + c_k scale_k,
+    the FiLM of step t with the layer's own bias c_k folded in.
+    """
+
+    l1_x: torch.Tensor
+    scale2: torch.Tensor
+    shift2: torch.Tensor
+    scale3: torch.Tensor
+    shift3: torch.Tensor
 
 
 class StackedLinear(nn.Module):
@@ -79,19 +124,47 @@ class EnergyModel(nn.Module):
         t takes only T values, so the time MLP runs on T rows, not on every problem.
         """
         s = self.l1.weight.shape[0]
-        emb = sinusoidal_embedding(self.steps, self.time_dim).expand(s, -1, -1)
+        emb = sinusoidal_embedding(self.steps, self.time_dim).to(self.l1.weight.dtype).expand(s, -1, -1)
         temb = self.time2(F.gelu(self.time1(emb)))
         return self.film2(temb), self.film3(temb)
 
+    def condition(self, x: torch.Tensor, t: torch.Tensor) -> Conditioning:
+        """What E(x, ., t) needs besides y, for inputs x (S, B, n*n) at steps t (S, B)."""
+        (g2, b2), (g3, b3) = (table.chunk(2, dim=-1) for table in self.time_film())
+        scale2, scale3 = 1 + g2, 1 + g3
+        tables = torch.cat([scale2, b2 + self.l2.bias * scale2, scale3, b3 + self.l3.bias * scale3], dim=-1)
+        s, steps = tables.shape[:2]
+        rows = F.embedding(t + steps * torch.arange(s, device=t.device)[:, None], tables.flatten(0, 1))
+        w1x = self.l1.weight[:, : x.shape[-1]]
+        return Conditioning(torch.baddbmm(self.l1.bias, x, w1x), *rows.chunk(FILM_PARTS, dim=-1))
+
+    def activations(self, cond: Conditioning, y: torch.Tensor) -> tuple[torch.Tensor, ...]:
+        """Pre-activations u1, u2, u3 of the three hidden layers and the output `out` (each (S, B, .))."""
+        u1 = torch.baddbmm(cond.l1_x, y, self.l1.weight[:, -y.shape[-1] :])
+        u2 = torch.addcmul(cond.shift2, torch.bmm(F.silu(u1), self.l2.weight), cond.scale2)
+        u3 = torch.addcmul(cond.shift3, torch.bmm(F.silu(u2), self.l3.weight), cond.scale3)
+        return u1, u2, u3, self.l4(F.silu(u3))
+
+    def energy(self, cond: Conditioning, y: torch.Tensor) -> torch.Tensor:
+        """Energies (S, B) of candidates y (S, B, n*n) under a conditioning."""
+        return self.activations(cond, y)[-1].pow(2).sum(dim=-1)
+
+    def energy_and_grad_given(self, cond: Conditioning, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Energies (S, B) and dE/dy (S, B, n*n), the gradient by hand-written backpropagation.
+
+        Differentiable in the parameters when grad mode is on (training's denoising loss),
+        without autograd-of-autograd: only y's half of layer 1 is back-propagated into.
+        """
+        u1, u2, u3, out = self.activations(cond, y)
+        grad = silu_grad(torch.bmm(out, self.l4.weight.transpose(1, 2)), u3) * cond.scale3
+        grad = silu_grad(torch.bmm(grad, self.l3.weight.transpose(1, 2)), u2) * cond.scale2
+        grad = silu_grad(torch.bmm(grad, self.l2.weight.transpose(1, 2)), u1)
+        grad = torch.bmm(grad, self.l1.weight[:, -y.shape[-1] :].transpose(1, 2))
+        return out.pow(2).sum(dim=-1), 2 * grad
+
     def forward(self, x: torch.Tensor, y: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
         """Energies (S, B) of candidates y (S, B, n*n) for inputs x (S, B, n*n) at steps t (S, B)."""
-        film2, film3 = (table.gather(1, t[..., None].expand(-1, -1, table.shape[-1])) for table in self.time_film())
-        g2, b2 = film2.chunk(2, dim=-1)
-        g3, b3 = film3.chunk(2, dim=-1)
-        h = F.silu(self.l1(torch.cat([x, y], dim=-1)))
-        h = F.silu(self.l2(h) * (1 + g2) + b2)
-        h = F.silu(self.l3(h) * (1 + g3) + b3)
-        return self.l4(h).pow(2).sum(dim=-1)
+        return self.energy(self.condition(x, t), y)
 
 
 def energy_and_grad(
@@ -102,10 +175,5 @@ def energy_and_grad(
     With create_graph the gradient stays differentiable (training's denoising loss);
     without it, both results are detached.
     """
-    with torch.enable_grad():
-        y = y.detach().requires_grad_(True)
-        energy = model(x, y, t)
-        (grad,) = torch.autograd.grad(energy.sum(), y, create_graph=create_graph)
-    if create_graph:
-        return energy, grad
-    return energy.detach(), grad.detach()
+    with torch.set_grad_enabled(create_graph):
+        return model.energy_and_grad_given(model.condition(x, t), y)

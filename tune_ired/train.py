@@ -18,8 +18,6 @@ import sys
 from pathlib import Path
 from typing import Any
 
-import torch
-
 from tune_ired.checkpoint import load_state, save_state
 from tune_ired.config import Config, ConfigError, config_help, make_config, parse_assignments
 from tune_ired.trainer import Trainer
@@ -37,12 +35,6 @@ def format_row(row: dict[str, Any], total_steps: int) -> str:
     if row["early_stopped"]:
         parts.append("early stop")
     return "  ".join(parts)
-
-
-def set_threads(cfg: Config) -> None:
-    """Apply the config's CPU thread count (0 leaves torch's default)."""
-    if cfg.num_threads:
-        torch.set_num_threads(cfg.num_threads)
 
 
 def read_metrics(path: Path, *, up_to_step: int) -> list[str]:
@@ -79,7 +71,6 @@ def run_to_dir(out: Path, cfg: Config | None, *, resume: bool = False, echo=prin
     """Train into run folder `out` (see the module docstring); returns the new metric rows."""
     trainer, kept = prepare_run(out, cfg, resume=resume)
     cfg = trainer.cfg
-    set_threads(cfg)
     metrics_path, ckpt_dir = out / "metrics.jsonl", out / "checkpoints"
     metrics_path.write_text("".join(kept))
     echo(f"run {out}: n={cfg.n} strategy={cfg.strategy} seeds={cfg.seeds} device={trainer.device}")

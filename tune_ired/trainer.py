@@ -19,10 +19,12 @@ from ema_pytorch import EMA
 
 from tune_ired.config import Config, ConfigError
 from tune_ired.data import draw_seed_batch, fixed_set, make_generator
+from tune_ired.diagnostics import mining_diagnostics
 from tune_ired.diffusion import Schedule
 from tune_ired.evaluate import evaluate
 from tune_ired.loss import training_loss
 from tune_ired.model import EnergyModel
+from tune_ired.replay import ReplayBuffer
 
 DATA_STREAM, NOISE_STREAM = 2, 3  # stream keys of each seed's problem and noise generators
 OOD_SEED_OFFSET = 1  # the OOD set's seed is val_seed + 1, so it never repeats the validation set
@@ -65,6 +67,8 @@ class Trainer:
     def __init__(self, cfg: Config):
         self.cfg = cfg
         self.device = resolve_device(cfg.device)
+        if cfg.num_threads:
+            torch.set_num_threads(cfg.num_threads)
         seeds = cfg.seeds
         self.model = EnergyModel(
             seeds=seeds, n=cfg.n, hidden=cfg.hidden, time_dim=cfg.time_dim, diffusion_steps=cfg.diffusion_steps
@@ -81,6 +85,7 @@ class Trainer:
         self.sched = Schedule(cfg.diffusion_steps, clip_scale=cfg.clip_scale, device=self.device)
         self.data_generators = [make_generator(self.device, s, DATA_STREAM) for s in seeds]
         self.noise_generators = [make_generator(self.device, s, NOISE_STREAM) for s in seeds]
+        self.replay = ReplayBuffer.from_config(cfg, device=self.device)
         self.val = fixed_set(cfg.val_size, cfg.n, cfg.train_lambda, seed=cfg.val_seed, device=self.device)
         self.ood = fixed_set(
             cfg.val_size, cfg.n, cfg.ood_lambda, seed=cfg.val_seed + OOD_SEED_OFFSET, device=self.device
@@ -97,7 +102,9 @@ class Trainer:
         for group in self.optimizer.param_groups:
             group["lr"] = lr
         problems = draw_seed_batch(cfg.batch_size, cfg.n, cfg.train_lambda, self.data_generators)
-        out = training_loss(self.model, self.sched, cfg, problems, self.noise_generators)
+        out = training_loss(
+            self.model, self.sched, cfg, problems, self.noise_generators, step=self.step, replay=self.replay
+        )
         self.optimizer.zero_grad(set_to_none=True)
         out.loss.backward()
         grad_norm = clip_grad_per_seed(list(self.model.parameters()), cfg.grad_clip)
@@ -116,6 +123,7 @@ class Trainer:
         metrics["val/mse_ood"] = ood["mse"]
         metrics["val/residual_ood"] = ood["residual"]
         metrics["val/mse_live"] = live["mse"]
+        metrics.update(mining_diagnostics(self.model, self.sched, cfg, self.val, replay=self.replay))
         return metrics
 
     def run(self) -> Iterator[dict[str, Any]]:
@@ -148,7 +156,7 @@ class Trainer:
             row[key] = values.mean().item()
             if len(values) > 1:
                 row.update({f"seed/{s}/{key}": v for s, v in zip(self.cfg.seeds, values.tolist(), strict=True)})
-        row["diverged"] = not all(math.isfinite(row[key]) for key in ("train/loss", "val/mse"))
+        row["diverged"] = not (math.isfinite(row["val/mse"]) and row["train/loss"] <= self.cfg.diverge_loss)
         row["val/is_best"] = self.track_best(row["val/mse"])
         row["val/best_mse"] = self.best_mse
         patience = self.cfg.early_stop_patience
@@ -174,6 +182,7 @@ class Trainer:
             "optimizer": self.optimizer.state_dict(),
             "data_rng": [g.get_state() for g in self.data_generators],
             "noise_rng": [g.get_state() for g in self.noise_generators],
+            "replay": self.replay.state_dict() if self.replay is not None else {},
             "best_mse": self.best_mse,
             "evals_since_best": self.evals_since_best,
             "finished": self.finished,
@@ -190,6 +199,8 @@ class Trainer:
             self.data_generators + self.noise_generators, state["data_rng"] + state["noise_rng"], strict=True
         ):
             gen.set_state(rng)
+        if self.replay is not None:
+            self.replay.load_state_dict(state["replay"])
         self.step = state["step"]
         self.best_mse = state["best_mse"]
         self.evals_since_best = state["evals_since_best"]
