@@ -76,6 +76,7 @@ class Config:
     langevin_steps: int = knob(10, "Langevin steps k of strategy 'langevin'", low=0, high=1000)
     langevin_step_scale: float = knob(1.0, "Langevin step size eta = langevin_step_scale * eta_t", low=0.0)
     langevin_sigma_scale: float = knob(1.0, "Langevin noise sigma = langevin_sigma_scale * sqrt(2 eta)", low=0.0)
+    langevin_clamp: bool = knob(True, "keep Langevin iterates in the positives' range (see tune_ired.langevin)")
     replay: bool = knob(False, "start negatives from a replay buffer of earlier negatives (persistent chains)")
     replay_capacity: int = knob(10_000, "negatives the replay buffer holds per seed (split among t buckets)", low=1)
     replay_prob: float = knob(0.95, "p_replay: chance a negative starts from the buffer, else fresh", low=0.0, high=1.0)
@@ -88,6 +89,7 @@ class Config:
     energy_warmup: float = knob(0.0, "energy weight ramps from 0 over this share of train_steps", low=0.0, high=1.0)
     energy_t_min: float = knob(0.0, "energy loss only for t >= energy_t_min * T", low=0.0, high=1.0)
     energy_t_max: float = knob(1.0, "energy loss only for t <= energy_t_max * T", low=0.0, high=1.0)
+    energy_l2: float = knob(0.0, "add energy_l2 * (E_pos^2 + E_neg^2) to the energy loss (Du & Mordatch 2019)", low=0.0)
 
     # --- optimisation (spec section 5)
     batch_size: int = knob(2048, "problems per training step", low=1)

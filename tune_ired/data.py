@@ -45,9 +45,9 @@ def draw_problems(batch: int, n: int, lam: float, *, generator: torch.Generator)
     r = torch.rand(batch, n, n, generator=generator, device=device) * 2 - 1
     eye = torch.eye(n, device=device)
     a = 2 * r @ r.transpose(-1, -2) + lam * eye
-    chol = torch.linalg.cholesky(a)
-    a_inv = torch.cholesky_solve(eye.expand(batch, n, n), chol)
-    a_inv = (a_inv + a_inv.transpose(-1, -2)) / 2
+    # cholesky_inverse returns an exactly symmetric inverse; batched solves against I are several
+    # times slower on CPU with 2 threads (benchmarks/bench_data.py)
+    a_inv = torch.cholesky_inverse(torch.linalg.cholesky(a))
     return Problems(x=a.reshape(batch, n * n), y0=a_inv.reshape(batch, n * n))
 
 

@@ -88,14 +88,17 @@ def opt_step(
     steps: int,
     multiplier: float,
     options: DescentOptions,
+    cond: Conditioning | None = None,
 ) -> tuple[torch.Tensor, DescentStats]:
     """`steps` energy-descent (or ascent) moves from y at steps t; returns detached y and stats.
 
     A move that raises the energy (lowers it, when ascending) is rejected per problem.
+    `cond`, when given, is `model.condition(x, t)` already computed (e.g. shared with the loss).
     """
     with torch.no_grad():
-        cond = model.condition(x, t)
-        return descend_given(model, sched, cond, y, t, steps=steps, multiplier=multiplier, options=options)
+        cond = model.condition(x, t) if cond is None else cond.detach()
+        y, stats = descend_given(model, sched, cond, y, t, steps=steps, multiplier=multiplier, options=options)
+    return y.detach(), stats
 
 
 def descend_given(

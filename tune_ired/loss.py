@@ -1,11 +1,14 @@
-"""The IRED training loss for one batch (spec section 5), per seed.
+"""The IRED training loss for one batch (spec sections 5 and 9), per seed.
 
-    total = mean(L_mse + energy_weight * L_energy)
+    total = mean(L_mse + energy term)
 
-L_mse trains E through its gradient (the noise prediction dE/dy, with create_graph);
-L_energy is the NCE cross-entropy between a positive and a mined negative, whose
-strategy comes from `mining.STRATEGIES`. Random draws come from each seed's own noise
-generator in a fixed order (t, eps, eps2), so every seed's stream is independent of S.
+L_mse trains E through its gradient (the noise prediction dE/dy, with create_graph).
+The energy term (`tune_ired.energy_loss`: NCE or CD, filter, weight schedule) compares a
+positive with a negative mined by the strategy `mining.STRATEGIES[cfg.strategy]`, whose
+chains start fresh or from the replay buffer (`tune_ired.replay`), which then stores their
+end states. Random draws come from each seed's own noise generator in a fixed order
+(t, eps, eps2, then replay choices and Langevin noise when those are on), so every seed's
+stream is independent of S.
 """
 
 from __future__ import annotations
@@ -13,13 +16,15 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import torch
-import torch.nn.functional as F
 
 from tune_ired.config import Config
 from tune_ired.data import Problems
 from tune_ired.diffusion import Schedule, q_sample
-from tune_ired.mining import STRATEGIES, MiningBatch
+from tune_ired.energy_loss import energy_term
+from tune_ired.mining import STRATEGIES, make_batch
 from tune_ired.model import EnergyModel, energy_and_grad
+from tune_ired.noise import seed_randint, seed_randn
+from tune_ired.replay import ReplayBuffer
 
 
 @dataclass(frozen=True)
@@ -30,46 +35,38 @@ class LossOutput:
     metrics: dict[str, torch.Tensor]
 
 
-def seed_randn(generators: list[torch.Generator], shape: tuple[int, ...]) -> torch.Tensor:
-    """Standard normal noise of `shape` per seed, stacked: (S, *shape)."""
-    return torch.stack([torch.randn(shape, generator=g, device=g.device) for g in generators])
-
-
-def seed_randint(generators: list[torch.Generator], high: int, shape: tuple[int, ...]) -> torch.Tensor:
-    """Uniform integers in [0, high) of `shape` per seed, stacked: (S, *shape)."""
-    return torch.stack([torch.randint(high, shape, generator=g, device=g.device) for g in generators])
-
-
-def nce_loss(e_pos: torch.Tensor, e_neg: torch.Tensor) -> torch.Tensor:
-    """cross_entropy(logits=[-E_pos, -E_neg], target=positive) per problem: softplus(E_pos - E_neg)."""
-    return F.softplus(e_pos - e_neg)
-
-
 def training_loss(
-    model: EnergyModel, sched: Schedule, cfg: Config, problems: Problems, generators: list[torch.Generator]
+    model: EnergyModel,
+    sched: Schedule,
+    cfg: Config,
+    problems: Problems,
+    generators: list[torch.Generator],
+    *,
+    step: int = 0,
+    replay: ReplayBuffer | None = None,
 ) -> LossOutput:
-    """The loss of one batch (S, B, d) for the model's S seeds, with per-seed metrics."""
+    """The loss of one batch (S, B, d) for the model's S seeds at optimiser step `step`, with per-seed metrics.
+
+    `replay` (when on) supplies chain starts and receives the mined chains' end states.
+    """
     _, b, d = problems.y0.shape
     t = seed_randint(generators, sched.steps, (b,))
     eps = seed_randn(generators, (b, d))
     y_t = q_sample(sched, problems.y0, t, eps)
     _, eps_hat = energy_and_grad(model, problems.x, y_t, t, create_graph=True)
-    loss_denoise = (eps_hat - eps).pow(2).mean(dim=-1)
-    metrics = {"train/loss_denoise": loss_denoise.detach().mean(dim=-1)}
+    per_problem = (eps_hat - eps).pow(2).mean(dim=-1)
+    metrics = {"train/loss_denoise": per_problem.detach().mean(dim=-1)}
     eps2 = seed_randn(generators, (b, d))
-    mined = STRATEGIES[cfg.strategy](MiningBatch(model, sched, cfg, problems.x, problems.y0, t, eps2))
-    if mined is None:
-        total = loss_denoise.mean(dim=-1)
-    else:
-        y_pos = q_sample(sched, problems.y0, t, eps2)
-        energies = model(problems.x.repeat(1, 2, 1), torch.cat([y_pos, mined.y], dim=1), t.repeat(1, 2))
-        e_pos, e_neg = energies.split(b, dim=1)
-        loss_energy = nce_loss(e_pos, e_neg)
-        total = (loss_denoise + cfg.energy_weight * loss_energy).mean(dim=-1)
-        metrics["train/loss_energy"] = loss_energy.detach().mean(dim=-1)
-        metrics["mine/energy_pos"] = e_pos.detach().mean(dim=-1)
-        metrics["mine/energy_neg"] = e_neg.detach().mean(dim=-1)
-        metrics["mine/energy_gap"] = (e_neg - e_pos).detach().mean(dim=-1)
-        metrics.update(mined.stats)
+    batch, replay_stats = make_batch(
+        model, sched, cfg, problems=problems, t=t, eps=eps2, generators=generators, replay=replay
+    )
+    mined = STRATEGIES[cfg.strategy](batch)
+    if mined is not None:
+        term, energy_metrics = energy_term(batch, mined, step=step)
+        per_problem = per_problem + term
+        metrics.update(energy_metrics | mined.stats | replay_stats)
+        if replay is not None:
+            replay.push(mined.chain, t)
+    total = per_problem.mean(dim=-1)
     metrics["train/loss"] = total.detach()
     return LossOutput(loss=total.sum(), metrics=metrics)

@@ -5,12 +5,19 @@ as stacked tensors and evaluates them in one batched computation: inputs are (S,
 energies (S, B). Seed s of a stacked model is initialised exactly as a single-seed
 model of seed s, so S = 1 is the ordinary single-run trainer and S > 1 trains S seeds
 at once (Adam and the EMA act element-wise, so they stay per seed).
+
+Fast paths (the training step's hot loop; tests/test_model_fast.py checks them against
+autograd, benchmarks/bench_train.py times them): `condition(x, t)` computes once what every
+pass under the same (x, t) shares (layer 1 on x, the FiLM rows of each problem's t, the
+time MLP run on the T step values only); `energy_and_grad_given` computes dE/dy by
+hand-written backpropagation, differentiable in the weights when grad mode is on, so the
+denoising loss needs no autograd-of-autograd.
 """
 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 
 import torch
 import torch.nn.functional as F
@@ -20,9 +27,6 @@ from tune_ired.data import make_generator
 
 INIT_STREAM = 1  # stream key of the weight-initialisation generator of each seed
 MAX_PERIOD = 10_000.0  # the sinusoidal embedding's longest period, as in the transformer
-
-
-FILM_PARTS = 4  # scale and shift of layers 2 and 3
 
 
 class SiluGrad(torch.autograd.Function):
@@ -38,9 +42,9 @@ class SiluGrad(torch.autograd.Function):
     def backward(ctx, upstream: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         grad, u = ctx.saved_tensors
         sig = torch.sigmoid(u)
-        # silu''(u) = sig (1 - sig) (2 + u (1 - 2 sig))
-        second = sig * (1 - sig) * (2 + u * (1 - 2 * sig))
-        return torch.ops.aten.silu_backward(upstream, u), upstream * grad * second
+        # silu''(u) = sig (1 - sig) (2 + u (1 - 2 sig)); sigmoid_backward(g, sig) = g sig (1 - sig), fused
+        curvature = torch.ops.aten.sigmoid_backward(upstream * grad, sig)
+        return torch.ops.aten.silu_backward(upstream, u), curvature.mul_(u * torch.rsub(sig, 1, alpha=2) + 2)
 
 
 def silu_grad(grad: torch.Tensor, u: torch.Tensor) -> torch.Tensor:
@@ -48,6 +52,17 @@ def silu_grad(grad: torch.Tensor, u: torch.Tensor) -> torch.Tensor:
     if torch.is_grad_enabled():
         return SiluGrad.apply(grad, u)
     return torch.ops.aten.silu_backward(grad, u)
+
+
+def film(z: torch.Tensor, scale: torch.Tensor, shift: torch.Tensor) -> torch.Tensor:
+    """z * scale + shift, the FiLM of layers 2 and 3.
+
+    One fused kernel without grad mode; with it, plain ops, whose backward is cheaper than
+    addcmul's (which also multiplies by its `value`: two extra passes).
+    """
+    if torch.is_grad_enabled():
+        return z * scale + shift
+    return torch.addcmul(shift, z, scale)
 
 
 @dataclass(frozen=True)
@@ -64,6 +79,10 @@ class Conditioning:
     shift2: torch.Tensor
     scale3: torch.Tensor
     shift3: torch.Tensor
+
+    def detach(self) -> Conditioning:
+        """The same conditioning cut from the graph (for mining, which needs no parameter gradients)."""
+        return Conditioning(*(getattr(self, f.name).detach() for f in fields(self)))
 
 
 class StackedLinear(nn.Module):
@@ -132,17 +151,18 @@ class EnergyModel(nn.Module):
         """What E(x, ., t) needs besides y, for inputs x (S, B, n*n) at steps t (S, B)."""
         (g2, b2), (g3, b3) = (table.chunk(2, dim=-1) for table in self.time_film())
         scale2, scale3 = 1 + g2, 1 + g3
-        tables = torch.cat([scale2, b2 + self.l2.bias * scale2, scale3, b3 + self.l3.bias * scale3], dim=-1)
-        s, steps = tables.shape[:2]
-        rows = F.embedding(t + steps * torch.arange(s, device=t.device)[:, None], tables.flatten(0, 1))
+        tables = (scale2, b2 + self.l2.bias * scale2, scale3, b3 + self.l3.bias * scale3)
+        s, steps = scale2.shape[:2]
+        index = t + steps * torch.arange(s, device=t.device)[:, None]  # row of (seed, t) in the flattened tables
+        rows = (F.embedding(index, table.flatten(0, 1)) for table in tables)  # one lookup each: no cat in backward
         w1x = self.l1.weight[:, : x.shape[-1]]
-        return Conditioning(torch.baddbmm(self.l1.bias, x, w1x), *rows.chunk(FILM_PARTS, dim=-1))
+        return Conditioning(torch.baddbmm(self.l1.bias, x, w1x), *rows)
 
     def activations(self, cond: Conditioning, y: torch.Tensor) -> tuple[torch.Tensor, ...]:
         """Pre-activations u1, u2, u3 of the three hidden layers and the output `out` (each (S, B, .))."""
         u1 = torch.baddbmm(cond.l1_x, y, self.l1.weight[:, -y.shape[-1] :])
-        u2 = torch.addcmul(cond.shift2, torch.bmm(F.silu(u1), self.l2.weight), cond.scale2)
-        u3 = torch.addcmul(cond.shift3, torch.bmm(F.silu(u2), self.l3.weight), cond.scale3)
+        u2 = film(torch.bmm(F.silu(u1), self.l2.weight), cond.scale2, cond.shift2)
+        u3 = film(torch.bmm(F.silu(u2), self.l3.weight), cond.scale3, cond.shift3)
         return u1, u2, u3, self.l4(F.silu(u3))
 
     def energy(self, cond: Conditioning, y: torch.Tensor) -> torch.Tensor:

@@ -1,0 +1,117 @@
+"""The energy-landscape term of the training loss (spec sections 5 and 9), per problem.
+
+    term = weight(step) * w * l,   l = softplus(E_pos - E_neg)   (nce, the reference)
+                                   l = E_pos - E_neg             (cd: its batch mean is mean E(pos) - mean E(neg))
+
+The negatives are detached (no gradient through the mining chain). `w` is 1 except
+outside the t range [energy_t_min T, energy_t_max T] (0) and for negatives the residual
+false-negative filter catches (`filter_weight`: 0 drops them). `weight(step)` warms up
+linearly from 0 to `energy_weight` over the first `energy_warmup` share of training.
+`energy_l2 > 0` adds the energy-magnitude penalty energy_l2 * (E_pos^2 + E_neg^2) to l:
+not in the spec, but CD's loss is unbounded below and the penalty keeps energies finite
+(as in Du & Mordatch 2019).
+With the defaults (nce, no filter, full t range, no warm-up) the term is exactly the
+reference's `energy_weight * L_energy`.
+
+    python -m tune_ired.train --budget tiny --set preset=Q-204 --out /tmp/q204   # CD, filter, schedule
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import torch
+import torch.nn.functional as F
+
+from tune_ired.config import Config
+from tune_ired.data import residual
+from tune_ired.diagnostics import false_negative_rate
+from tune_ired.diffusion import predict_y0, q_sample
+from tune_ired.mining import MiningBatch, Negatives
+
+PERCENT = 100.0  # filter_percentile is in percent
+
+
+def nce_loss(e_pos: torch.Tensor, e_neg: torch.Tensor) -> torch.Tensor:
+    """cross_entropy(logits=[-E_pos, -E_neg], target=positive) per problem: softplus(E_pos - E_neg)."""
+    return F.softplus(e_pos - e_neg)
+
+
+def cd_loss(e_pos: torch.Tensor, e_neg: torch.Tensor) -> torch.Tensor:
+    """Contrastive divergence per problem, E_pos - E_neg: lowers positives' energy, raises negatives'."""
+    return e_pos - e_neg
+
+
+ENERGY_LOSSES: dict[str, Callable[[torch.Tensor, torch.Tensor], torch.Tensor]] = {"nce": nce_loss, "cd": cd_loss}
+
+
+def energy_weight_at(step: int, cfg: Config) -> float:
+    """The energy weight at optimiser step `step`: linear warm-up over energy_warmup * train_steps."""
+    warmup_steps = cfg.energy_warmup * cfg.train_steps
+    if warmup_steps <= 0:
+        return cfg.energy_weight
+    return cfg.energy_weight * min(1.0, step / warmup_steps)
+
+
+def in_t_range(t: torch.Tensor, cfg: Config) -> torch.Tensor:
+    """Which problems' steps t lie in [energy_t_min T, energy_t_max T]."""
+    steps = cfg.diffusion_steps
+    return (t >= cfg.energy_t_min * steps) & (t <= cfg.energy_t_max * steps)
+
+
+def below_percentile(
+    values: torch.Tensor, t: torch.Tensor, *, percentile: float, steps: int | None = None
+) -> torch.Tensor:
+    """Which values (S, B) lie strictly below the `percentile` of their seed's batch, or of their t group.
+
+    With `steps` (T) each seed's problems are grouped by their t in 0..T-1; else by seed only.
+    """
+    q = percentile / PERCENT
+    if steps is None:
+        return values < torch.quantile(values, q, dim=-1, keepdim=True)
+    groups = F.one_hot(t, steps).transpose(1, 2).bool()  # (S, T, B)
+    grouped = torch.where(groups, values[:, None, :], torch.nan)
+    thresholds = torch.nanquantile(grouped, q, dim=-1)  # (S, T); nan for empty groups
+    return values < thresholds.gather(1, t)
+
+
+def problem_weights(batch: MiningBatch, negatives: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Per-problem weights w (S, B) of the energy term, and which negatives the residual filter caught.
+
+    The filter judges a negative's clean candidate relative to the positive's noise,
+    Y = y0_hat(y_neg, t, eps) (the mined clean estimate, for re-noised negatives), by
+    ||A Y - I||_F: a small residual means the "negative" is nearly a solution.
+    """
+    cfg = batch.cfg
+    weights = in_t_range(batch.t, cfg).to(negatives.dtype)
+    caught = torch.zeros_like(batch.t, dtype=torch.bool)
+    if cfg.filter_percentile > 0:
+        candidate = predict_y0(batch.sched, negatives, batch.t, batch.eps)
+        steps = batch.sched.steps if cfg.filter_per_t else None
+        caught = below_percentile(residual(batch.x, candidate), batch.t, percentile=cfg.filter_percentile, steps=steps)
+        weights = torch.where(caught, cfg.filter_weight * weights, weights)
+    return weights, caught
+
+
+def energy_term(batch: MiningBatch, mined: Negatives, *, step: int) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+    """The weighted energy term per problem (S, B) and its per-seed metrics (S,)."""
+    cfg, b = batch.cfg, batch.t.shape[1]
+    y_pos = q_sample(batch.sched, batch.y0, batch.t, batch.eps)
+    energies = batch.model(batch.x.repeat(1, 2, 1), torch.cat([y_pos, mined.y], dim=1), batch.t.repeat(1, 2))
+    e_pos, e_neg = energies.split(b, dim=1)
+    weights, caught = problem_weights(batch, mined.y)
+    per_problem = ENERGY_LOSSES[cfg.energy_loss](e_pos, e_neg)
+    if cfg.energy_l2 > 0:
+        per_problem = per_problem + cfg.energy_l2 * (e_pos.pow(2) + e_neg.pow(2))
+    weighted = weights * per_problem
+    weight = energy_weight_at(step, cfg)
+    metrics = {
+        "train/loss_energy": weighted.detach().mean(dim=-1),
+        "mine/energy_pos": e_pos.detach().mean(dim=-1),
+        "mine/energy_neg": e_neg.detach().mean(dim=-1),
+        "mine/energy_gap": (e_neg - e_pos).detach().mean(dim=-1),
+        "mine/false_negative_rate": false_negative_rate(mined.y, y_pos),
+        "mine/filter_share": caught.float().mean(dim=-1),
+        "mine/energy_weight": torch.full_like(e_pos[:, 0], weight).detach(),
+    }
+    return weight * weighted, metrics
