@@ -1,0 +1,113 @@
+"""The tidy tables from a sweep folder's files: statuses, deduplicated reports, per-seed rows, bad folders.
+
+The folder is written here in Ray Tune 2.60's on-disk layout (params.json, result.json
+lines, error.txt, experiment_state-*.json), so every status and edge case is covered in
+milliseconds; tests/test_sweep.py reads folders written by real sweeps.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from tune_ired.results import DIVERGED_SENTINEL, STATUSES, NotASweepError, load_sweep, write_tables
+
+TRAIN_STEPS, EVAL_EVERY = 60, 20
+
+
+def report(step: int, mse: float, **extra) -> dict:
+    return {
+        "step": step,
+        "val/mse": mse,
+        "train/loss": 1.0,
+        "diverged": False,
+        "early_stopped": False,
+        "training_iteration": step // EVAL_EVERY,
+        "time_total_s": float(step),
+        "trial_id": "ignored",
+        **extra,
+    }
+
+
+def write_trial(folder: Path, trial_id: str, rows: list[dict], *, status: str, error: str = "", **params) -> None:
+    trial = folder / f"trial_{trial_id}"
+    trial.mkdir(parents=True)
+    (trial / "params.json").write_text(json.dumps({"train_steps": TRAIN_STEPS, "eval_every": EVAL_EVERY, **params}))
+    (trial / "result.json").write_text("".join(json.dumps(row) + "\n" for row in rows))
+    if error:
+        (trial / "error.txt").write_text(f"Failure # 1\nTraceback ...\n{error}\n")
+    state = json.loads((folder / "experiment_state-x.json").read_text())
+    trial_json = {"trial_id": trial_id, "status": status, "relative_logdir": trial.name}
+    state["trial_data"].append([json.dumps(trial_json), json.dumps({"num_failures": 1 if error else 0})])
+    (folder / "experiment_state-x.json").write_text(json.dumps(state))
+
+
+@pytest.fixture
+def sweep_folder(tmp_path) -> Path:
+    folder = tmp_path / "fake"
+    folder.mkdir()
+    (folder / "experiment_state-x.json").write_text(json.dumps({"trial_data": []}))
+    (folder / "sweep.json").write_text(json.dumps({"metric": "val/mse", "mode": "min", "budget": "tiny"}))
+    full = [report(20, 0.5), report(40, 0.3), report(40, 0.2), report(60, 0.25)]  # step 40 repeated by a retry
+    write_trial(folder, "a", full, status="TERMINATED", noise_scale=0.1)
+    write_trial(folder, "b", [report(20, 0.6)], status="TERMINATED", noise_scale=1.0)  # stopped by ASHA
+    nan_row = report(40, DIVERGED_SENTINEL, diverged=True, **{"train/loss": math.nan})
+    write_trial(folder, "c", [report(20, 0.4), nan_row], status="TERMINATED", noise_scale=9.0)
+    write_trial(folder, "d", [], status="ERROR", error="RuntimeError: boom", noise_scale=2.0)
+    write_trial(folder, "e", [report(20, 0.7, early_stopped=True)], status="TERMINATED", noise_scale=3.0)
+    write_trial(folder, "f", [report(20, 0.7)], status="RUNNING", noise_scale=4.0)
+    seeds = {f"seed/{s}/val/mse": 0.1 * (s + 1) for s in (5, 6)}
+    write_trial(folder, "g", [report(20, 0.15, **seeds), report(60, 0.15, **seeds)], status="TERMINATED", num_seeds=2)
+    with (folder / "trial_g" / "result.json").open("a") as torn:
+        torn.write('{"step": 80, "val/ms')  # a line cut short by a killed driver
+    return folder
+
+
+def test_statuses_final_best_and_dedup(sweep_folder):
+    sweep = load_sweep(sweep_folder)
+    trials = sweep.trials.set_index("trial_id")
+    assert trials["status"].to_dict() == {
+        "a": "completed",
+        "b": "stopped",
+        "c": "diverged",
+        "d": "errored",
+        "e": "early_stopped",
+        "f": "running",
+        "g": "completed",
+    }
+    assert set(trials["status"]) <= set(STATUSES)
+    assert trials.loc["a", "iterations"] == 3 and trials.loc["a", "final/val/mse"] == 0.25
+    assert trials.loc["a", "best/val/mse"] == 0.2 and trials.loc["a", "best/step"] == 40
+    assert math.isnan(trials.loc["c", "final/val/mse"]) and math.isnan(trials.loc["c", "final/train/loss"])
+    assert trials.loc["c", "best/val/mse"] == 0.4
+    assert trials.loc["d", "error"] == "RuntimeError: boom" and trials.loc["d", "num_failures"] == 1
+    assert trials.loc["a", "config/noise_scale"] == 0.1
+    assert not any(c.startswith(("final/seed/", "best/seed/")) for c in trials.columns)
+    curves = sweep.curves
+    assert not curves.duplicated(["trial_id", "step"]).any()
+    assert curves.query("trial_id == 'a'")["val/mse"].tolist() == [0.5, 0.2, 0.25]
+
+
+def test_seed_table_has_one_row_per_seed(sweep_folder):
+    seeds = load_sweep(sweep_folder).seeds
+    assert seeds.query("trial_id == 'g'")["seed"].tolist() == [5, 6]
+    assert seeds.query("trial_id == 'g'")["final/val/mse"].tolist() == pytest.approx([0.6, 0.7])
+    single = seeds.query("trial_id == 'a'")
+    assert single["seed"].tolist() == [0] and single["best/val/mse"].tolist() == [0.2]
+    assert len(seeds) == 6 + 2
+
+
+def test_write_tables(sweep_folder):
+    parquet, csv = write_tables(sweep_folder)
+    assert len(pd.read_parquet(parquet)) == 7 and len(pd.read_csv(csv)) == 7
+
+
+def test_not_a_sweep_names_the_folder_and_the_sweeps_inside(tmp_path, sweep_folder):
+    with pytest.raises(NotASweepError, match=r"is not a sweep folder.*fake"):
+        load_sweep(sweep_folder.parent)
+    with pytest.raises(NotASweepError, match="no such folder"):
+        load_sweep(tmp_path / "missing")

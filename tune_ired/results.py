@@ -1,0 +1,307 @@
+"""Sweep folders into tidy pandas tables, read from Ray's files on disk (Ray is never imported).
+
+A sweep folder (`results/<name>/`, written by `python -m tune_ired.sweep`) holds Ray
+Tune's experiment state (`experiment_state-*.json`), our `sweep.json` (file, budget,
+metric, mode, searched keys) and one folder per trial with `params.json` (the trial's
+config), `result.json` (one JSON object per report) and, for failed trials, `error.txt`.
+
+    from tune_ired.results import load_sweep
+    sweep = load_sweep("results/noise_scale")
+    sweep.trials   # one row per trial
+    sweep.curves   # one row per (trial, evaluation)
+    sweep.seeds    # one row per (trial, seed)
+
+Stable columns (analysis reads exactly these):
+- `trials`: `trial_id`, `status` (see STATUSES), `trial_dir`, `iterations`, `last_step`,
+  `num_failures`, `error`, `config/<key>` for every key of the trial's config,
+  `final/<metric>` (the last report) and `best/<metric>` (the report where the sweep's
+  metric was best, with `best/step`), for every metric key except `seed/...` ones.
+- `curves`: `trial_id`, `training_iteration`, `step`, `time_total_s` and every metric key
+  (`val/mse`, `seed/3/val/mse`, ...). Reports repeated by retries and resumes are
+  deduplicated: the last report of each (trial, step) is kept.
+- `seeds`: `trial_id`, `seed`, `status`, `config/<key>`, `final/<metric>`, `best/<metric>`
+  (best by that seed's own metric), `best/step`, one row per seed of each trial (the
+  config's seed when the trial trained one seed), for paired-by-seed statistics.
+A diverged trial's non-finite metrics are NaN here (the trainable reported
+DIVERGED_SENTINEL in their place, so that Tune's schedulers never saw a NaN).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from tune_ired.config import FIELDS
+
+DIVERGED_SENTINEL = 1e12  # reported in place of a non-finite sweep metric: worse than any real val/mse
+SWEEP_FILE = "sweep.json"  # our description of the sweep, written by tune_ired.sweep before it starts
+TABLE_NAME = "trials"  # the tidy table is written as trials.parquet and trials.csv
+STATE_GLOB = "experiment_state-*.json"
+DEFAULT_METRIC, DEFAULT_MODE = "val/mse", "min"  # when a folder has no sweep.json
+STATUSES = ("completed", "stopped", "early_stopped", "diverged", "errored", "running", "pending")
+TUNE_STATUS = {"ERROR": "errored", "RUNNING": "running", "PAUSED": "running", "PENDING": "pending"}
+PLAIN_KEYS = ("step", "diverged", "early_stopped")  # the trainer's metric keys without a group prefix
+SEED_KEY = re.compile(r"^seed/(\d+)/(.+)$")
+
+
+class NotASweepError(ValueError):
+    """A folder that holds no Ray Tune sweep."""
+
+
+@dataclass
+class TrialFiles:
+    """What one trial folder holds: its config, its deduplicated reports and its Tune state."""
+
+    trial_id: str
+    folder: Path
+    params: dict[str, Any]
+    rows: list[dict[str, Any]]
+    state: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def error(self) -> str:
+        """The last line of the trial's error.txt (its exception), or ''."""
+        path = self.folder / "error.txt"
+        lines = path.read_text(errors="replace").strip().splitlines() if path.exists() else []
+        return lines[-1] if lines else ""
+
+
+@dataclass
+class SweepResults:
+    """The tables of one sweep folder (see the module docstring for their columns)."""
+
+    folder: Path
+    meta: dict[str, Any]
+    trials: pd.DataFrame
+    curves: pd.DataFrame
+    seeds: pd.DataFrame
+
+    @property
+    def metric(self) -> str:
+        return self.meta.get("metric", DEFAULT_METRIC)
+
+    @property
+    def mode(self) -> str:
+        return self.meta.get("mode", DEFAULT_MODE)
+
+
+def is_sweep(folder: Path | str) -> bool:
+    """True when `folder` holds a Tune experiment (state file or trial folders with params.json)."""
+    folder = Path(folder)
+    return folder.is_dir() and (any(folder.glob(STATE_GLOB)) or any(folder.glob("*/params.json")))
+
+
+def check_sweep(folder: Path) -> None:
+    """Raise NotASweepError naming `folder` (and any sweeps inside it) unless it is a sweep folder."""
+    if is_sweep(folder):
+        return
+    if not folder.is_dir():
+        raise NotASweepError(f"{folder}: no such folder; expected a sweep folder such as results/noise_scale.")
+    inside = sorted(child.name for child in folder.iterdir() if is_sweep(child))
+    hint = f" It contains the sweeps: {', '.join(inside)}." if inside else ""
+    raise NotASweepError(
+        f"{folder} is not a sweep folder: it has no {STATE_GLOB} and no trial folders with params.json.{hint}"
+    )
+
+
+def read_meta(folder: Path) -> dict[str, Any]:
+    """The sweep's sweep.json (file, budget, metric, mode, searched keys), or {} when absent."""
+    path = folder / SWEEP_FILE
+    return json.loads(path.read_text()) if path.exists() else {}
+
+
+def read_reports(path: Path) -> list[dict[str, Any]]:
+    """The reports of a result.json, the last one of each step kept, in step order (torn lines skipped)."""
+    by_step: dict[int, dict[str, Any]] = {}
+    text = path.read_text() if path.exists() else ""
+    for line in text.splitlines():
+        try:
+            row = json.loads(line)
+        except json.JSONDecodeError:
+            continue  # a line cut short by a killed driver
+        if "step" in row:
+            by_step[row["step"]] = row
+    return [by_step[step] for step in sorted(by_step)]
+
+
+def read_states(folder: Path) -> dict[str, dict[str, Any]]:
+    """Tune's record of each trial (trial_id, status, num_failures) by trial folder name, from the newest state."""
+    # newest run by the start time in the name: after a resume Ray rewrites the old run's file too (same mtime)
+    paths = sorted(folder.glob(STATE_GLOB))
+    if not paths:
+        return {}
+    try:
+        data = json.loads(paths[-1].read_text())
+    except json.JSONDecodeError:
+        return {}
+    states = {}
+    for trial_json, runtime_json in data.get("trial_data", []):
+        trial, runtime = json.loads(trial_json), json.loads(runtime_json)
+        states[trial["relative_logdir"]] = {**trial, "num_failures": runtime.get("num_failures", 0)}
+    return states
+
+
+def read_trials(folder: Path) -> list[TrialFiles]:
+    """Every trial folder of the sweep (one with params.json), with its Tune state when recorded."""
+    states = read_states(folder)
+    trials = []
+    for params_path in sorted(folder.glob("*/params.json")):
+        rows = read_reports(params_path.parent / "result.json")
+        state = states.get(params_path.parent.name, {})
+        trial_id = state.get("trial_id") or (rows[-1]["trial_id"] if rows else params_path.parent.name)
+        params = json.loads(params_path.read_text())
+        trials.append(TrialFiles(trial_id=trial_id, folder=params_path.parent, params=params, rows=rows, state=state))
+    return trials
+
+
+def config_value(params: dict[str, Any], key: str) -> Any:
+    """A trial's value of config key `key`: its params.json entry, else the Config default."""
+    return params.get(key, FIELDS[key].default)
+
+
+def classify(trial: TrialFiles) -> str:
+    """The trial's status: Tune's ERROR/RUNNING/PENDING, else how its last report says it ended."""
+    tune_status = trial.state.get("status")
+    if tune_status in TUNE_STATUS:
+        return TUNE_STATUS[tune_status]
+    last = trial.rows[-1] if trial.rows else {}
+    if last.get("diverged"):
+        return "diverged"
+    if last.get("early_stopped"):
+        return "early_stopped"
+    if last and last["step"] >= config_value(trial.params, "train_steps"):
+        return "completed"
+    if tune_status == "TERMINATED":
+        return "stopped"  # ended by the scheduler (ASHA) before its last step
+    return "errored" if trial.error else "running"
+
+
+def metrics_of(row: dict[str, Any]) -> dict[str, Any]:
+    """The metric keys of a report (grouped keys such as val/mse, plus step), non-finite values as NaN."""
+    out = {}
+    for key, value in row.items():
+        if key not in PLAIN_KEYS and "/" not in key:
+            continue  # Tune's bookkeeping: trial_id, timestamp, done, pid, ...
+        if isinstance(value, float) and (not math.isfinite(value) or abs(value) == DIVERGED_SENTINEL):
+            value = math.nan
+        out[key] = value
+    return out
+
+
+def best_row(rows: list[dict[str, Any]], metric: str, mode: str) -> dict[str, Any]:
+    """The report with the best finite `metric` ({} when none is finite)."""
+    scored = [row for row in rows if isinstance(row.get(metric), (int, float)) and math.isfinite(row[metric])]
+    if not scored:
+        return {}
+    pick = min if mode == "min" else max
+    return pick(scored, key=lambda row: row[metric])
+
+
+def prefixed(prefix: str, values: dict[str, Any], *, seeds: bool = False) -> dict[str, Any]:
+    """`values` with keys prefixed ('final/'), keeping only per-seed keys (seeds=True) or only plain ones."""
+    return {f"{prefix}{key}": value for key, value in values.items() if bool(SEED_KEY.match(key)) == seeds}
+
+
+def trial_row(trial: TrialFiles, metric: str, mode: str) -> dict[str, Any]:
+    """One row of the trials table."""
+    rows = [metrics_of(row) for row in trial.rows]
+    best = best_row(rows, metric, mode)
+    return {
+        "trial_id": trial.trial_id,
+        "status": classify(trial),
+        "trial_dir": trial.folder.name,
+        "iterations": len(rows),
+        "last_step": rows[-1]["step"] if rows else 0,
+        "num_failures": trial.state.get("num_failures", 0),
+        "error": trial.error,
+        **prefixed("config/", trial.params),
+        **prefixed("final/", rows[-1] if rows else {}),
+        **prefixed("best/", best),
+    }
+
+
+def curve_rows(trial: TrialFiles) -> list[dict[str, Any]]:
+    """The trial's rows of the curves table."""
+    return [
+        {
+            "trial_id": trial.trial_id,
+            "training_iteration": row.get("training_iteration"),
+            "time_total_s": row.get("time_total_s"),
+            **metrics_of(row),
+        }
+        for row in trial.rows
+    ]
+
+
+def seed_metrics(rows: list[dict[str, Any]], seed: int) -> list[dict[str, Any]]:
+    """One seed's reports: its `seed/{seed}/...` keys without the prefix, plus the step."""
+    tag = f"seed/{seed}/"
+    own = [{k.removeprefix(tag): v for k, v in row.items() if k.startswith(tag)} for row in rows]
+    return [{"step": row["step"], **values} for row, values in zip(rows, own, strict=True)]
+
+
+def seed_rows(trial: TrialFiles, status: str, metric: str, mode: str) -> list[dict[str, Any]]:
+    """The trial's rows of the seeds table: one per seed, from `seed/{s}/...` keys or the plain keys."""
+    rows = [metrics_of(row) for row in trial.rows]
+    seeds = sorted({int(m.group(1)) for row in rows for key in row if (m := SEED_KEY.match(key))})
+    per_seed = {seed: seed_metrics(rows, seed) for seed in seeds} or {config_value(trial.params, "seed"): rows}
+    common = {"trial_id": trial.trial_id, "status": status, **prefixed("config/", trial.params)}
+    return [
+        {
+            **common,
+            "seed": seed,
+            **prefixed("final/", own[-1] if own else {}),
+            **prefixed("best/", best_row(own, metric, mode)),
+        }
+        for seed, own in per_seed.items()
+    ]
+
+
+def load_sweep(folder: Path | str) -> SweepResults:
+    """Read a sweep folder into its trials, curves and seeds tables (raises NotASweepError)."""
+    folder = Path(folder).resolve()
+    check_sweep(folder)
+    meta = read_meta(folder)
+    metric, mode = meta.get("metric", DEFAULT_METRIC), meta.get("mode", DEFAULT_MODE)
+    trial_rows, curves, seeds = [], [], []
+    for trial in read_trials(folder):
+        trial_rows.append(trial_row(trial, metric, mode))
+        curves += curve_rows(trial)
+        seeds += seed_rows(trial, trial_rows[-1]["status"], metric, mode)
+    return SweepResults(
+        folder=folder,
+        meta=meta,
+        trials=pd.DataFrame(trial_rows, columns=None if trial_rows else ["trial_id", "status"]),
+        curves=pd.DataFrame(curves, columns=None if curves else ["trial_id", "training_iteration", "step"]),
+        seeds=pd.DataFrame(seeds, columns=None if seeds else ["trial_id", "seed", "status"]),
+    )
+
+
+def trial_table(folder: Path | str) -> pd.DataFrame:
+    """The tidy per-trial table of a sweep folder."""
+    return load_sweep(folder).trials
+
+
+def curve_table(folder: Path | str) -> pd.DataFrame:
+    """The per-evaluation curves table of a sweep folder."""
+    return load_sweep(folder).curves
+
+
+def seed_table(folder: Path | str) -> pd.DataFrame:
+    """The per-seed table of a sweep folder."""
+    return load_sweep(folder).seeds
+
+
+def write_tables(folder: Path | str) -> list[Path]:
+    """Write the trials table as trials.parquet and trials.csv into the sweep folder; return their paths."""
+    sweep = load_sweep(folder)
+    parquet, csv = sweep.folder / f"{TABLE_NAME}.parquet", sweep.folder / f"{TABLE_NAME}.csv"
+    sweep.trials.to_parquet(parquet, index=False)
+    sweep.trials.to_csv(csv, index=False)
+    return [parquet, csv]
