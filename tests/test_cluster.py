@@ -1,0 +1,325 @@
+"""cluster/: real SLURM jobs of cluster/ray_sweep.sbatch, and losing a Ray node mid-sweep.
+
+The SLURM tests need the local SLURM of cluster/slurm_local.sh (partitions `solo`: one node
+at 127.0.0.1, and `duo`: two nodes at 127.0.0.2 and 127.0.0.3); `.ci/run` starts it through
+cluster/ci_system_setup.sh. Without it they are skipped. Each job runs a real tiny sweep
+(`--budget tiny`) on a real Ray cluster started by the batch script, and afterwards no
+process of the job may be left. The node-loss test needs only Ray (`ray.cluster_utils`).
+
+    bash cluster/slurm_local.sh start && pytest tests/test_cluster.py
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import secrets
+import shutil
+import stat
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+SBATCH_SCRIPT = REPO / "cluster" / "ray_sweep.sbatch"
+JOB_TIMEOUT_S = 600  # a job on a busy 2-core machine: Ray start-up, the sweep, Ray shut down
+FIRST_REPORT_TIMEOUT_S = 300
+POLL_S = 0.5
+SINFO_TIMEOUT_S = 5  # sinfo retries a slurmctld that is down; then the SLURM tests skip
+EXIT_TIMED_OUT = 75  # what ray_sweep.sbatch exits with after SLURM's time-limit warning signal
+EVAL_EVERY = 20  # tiny trials: an evaluation (and checkpoint) every 20 steps
+# Tune reuses a finished trial's actor for a pending trial: a trial must outlast the start of the
+# other node's actor (seconds on a busy machine), or both trials may run on the first node.
+TWO_NODE_EVALS = 10
+
+SPACE = '''"""Cluster test sweep: {trials} arms of noise_scale at a tiny budget, no early stopping."""
+
+from ray import tune
+
+from tune_ired.space import Budget, SearchSpace
+
+cluster_test = SearchSpace(
+    space={{"noise_scale": tune.grid_search({values})}},
+    scheduler=None,
+    budgets={{"tiny": Budget(config={{"train_steps": {steps}, "eval_every": {eval_every}}})}},
+)
+'''
+
+
+def slurm_partitions() -> set[str]:
+    """The partitions of a running SLURM whose nodes are all up, or an empty set."""
+    if shutil.which("sinfo") is None:
+        return set()
+    try:
+        out = subprocess.run(["sinfo", "-h", "-o", "%P %a %T"], capture_output=True, text=True, timeout=SINFO_TIMEOUT_S)
+    except (OSError, subprocess.TimeoutExpired):
+        return set()
+    rows = [line.split() for line in out.stdout.splitlines() if out.returncode == 0]
+    down = {p.rstrip("*") for p, avail, state in rows if avail != "up" or state not in ("idle", "mixed", "allocated")}
+    return {p.rstrip("*") for p, _, _ in rows} - down
+
+
+needs_slurm = pytest.mark.skipif(
+    not {"solo", "duo"} <= slurm_partitions(),
+    reason="no local SLURM with partitions solo and duo (start it: bash cluster/slurm_local.sh start)",
+)
+
+
+def write_space(folder: Path, *, values: list[float], steps: int) -> Path:
+    path = folder / "cluster_test.py"
+    path.write_text(SPACE.format(trials=len(values), values=values, steps=steps, eval_every=EVAL_EVERY))
+    return path
+
+
+def sbatch(folder: Path, sbatch_args: list[str], sweep_args: list[str]) -> str:
+    """Submit ray_sweep.sbatch from the repository (as a user would); returns the job id."""
+    out = subprocess.run(
+        ["sbatch", "--parsable", f"--output={folder}/job-%j.out", *sbatch_args, str(SBATCH_SCRIPT), *sweep_args],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    return out.stdout.strip().split(";")[0]
+
+
+def job_fields(job: str) -> dict[str, str]:
+    out = subprocess.run(["scontrol", "-o", "show", "job", job], capture_output=True, text=True, check=True)
+    return dict(re.findall(r"(\w+)=(\S*)", out.stdout))
+
+
+def wait_job(job: str) -> dict[str, str]:
+    """Wait until the job has ended; returns its scontrol fields (JobState, ExitCode, ...)."""
+    deadline = time.monotonic() + JOB_TIMEOUT_S
+    while (fields := job_fields(job))["JobState"] in ("PENDING", "CONFIGURING", "RUNNING", "COMPLETING"):
+        if time.monotonic() > deadline:
+            subprocess.run(["scancel", job], check=False)
+            pytest.fail(f"job {job} still {fields['JobState']} after {JOB_TIMEOUT_S} s")
+        time.sleep(POLL_S)
+    return fields
+
+
+def job_log(folder: Path, job: str) -> str:
+    path = folder / f"job-{job}.out"
+    return path.read_text(errors="replace") if path.exists() else ""
+
+
+def process_table() -> dict[int, tuple[str, list[bytes]]]:
+    """Every live (non-zombie) process: pid -> (command line, environment), read from /proc."""
+    table = {}
+    for proc in Path("/proc").iterdir():
+        try:
+            if not proc.name.isdigit() or (proc / "stat").read_text().rsplit(")", 1)[1].split()[0] == "Z":
+                continue
+            cmdline = (proc / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+            table[int(proc.name)] = (cmdline, (proc / "environ").read_bytes().split(b"\0"))
+        except OSError:  # ended while we looked
+            continue
+    return table
+
+
+def job_processes(job: str) -> list[str]:
+    """Processes still alive that belong to the job: SLURM_JOB_ID in their environment, or Ray's temp dir."""
+    marker, temp_dir = f"SLURM_JOB_ID={job}".encode(), f"/tmp/ray-{job}/"
+    return [
+        f"{pid} {cmdline[:120]}"
+        for pid, (cmdline, environ) in process_table().items()
+        if marker in environ or temp_dir in cmdline
+    ]
+
+
+def assert_ended_clean(job: str, folder: Path, *, state: str, exit_code: str) -> None:
+    fields = wait_job(job)
+    log = job_log(folder, job)
+    assert (fields["JobState"], fields["ExitCode"]) == (state, exit_code), log[-4000:]
+    assert job_processes(job) == [], log[-2000:]
+    assert "Ray stopped" in log
+    shutil.rmtree(f"/tmp/ray-{job}", ignore_errors=True)  # Ray's node-local logs: kept by the job, not needed here
+
+
+def assert_table_complete(sweep: Path, *, trials: int, steps: int) -> pd.DataFrame:
+    """The tidy table has every trial, each completed with all its evaluations; CSV and Parquet agree."""
+    table = pd.read_parquet(sweep / "trials.parquet")
+    assert len(pd.read_csv(sweep / "trials.csv")) == len(table) == trials
+    assert set(table["status"]) == {"completed"}
+    assert (table["last_step"] == steps).all()
+    assert (table["iterations"] == steps // EVAL_EVERY).all()
+    return table
+
+
+def reports(sweep: Path) -> dict[str, list[dict]]:
+    """Every trial's reports as Ray wrote them (result.json), by trial folder."""
+    return {
+        path.parent.name: [json.loads(line) for line in path.read_text().splitlines()]
+        for path in sweep.glob("trial_*/result.json")
+    }
+
+
+@pytest.mark.slurm
+@needs_slurm
+def test_two_node_job_completes_with_trials_on_both_nodes(tmp_path):
+    steps = TWO_NODE_EVALS * EVAL_EVERY
+    space = write_space(tmp_path, values=[0.5, 1.0], steps=steps)
+    # each trial asks for a whole node (2 CPUs), so the two trials run on the two nodes at once
+    args = [str(space), "--budget", "tiny", "--storage", str(tmp_path), "--cpus-per-trial", "2"]
+    job = sbatch(tmp_path, ["--partition=duo", "--nodes=2", "--cpus-per-task=2"], [*args, "--set", "num_threads=1"])
+    assert_ended_clean(job, tmp_path, state="COMPLETED", exit_code="0:0")
+    sweep = tmp_path / "cluster_test"
+    assert_table_complete(sweep, trials=2, steps=steps)
+    node_ips = {row["node_ip"] for rows in reports(sweep).values() for row in rows}
+    assert node_ips == {"127.0.0.2", "127.0.0.3"}
+    assert "all 2 nodes joined" in job_log(tmp_path, job)
+
+
+def wait_first_report(sweep: Path, job: str) -> None:
+    deadline = time.monotonic() + FIRST_REPORT_TIMEOUT_S
+    while not any(path.stat().st_size for path in sweep.glob("trial_*/result.json")):
+        assert job_fields(job)["JobState"] in ("PENDING", "RUNNING"), "the job ended before any trial reported"
+        assert time.monotonic() < deadline, f"no trial reported within {FIRST_REPORT_TIMEOUT_S} s"
+        time.sleep(POLL_S)
+
+
+def check_security(log: str) -> None:
+    """The token file is private; the dashboard listens on the head's address only and wants the token."""
+    token_file = Path(re.search(r"its token: cat (\S+)", log).group(1))
+    assert stat.S_IMODE(token_file.stat().st_mode) == 0o600
+    dashboard = re.search(r"Ray dashboard: http://([\d.]+):(\d+)", log)
+    host, port = dashboard.group(1), int(dashboard.group(2))
+    listening = subprocess.run(["ss", "-Hltn", f"sport = :{port}"], capture_output=True, text=True, check=True)
+    assert [line.split()[3] for line in listening.stdout.splitlines()] == [f"{host}:{port}"]
+    url = f"http://{host}:{port}/api/version"
+    with pytest.raises(urllib.error.HTTPError, match="401"):
+        urllib.request.urlopen(url, timeout=10)
+    request = urllib.request.Request(url, headers={"Authorization": f"Bearer {token_file.read_text().strip()}"})
+    assert urllib.request.urlopen(request, timeout=10).status == 200
+
+
+@pytest.mark.slurm
+@needs_slurm
+def test_time_limit_signal_stops_cleanly_and_resume_finishes(tmp_path):
+    steps = 15 * EVAL_EVERY
+    space = write_space(tmp_path, values=[0.5, 1.0], steps=steps)
+    args = [str(space), "--budget", "tiny", "--storage", str(tmp_path)]
+    sweep = tmp_path / "cluster_test"
+    job = sbatch(tmp_path, ["--partition=solo", "--cpus-per-task=2"], args)
+    wait_first_report(sweep, job)
+    check_security(job_log(tmp_path, job))
+    # the signal SLURM sends before the time limit (#SBATCH --signal=B:USR1@300), sent now
+    subprocess.run(["scancel", "--batch", "--signal=USR1", job], check=True)
+    assert_ended_clean(job, tmp_path, state="FAILED", exit_code=f"{EXIT_TIMED_OUT}:0")
+    log = job_log(tmp_path, job)
+    assert "--resume" in log
+    token_file = Path(re.search(r"its token: cat (\S+)", log).group(1))
+    assert not token_file.exists()
+    interrupted = reports(sweep)
+    assert interrupted and all(len(rows) < steps // EVAL_EVERY for rows in interrupted.values())
+
+    resumed = sbatch(tmp_path, ["--partition=solo", "--cpus-per-task=2"], [*args, "--resume"])
+    assert_ended_clean(resumed, tmp_path, state="COMPLETED", exit_code="0:0")
+    assert_table_complete(sweep, trials=2, steps=steps)
+    for trial, rows in reports(sweep).items():
+        reported = [row["step"] for row in rows]
+        assert sorted(set(reported)) == list(range(EVAL_EVERY, steps + 1, EVAL_EVERY)), trial
+        if trial in interrupted:  # a resumed trial went on from its checkpoint, not from step 0
+            assert reported.count(EVAL_EVERY) == 1, trial
+
+
+@pytest.mark.slurm
+@needs_slurm
+def test_failing_sweep_fails_the_job_and_stops_ray(tmp_path):
+    job = sbatch(tmp_path, ["--partition=solo"], [str(tmp_path / "missing.py"), "--budget", "tiny"])
+    assert_ended_clean(job, tmp_path, state="FAILED", exit_code="2:0")
+    assert "missing.py" in job_log(tmp_path, job)
+
+
+NODE_LOSS_STEPS = 20 * EVAL_EVERY  # long enough that the doomed node's trial is mid-way when the node goes
+# A Ray cluster of a head and one more node (ray.cluster_utils), held by its own process so that
+# Ray's settings (token auth, temp dir) come from that process's environment. It prints the
+# address and the extra node's raylet pid, removes that node when told, and shuts down at EOF.
+CLUSTER_HOLDER = """
+import sys
+from ray._private import ray_constants
+from ray.cluster_utils import Cluster
+
+cluster = Cluster(initialize_head=True, head_node_args={"num_cpus": 1, "include_dashboard": False})
+doomed = cluster.add_node(num_cpus=1)  # one CPU per node: one trial on each
+cluster.wait_for_nodes()
+print(cluster.address, doomed.all_processes[ray_constants.PROCESS_TYPE_RAYLET][0].process.pid, flush=True)
+sys.stdin.readline()
+cluster.remove_node(doomed, allow_graceful=False)
+print("removed", flush=True)
+sys.stdin.readline()
+cluster.shutdown()
+"""
+
+
+def parent_pid(pid: int) -> int | None:
+    try:
+        return int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[1])
+    except OSError:
+        return None
+
+
+def checkpointed_trial_under(raylet: int, sweep: Path, sweeper: subprocess.Popen) -> str:
+    """The trial folder of a trial run by a worker of `raylet` that has written a checkpoint."""
+    deadline = time.monotonic() + FIRST_REPORT_TIMEOUT_S
+    while time.monotonic() < deadline and sweeper.poll() is None:
+        for trial, rows in reports(sweep).items():
+            if rows and parent_pid(rows[0]["pid"]) == raylet and any((sweep / trial).glob("checkpoint_*")):
+                return trial
+        time.sleep(POLL_S / 5)
+    pytest.fail("no trial checkpointed on the node to be removed")
+
+
+def node_loss_env(tmp_path: Path, ray_tmp: Path) -> dict[str, str]:
+    """Token auth on (a private token file) and Ray's files under `ray_tmp`."""
+    token = tmp_path / "token"
+    token.write_text(secrets.token_hex(32))
+    token.chmod(0o600)
+    return {**os.environ, "RAY_AUTH_MODE": "token", "RAY_AUTH_TOKEN_PATH": str(token), "RAY_TMPDIR": str(ray_tmp)}
+
+
+def test_node_loss_trials_resume_from_checkpoints_on_the_survivor(tmp_path):
+    ray_tmp = Path(tempfile.mkdtemp(prefix="ray-nl-", dir="/tmp"))  # short: Ray's Unix socket paths are limited
+    env = node_loss_env(tmp_path, ray_tmp)
+    space = write_space(tmp_path, values=[0.5, 1.0], steps=NODE_LOSS_STEPS)
+    sweep, log = tmp_path / "cluster_test", tmp_path / "sweep.log"
+    holder = subprocess.Popen(
+        [sys.executable, "-c", CLUSTER_HOLDER], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, env=env
+    )
+    sweeper = None
+    try:
+        address, doomed_raylet = holder.stdout.readline().split()
+        args = [str(space), "--budget", "tiny", "--storage", str(tmp_path), "--address", address]
+        with log.open("w") as out:
+            sweeper = subprocess.Popen(
+                [sys.executable, "-m", "tune_ired.sweep", *args],
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                env=env,
+            )
+        moved = checkpointed_trial_under(int(doomed_raylet), sweep, sweeper)
+        holder.stdin.write("remove\n")
+        holder.stdin.flush()
+        assert holder.stdout.readline().strip() == "removed"
+        assert sweeper.wait(timeout=JOB_TIMEOUT_S) == 0, log.read_text()[-4000:]
+    finally:
+        if sweeper is not None and sweeper.poll() is None:
+            sweeper.kill()
+        holder.communicate(timeout=JOB_TIMEOUT_S)  # EOF: the holder shuts the cluster down
+        leftovers = [f"{pid} {cmd[:120]}" for pid, (cmd, _) in process_table().items() if str(ray_tmp) in cmd]
+        shutil.rmtree(ray_tmp, ignore_errors=True)
+    assert leftovers == []
+    table = assert_table_complete(sweep, trials=2, steps=NODE_LOSS_STEPS).set_index("trial_id")
+    rows = reports(sweep)[moved]
+    assert table.loc[rows[0]["trial_id"], "num_failures"] >= 1
+    assert [row["step"] for row in rows].count(EVAL_EVERY) == 1  # went on from its checkpoint, not from step 0
+    assert len({row["pid"] for row in rows}) > 1  # and in another process, on the surviving node
