@@ -1,0 +1,98 @@
+"""Arms and seeds: turn the loader's trial, curve and per-seed tables into per-(arm, seed) tables.
+
+An *arm* is a trial config without its seed. Multi-seed trials (`num_seeds` > 1) hold all
+the seeds of one arm; single-seed studies have one trial per seed, told apart by
+`config/seed`. Both become the same long tables here, so the statistics and figures never
+care which design a sweep used. The tables themselves come from `tune_ired.results`.
+
+    from tune_ired.analysis.arms import label_arms, seed_finals, seed_curves
+    trials = label_arms(trials)                 # adds the 'arm' column
+    finals = seed_finals(trials, per_seed)      # arm, seed, trial_id, final/..., best/...
+    curves = seed_curves(trials, curves, "val/mse")   # arm, seed, step, value
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+CONFIG = "config/"
+SEED_KEYS = ("seed", "num_seeds")  # config keys that pick seeds, not arms
+ALL_ARMS = "all"  # the label of the one arm of a sweep whose trials share one config
+
+
+def arm_keys(trials: pd.DataFrame) -> list[str]:
+    """Config keys (without 'config/') whose values differ between trials, seed keys excepted."""
+    keys = []
+    for column in trials.columns:
+        key = column.removeprefix(CONFIG)
+        if column.startswith(CONFIG) and key not in SEED_KEYS and trials[column].astype(str).nunique() > 1:
+            keys.append(key)
+    return keys
+
+
+def format_value(value) -> str:
+    return f"{value:g}" if isinstance(value, float) else str(value)
+
+
+def label_arms(trials: pd.DataFrame) -> pd.DataFrame:
+    """The trial table with an 'arm' column: the varying config value(s), e.g. 'adversarial' or 'k=1 j=2'."""
+    keys = arm_keys(trials)
+    out = trials.copy()
+    if not keys:
+        out["arm"] = ALL_ARMS
+    elif len(keys) == 1:
+        out["arm"] = out[CONFIG + keys[0]].map(format_value)
+    else:
+        out["arm"] = out.apply(lambda row: " ".join(f"{k}={format_value(row[CONFIG + k])}" for k in keys), axis=1)
+    return out
+
+
+def resolve_arm(name: str, arms) -> str:
+    """The arm called `name` (an exact label, or the value part of a unique 'key=value' label)."""
+    arms = [str(a) for a in arms]
+    if name in arms:
+        return name
+    matches = [a for a in arms if name in (part.partition("=")[2] for part in a.split())]
+    if len(matches) == 1:
+        return matches[0]
+    raise KeyError(f"no arm named '{name}'; arms: {', '.join(arms)}")
+
+
+def seed_finals(trials: pd.DataFrame, seeds: pd.DataFrame) -> pd.DataFrame:
+    """One row per (arm, seed): arm, trial_id, status, seed and the final/ and best/ metrics of that seed.
+
+    `seeds` is the loader's per-seed table (`tune_ired.results`, one row per seed of each trial).
+    """
+    labelled = trials if "arm" in trials else label_arms(trials)
+    merged = seeds.merge(labelled[["trial_id", "arm"]], on="trial_id", how="left")
+    metrics = [c for c in merged.columns if c.startswith(("final/", "best/"))]
+    return merged[["arm", "trial_id", "status", "seed", *metrics]].sort_values(["arm", "seed"], ignore_index=True)
+
+
+def seed_curves(trials: pd.DataFrame, curves: pd.DataFrame, metric: str) -> pd.DataFrame:
+    """Long learning curves of `metric`: arm, trial_id, seed, step, value (per-seed columns when present)."""
+    labelled = trials if "arm" in trials else label_arms(trials)
+    arms = labelled.set_index("trial_id")["arm"]
+    prefix, suffix = "seed/", "/" + metric
+    per_seed = [c for c in curves.columns if c.startswith(prefix) and c.endswith(suffix)]
+    if per_seed:
+        long = curves.melt(id_vars=["trial_id", "step"], value_vars=per_seed, var_name="seed", value_name="value")
+        long["seed"] = long["seed"].str.removeprefix(prefix).str.removesuffix(suffix).astype(int)
+    elif metric in curves.columns:
+        long = curves[["trial_id", "step", metric]].rename(columns={metric: "value"})
+        seeds = labelled.set_index("trial_id").get(CONFIG + "seed")
+        long["seed"] = long["trial_id"].map(seeds) if seeds is not None else 0
+    else:
+        return pd.DataFrame(columns=["arm", "trial_id", "seed", "step", "value"])
+    long["arm"] = long["trial_id"].map(arms)
+    long = long.dropna(subset=["value"])
+    return long[["arm", "trial_id", "seed", "step", "value"]].sort_values(["arm", "seed", "step"], ignore_index=True)
+
+
+def steps_to_threshold(curves: pd.DataFrame, threshold: float, *, mode: str = "min") -> pd.DataFrame:
+    """Per (arm, seed): the first evaluated step at which the value reaches `threshold` (NaN: never)."""
+    reached = curves["value"] <= threshold if mode == "min" else curves["value"] >= threshold
+    first = curves[reached].groupby(["arm", "seed"])["step"].min()
+    every = curves.groupby(["arm", "seed"]).size().index
+    return first.reindex(every, fill_value=np.nan).rename("steps").reset_index()

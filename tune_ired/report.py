@@ -1,0 +1,95 @@
+"""Turn a sweep folder into a report: self-contained HTML, a Markdown summary and LaTeX tables.
+
+    python -m tune_ired.report results/strategies                     # writes results/strategies/report/
+    python -m tune_ired.report results/strategies --baseline none --out reports/strategies
+    python -m tune_ired.report results/dcd_ablation --baseline Q-201
+
+The folder is read without Ray (`tune_ired.results`). The report holds per-arm mean, std
+and bootstrap CI over seeds, paired-by-seed tests against the baseline arm (Holm
+corrected), rank consistency, a verdict line per arm against the research's success
+criteria, the best trials, and every figure the sweep supports (`report.html` opens
+offline: plotly.js is inlined). Progress goes to stderr. A folder that is not a sweep,
+or an unknown arm, exits with code 2 and a message naming it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+from tune_ired import results
+from tune_ired.analysis.panels import figure_builders
+from tune_ired.analysis.render import html_report, latex_tables, markdown_summary
+from tune_ired.analysis.study import analyse, load_study
+
+EXIT_BAD_INPUT = 2
+REPORT_FOLDER = "report"  # default output folder, inside the sweep folder
+OUTPUTS = {"html": "report.html", "markdown": "summary.md", "latex": "tables.tex"}
+
+
+class Progress:
+    """'report: [k/N] step (elapsed)' lines on stderr."""
+
+    def __init__(self, total: int):
+        self.total, self.done, self.start = total, 0, time.perf_counter()
+
+    def __call__(self, what: str) -> None:
+        self.done += 1
+        elapsed = time.perf_counter() - self.start
+        print(f"report: [{self.done}/{self.total}] {what} ({elapsed:.1f}s)", file=sys.stderr, flush=True)
+
+
+def write_report(
+    sweep: Path, *, out: Path, baseline: str | None = None, metric: str | None = None, mode: str | None = None
+) -> dict[str, Path]:
+    """Write report.html, summary.md and tables.tex into `out`; returns their paths by kind."""
+    study = load_study(sweep, metric=metric, mode=mode)
+    findings = analyse(study, baseline=baseline)
+    builders = list(figure_builders(study, findings))
+    progress = Progress(len(builders) + len(OUTPUTS) + 1)
+    progress(f"loaded {len(study.trials)} trials, {len(study.curves)} evaluation rows, {len(study.arms)} arms")
+    built = []
+    for title, build in builders:
+        built.append((title, build()))
+        progress(f"figure: {title}")
+    out.mkdir(parents=True, exist_ok=True)
+    texts = {
+        "markdown": markdown_summary(study, findings),
+        "latex": latex_tables(study, findings),
+        "html": html_report(study, findings, built),
+    }
+    paths = {}
+    for kind, text in texts.items():
+        paths[kind] = out / OUTPUTS[kind]
+        paths[kind].write_text(text, encoding="utf-8")
+        progress(f"wrote {paths[kind]}")
+    return paths
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="python -m tune_ired.report", description=__doc__.splitlines()[0])
+    parser.add_argument("sweep", type=Path, help="sweep folder (the --storage/--name folder of tune_ired.sweep)")
+    parser.add_argument("--baseline", help="arm the others are compared with (default: 'none' when present)")
+    parser.add_argument("--out", type=Path, help=f"output folder (default: SWEEP/{REPORT_FOLDER})")
+    parser.add_argument("--metric", help="metric to compare (default: the sweep's own, else val/mse)")
+    parser.add_argument("--mode", choices=("min", "max"), help="min: lower is better (default: the sweep's own)")
+    return parser.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    out = args.out or args.sweep / REPORT_FOLDER
+    try:
+        paths = write_report(args.sweep, out=out, baseline=args.baseline, metric=args.metric, mode=args.mode)
+    except (results.NotASweepError, KeyError) as err:
+        print(f"error: {err.args[0] if err.args else err}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    print(paths["markdown"].read_text(encoding="utf-8"))
+    print("\n".join(f"{kind}: {path}" for kind, path in paths.items()))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
