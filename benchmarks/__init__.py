@@ -1,0 +1,1 @@
+"""Benchmarks of the trainer (print figures; not tests). See benchmarks/README.md."""
