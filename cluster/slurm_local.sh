@@ -111,9 +111,10 @@ wait_up() {  # every node idle (or running jobs), within START_TIMEOUT_S
             return 0
         fi
         # a node left down or drained by an earlier run comes back with RESUME
+        # (`|| true`: with pipefail, grep finding no such node would end the script)
         grep -E ' (down|drained|drain)' <<<"$states" | while read -r name _; do
             scontrol update NodeName="$name" State=RESUME 2>/dev/null || true
-        done
+        done || true
         sleep 0.5
     done
     echo "slurm_local: nodes not up after ${START_TIMEOUT_S}s:" >&2
@@ -127,7 +128,7 @@ stop_daemons() {
     for pidfile in "$SLURM_RUN_DIR"/slurmd-*.pid "$SLURM_RUN_DIR/slurmctld.pid" /run/munge/munged.pid; do
         alive "$pidfile" || continue
         pid=$(cat "$pidfile")
-        kill -TERM "$pid"
+        kill -TERM "$pid" 2>/dev/null || true  # it may have ended since
         while kill -0 "$pid" 2>/dev/null; do sleep 0.2; done
     done
 }

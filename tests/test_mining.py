@@ -47,7 +47,8 @@ def mine(cfg, *, replay=None):
     gens = noise(cfg)
     t = torch.stack([torch.randint(sched.steps, (BATCH,), generator=g) for g in gens])
     eps = torch.stack([torch.randn(BATCH, cfg.n**2, generator=g) for g in gens])
-    batch, _ = make_batch(model, sched, cfg, problems=problems, t=t, eps=eps, generators=gens, replay=replay)
+    cond = model.condition(problems.x, t)  # with its graph, as in training: energy_term back-propagates into it
+    batch, _ = make_batch(model, sched, cfg, problems=problems, cond=cond, t=t, eps=eps, generators=gens, replay=replay)
     return batch, STRATEGIES[cfg.strategy](batch)
 
 
@@ -125,7 +126,7 @@ def test_langevin_without_noise_is_gradient_descent():
     batch, _ = mine(cfg)
     options = LangevinOptions(steps=1, step_scale=0.5, sigma_scale=0.0, clamp=False)
     y, _ = langevin_chain(
-        batch.model, batch.sched, batch.x, batch.start, batch.t, options=options, generators=batch.generators
+        batch.model, batch.sched, batch.cond, batch.start, batch.t, options=options, generators=batch.generators
     )
     _, grad = energy_and_grad(batch.model, batch.x, batch.start, batch.t)
     torch.testing.assert_close(y, batch.start - 0.5 * batch.sched.step_sizes[batch.t][..., None] * grad)

@@ -1,5 +1,7 @@
 """The trainer for real at the tiny budget: it learns, is deterministic, and resumes exactly."""
 
+import json
+
 import pytest
 import torch
 
@@ -82,3 +84,12 @@ def test_early_stopping_on_plateau():
     rows = list(Trainer(short(train_steps=400, eval_every=10, lr=0.0, early_stop_patience=2)).run())
     assert rows[-1]["early_stopped"]
     assert rows[-1]["step"] == 30
+
+
+def test_checkpoint_of_an_older_config_loads_and_a_changed_key_is_named():
+    state = Trainer(short()).state_dict()
+    older = json.loads(state["config"])
+    del older["energy_l2"]  # a key added to Config after the checkpoint was written: its default applies
+    Trainer(short()).load_state_dict({**state, "config": json.dumps(older)})
+    with pytest.raises(ValueError, match=r"different config \(energy_l2, lr\)"):
+        Trainer(short(lr=0.5, energy_l2=0.1)).load_state_dict(state)

@@ -69,8 +69,10 @@ def mining_diagnostics(
     generators = [make_generator(x.device, seed, DIAG_STREAM) for seed in cfg.seeds]
     t = seed_randint(generators, sched.steps, (x.shape[1],))
     eps = seed_randn(generators, tuple(x.shape[1:]))
+    with torch.no_grad():
+        cond = model.condition(x, t)
     batch, _ = make_batch(
-        model, sched, cfg, problems=Problems(x=x, y0=y0), t=t, eps=eps, generators=generators, replay=replay
+        model, sched, cfg, problems=Problems(x=x, y0=y0), cond=cond, t=t, eps=eps, generators=generators, replay=replay
     )
     mined = STRATEGIES[cfg.strategy](batch)
     if mined is None:

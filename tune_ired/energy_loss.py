@@ -95,10 +95,9 @@ def problem_weights(batch: MiningBatch, negatives: torch.Tensor) -> tuple[torch.
 
 def energy_term(batch: MiningBatch, mined: Negatives, *, step: int) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
     """The weighted energy term per problem (S, B) and its per-seed metrics (S,)."""
-    cfg, b = batch.cfg, batch.t.shape[1]
+    cfg = batch.cfg
     y_pos = q_sample(batch.sched, batch.y0, batch.t, batch.eps)
-    energies = batch.model(batch.x.repeat(1, 2, 1), torch.cat([y_pos, mined.y], dim=1), batch.t.repeat(1, 2))
-    e_pos, e_neg = energies.split(b, dim=1)
+    e_pos, e_neg = batch.model.energy(batch.cond, y_pos), batch.model.energy(batch.cond, mined.y)
     weights, caught = problem_weights(batch, mined.y)
     per_problem = ENERGY_LOSSES[cfg.energy_loss](e_pos, e_neg)
     if cfg.energy_l2 > 0:

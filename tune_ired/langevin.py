@@ -19,7 +19,7 @@ from dataclasses import dataclass
 import torch
 
 from tune_ired.diffusion import DescentStats, Schedule, at
-from tune_ired.model import EnergyModel, energy_and_grad
+from tune_ired.model import Conditioning, EnergyModel
 from tune_ired.noise import seed_randn
 
 NOISE_SDS = 4.0  # a standard normal element exceeds 4 standard deviations with probability 6e-5
@@ -38,21 +38,26 @@ class LangevinOptions:
 def langevin_chain(
     model: EnergyModel,
     sched: Schedule,
-    x: torch.Tensor,
+    cond: Conditioning,
     y: torch.Tensor,
     t: torch.Tensor,
     *,
     options: LangevinOptions,
     generators: list[torch.Generator],
 ) -> tuple[torch.Tensor, DescentStats]:
-    """`options.steps` Langevin moves from y (S, B, d) at steps t (S, B); returns detached y and stats."""
+    """`options.steps` Langevin moves from y (S, B, d) at steps t (S, B) under `model.condition(x, t)`.
+
+    Returns detached y and stats.
+    """
+    cond = cond.detach()
     eta = options.step_scale * at(sched.step_sizes, t)
     sigma = options.sigma_scale * (2 * eta).sqrt()
     bound = at(sched.clip_values, t) + NOISE_SDS * at(sched.sqrt_one_minus_alphas_cumprod, t)
     zero = torch.zeros(y.shape[0], device=y.device)
     grad_norm, distance = zero.clone(), zero.clone()
     for _ in range(options.steps):
-        _, grad = energy_and_grad(model, x, y, t)
+        with torch.no_grad():
+            _, grad = model.energy_and_grad_given(cond, y)
         moved = y - eta * grad + sigma * seed_randn(generators, tuple(y.shape[1:]))
         if options.clamp:
             moved = torch.clamp(moved, -bound, bound)

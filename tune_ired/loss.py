@@ -22,7 +22,7 @@ from tune_ired.data import Problems
 from tune_ired.diffusion import Schedule, q_sample
 from tune_ired.energy_loss import energy_term
 from tune_ired.mining import STRATEGIES, make_batch
-from tune_ired.model import EnergyModel, energy_and_grad
+from tune_ired.model import EnergyModel
 from tune_ired.noise import seed_randint, seed_randn
 from tune_ired.replay import ReplayBuffer
 
@@ -53,12 +53,13 @@ def training_loss(
     t = seed_randint(generators, sched.steps, (b,))
     eps = seed_randn(generators, (b, d))
     y_t = q_sample(sched, problems.y0, t, eps)
-    _, eps_hat = energy_and_grad(model, problems.x, y_t, t, create_graph=True)
+    cond = model.condition(problems.x, t)  # shared by the denoising pass, the mining chain and the energy term
+    _, eps_hat = model.energy_and_grad_given(cond, y_t)
     per_problem = (eps_hat - eps).pow(2).mean(dim=-1)
     metrics = {"train/loss_denoise": per_problem.detach().mean(dim=-1)}
     eps2 = seed_randn(generators, (b, d))
     batch, replay_stats = make_batch(
-        model, sched, cfg, problems=problems, t=t, eps=eps2, generators=generators, replay=replay
+        model, sched, cfg, problems=problems, cond=cond, t=t, eps=eps2, generators=generators, replay=replay
     )
     mined = STRATEGIES[cfg.strategy](batch)
     if mined is not None:

@@ -21,7 +21,7 @@ from tune_ired.config import Config
 from tune_ired.data import Problems
 from tune_ired.diffusion import TARGET_CLIP, DescentOptions, DescentStats, Schedule, opt_step, predict_y0, q_sample
 from tune_ired.langevin import LangevinOptions, langevin_chain
-from tune_ired.model import EnergyModel
+from tune_ired.model import Conditioning, EnergyModel
 from tune_ired.replay import ReplayBuffer
 
 
@@ -33,6 +33,7 @@ class MiningBatch:
     sched: Schedule
     cfg: Config
     x: torch.Tensor  # (S, B, d) inputs
+    cond: Conditioning  # model.condition(x, t), shared with the loss's other passes (with its graph)
     y0: torch.Tensor  # (S, B, d) true inverses
     t: torch.Tensor  # (S, B) diffusion steps
     eps: torch.Tensor  # (S, B, d) the noise of the positives, shared by the re-noised negatives
@@ -72,6 +73,7 @@ def make_batch(
     cfg: Config,
     *,
     problems: Problems,
+    cond: Conditioning,
     t: torch.Tensor,
     eps: torch.Tensor,
     generators: list[torch.Generator],
@@ -79,6 +81,7 @@ def make_batch(
 ) -> tuple[MiningBatch, dict[str, torch.Tensor]]:
     """The mining batch, whose chains start at q(y0, t, noise_scale * eps) or from the replay buffer.
 
+    `cond` is `model.condition(problems.x, t)`, computed once by the caller for all passes.
     Returns the batch and the replay diagnostics (empty when replay is off); the buffer is only read.
     """
     start = q_sample(sched, problems.y0, t, cfg.noise_scale * eps)
@@ -86,7 +89,7 @@ def make_batch(
     if replay is not None:
         start, reused = replay.draw(start, t, prob=cfg.replay_prob, generators=generators)
         stats = {"mine/replay_reuse": reused.float().mean(dim=-1), "mine/replay_fill": replay.fill_share()}
-    return MiningBatch(model, sched, cfg, problems.x, problems.y0, t, eps, start, generators), stats
+    return MiningBatch(model, sched, cfg, problems.x, cond, problems.y0, t, eps, start, generators), stats
 
 
 def renoise(batch: MiningBatch, y_neg: torch.Tensor) -> torch.Tensor:
@@ -115,6 +118,7 @@ def descend(batch: MiningBatch, *, ascend: bool) -> Negatives:
         steps=batch.cfg.opt_steps,
         multiplier=batch.cfg.ascent_lr,
         options=descent_options(batch.cfg, ascend=ascend),
+        cond=batch.cond,
     )
     return Negatives(y=renoise(batch, y), chain=y, stats=chain_stats(stats))
 
@@ -124,6 +128,7 @@ def problems(batch: MiningBatch, index: slice) -> MiningBatch:
     return dataclasses.replace(
         batch,
         x=batch.x[:, index],
+        cond=batch.cond.select(index),
         y0=batch.y0[:, index],
         t=batch.t[:, index],
         eps=batch.eps[:, index],
@@ -172,7 +177,7 @@ def langevin_negatives(batch: MiningBatch) -> Negatives:
         clamp=cfg.langevin_clamp,
     )
     y, stats = langevin_chain(
-        batch.model, batch.sched, batch.x, batch.start, batch.t, options=options, generators=batch.generators
+        batch.model, batch.sched, batch.cond, batch.start, batch.t, options=options, generators=batch.generators
     )
     return Negatives(y=y, chain=y, stats=chain_stats(stats))
 

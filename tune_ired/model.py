@@ -84,6 +84,10 @@ class Conditioning:
         """The same conditioning cut from the graph (for mining, which needs no parameter gradients)."""
         return Conditioning(*(getattr(self, f.name).detach() for f in fields(self)))
 
+    def select(self, index: slice) -> Conditioning:
+        """The conditioning of the problems `index` of every seed."""
+        return Conditioning(*(getattr(self, f.name)[:, index] for f in fields(self)))
+
 
 class StackedLinear(nn.Module):
     """S independent Linear(fan_in, fan_out) layers applied to (S, B, fan_in) inputs."""

@@ -150,7 +150,9 @@ def start_ray(address: str | None) -> None:
             dashboard_host=DASHBOARD_HOST,
             logging_config=quiet,
         )
-    print(f"Ray dashboard: http://{context.dashboard_url} (token: `ray get-auth-token`)", flush=True)
+    token = os.environ.get("RAY_AUTH_TOKEN_PATH")  # set by cluster/ray_sweep.sbatch: the job's own token file
+    where = f"cat {token}" if token else "ray get-auth-token"
+    print(f"Ray dashboard: http://{context.dashboard_url} (token: `{where}`)", flush=True)
 
 
 def trial_dirname(trial) -> str:

@@ -9,6 +9,7 @@ thin drivers around it.
 
 from __future__ import annotations
 
+import json
 import math
 import time
 from collections.abc import Iterator
@@ -17,7 +18,7 @@ from typing import Any
 import torch
 from ema_pytorch import EMA
 
-from tune_ired.config import Config, ConfigError
+from tune_ired.config import FIELDS, Config, ConfigError
 from tune_ired.data import draw_seed_batch, fixed_set, make_generator
 from tune_ired.diagnostics import mining_diagnostics
 from tune_ired.diffusion import Schedule
@@ -189,9 +190,15 @@ class Trainer:
         }
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
-        """Restore a state_dict() of a trainer with the same config."""
-        if state["config"] != self.cfg.to_json():
-            raise ValueError("checkpoint was written by a run with a different config")
+        """Restore a state_dict() of a trainer with the same config.
+
+        A key the checkpoint's config lacks (added to Config after it was written) counts
+        as its default, so checkpoints of older versions still load.
+        """
+        saved, current = json.loads(state["config"]), json.loads(self.cfg.to_json())
+        changed = [key for key, value in current.items() if saved.get(key, FIELDS[key].default) != value]
+        if changed:
+            raise ValueError(f"checkpoint was written by a run with a different config ({', '.join(changed)})")
         self.model.load_state_dict(state["model"])
         self.ema.load_state_dict(state["ema"])
         self.optimizer.load_state_dict(state["optimizer"])
