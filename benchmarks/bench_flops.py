@@ -33,13 +33,14 @@ FLOPS_PER_MAC = 2
 def step_flops(cfg: Config) -> dict[str, int]:
     """Matmul FLOPs of one training step of tune_ired (adversarial mining), by phase.
 
-    Per problem, with d = n^2 and h = hidden: layer 1 is d x h on x (computed once per
-    conditioning) plus d x h on y; layers 2, 3 are h x h; layer 4 is h x d. An energy
-    pass costs `fwd` = (y half of layer 1) + layers 2-4, and the hand-written dE/dy the same
-    again. The double backward of the denoising loss gives every forward matmul its weight
-    gradient (and its input gradient where the input depends on the weights) and every
-    gradient-path matmul two products. The energy pass runs on 2B rows (positive and
-    negative). The time MLP runs on T rows per conditioning.
+    Per problem, with d = n^2 and h = hidden: layer 1 is d x h on x (the conditioning,
+    computed once per step and shared by every pass) plus d x h on y; layers 2, 3 are h x h;
+    layer 4 is h x d. An energy pass costs `fwd` = (y half of layer 1) + layers 2-4, and the
+    hand-written dE/dy the same again. The double backward of the denoising loss gives
+    every forward matmul its weight gradient (and its input gradient where the input
+    depends on the weights) and every gradient-path matmul two products; the x half's
+    weight gradient is taken once, for all passes (counted under denoise). The energy pass
+    is two passes of B rows (positive and negative). The time MLP runs on T rows, once.
     """
     d, h, td = cfg.n * cfg.n, cfg.hidden, cfg.time_dim
     x_half, fwd = d * h, d * h + 2 * h * h + h * d
@@ -48,13 +49,12 @@ def step_flops(cfg: Config) -> dict[str, int]:
     k = cfg.opt_steps
     per_problem = {
         "denoise": x_half + fwd + fwd + (x_half + fwd) + hidden_inputs + 2 * fwd,
-        "mining": x_half + (2 * k + 1) * fwd if k > 0 else 0,
-        "energy pass": 2 * ((x_half + fwd) + (x_half + fwd) + hidden_inputs),
+        "mining": (2 * k + 1) * fwd if k > 0 else 0,
+        "energy pass": 2 * (fwd + fwd + hidden_inputs),
     }
     rows = cfg.num_seeds * cfg.batch_size
     flops = {phase: FLOPS_PER_MAC * rows * macs for phase, macs in per_problem.items()}
-    # conditionings: denoise and energy pass (forward + backward), mining (forward)
-    flops["time MLP"] = FLOPS_PER_MAC * cfg.num_seeds * time_mlp * (3 + 2 * 2)
+    flops["time MLP"] = FLOPS_PER_MAC * cfg.num_seeds * time_mlp * 3  # one conditioning: forward + backward
     return flops
 
 

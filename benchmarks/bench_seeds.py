@@ -1,17 +1,24 @@
 """Seed-batched training throughput: S seeds in one batched computation vs S separate runs.
 
-    python benchmarks/bench_seeds.py                  # quick and paper sizes, 2 threads
-    python benchmarks/bench_seeds.py --sizes quick --threads 1 --steps 40
+    python -m benchmarks.bench_seeds                  # tiny, quick and paper sizes, 2 threads (~5 min)
+    python -m benchmarks.bench_seeds --sizes quick --threads 1 --steps 40
+    MALLOC_MMAP_MAX_=0 python -m benchmarks.bench_seeds --sizes paper   # see below
 
-For each size and S in 1, 2, 4, 8 it times training steps (no evaluation) of a trainer
-with num_seeds=S, interleaving repetitions with the single-seed trainer so both see the
-same machine load, and prints seed-steps/s. S separate runs, one after another on the
-same threads, have the single-seed rate, so speedup = batched seed-steps/s divided by
-single-seed steps/s. The last line is `seed_batch_speedup_s8_quick: X.XX`.
+For each size and S in 1, 2, 4, 8 it builds a trainer with num_seeds=S, warms each up,
+then times training steps (no evaluation) in repetitions interleaved across S, so all see
+the same machine load, and prints the median seed-steps/s. S separate runs, one after
+another on the same threads, have the single-seed rate, so speedup = batched seed-steps/s
+divided by single-seed steps/s. The last line is `seed_batch_speedup_s8_quick: X.XX`.
 
-On a GPU (device=cuda) the single-seed step leaves most of the device idle at quick size,
-so expect the speedup to grow nearly linearly in S until the device saturates; measure it
-there with `--device cuda` (timings synchronise the device before reading the clock).
+What to expect. On a CPU, batching pays where one seed's step is dominated by per-op
+overhead (tiny); at quick size a single seed's 256 x 256 matmuls already run at the
+machine's matmul rate and its element-wise work scales with S, so the gain is small; at
+paper size each seed's activations are tens of MB, and glibc serves allocations above
+32 MB with fresh mmap pages (page faults on every step): `MALLOC_MMAP_MAX_=0` keeps them
+in the heap. On a GPU (device=cuda) a single seed at quick size leaves most of the device
+idle, so expect the speedup to grow nearly linearly in S until the device saturates;
+measure it there with `--device cuda` (timings synchronise the device before reading
+the clock).
 """
 
 from __future__ import annotations
@@ -26,14 +33,12 @@ from tune_ired.config import make_config
 from tune_ired.trainer import Trainer
 
 SEED_COUNTS = (1, 2, 4, 8)
-STEPS = {"quick": 30, "paper": 2}  # timed steps per repetition: a few seconds each on 2 threads
-WARMUP_STEPS = 2
+STEPS = {"tiny": 100, "quick": 30, "paper": 2}  # timed steps per repetition: a few seconds each on 2 threads
+WARMUP_STEPS = 3
 
 
 def seconds_per_step(trainer: Trainer, steps: int) -> float:
-    """Wall seconds per training step, after warm-up steps, device synchronised."""
-    for _ in range(WARMUP_STEPS):
-        trainer.train_step()
+    """Wall seconds per training step, device synchronised."""
     sync(trainer.device)
     start = time.perf_counter()
     for _ in range(steps):
@@ -48,22 +53,24 @@ def sync(device: torch.device) -> None:
 
 
 def measure(size: str, *, device: str, steps: int, repeats: int) -> dict[int, float]:
-    """Seed-steps/s per S, each the median over interleaved repetitions."""
+    """Seed-steps/s per S, each the median over repetitions interleaved across S (same machine load)."""
+    trainers = {s: Trainer(make_config({"num_seeds": s, "device": device}, budget=size)) for s in SEED_COUNTS}
+    for trainer in trainers.values():
+        seconds_per_step(trainer, WARMUP_STEPS)  # allocator and caches settle
     rates: dict[int, list[float]] = {s: [] for s in SEED_COUNTS}
     for _ in range(repeats):
-        for s in SEED_COUNTS:
-            trainer = Trainer(make_config({"num_seeds": s, "device": device}, budget=size))
+        for s, trainer in trainers.items():
             rates[s].append(s / seconds_per_step(trainer, steps))
     return {s: statistics.median(r) for s, r in rates.items()}
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--sizes", nargs="+", default=["quick", "paper"], choices=["tiny", "quick", "paper"])
+    parser.add_argument("--sizes", nargs="+", default=["tiny", "quick", "paper"], choices=["tiny", "quick", "paper"])
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--steps", type=int, help="timed steps per repetition (default: per size)")
-    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--repeats", type=int, default=5)
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     print(f"torch {torch.__version__}, {args.threads} threads, device {args.device}")

@@ -23,7 +23,6 @@ from unittest import mock
 import torch
 
 import benchmarks.reference_style as ref
-import tune_ired.loss
 import tune_ired.trainer
 from benchmarks.timing import OpCensus, PhaseTimer, interleaved, median_ratio, set_threads, time_calls
 from tune_ired.config import Config, make_config
@@ -47,9 +46,13 @@ def our_phases(trainer: Trainer, timer: PhaseTimer) -> contextlib.ExitStack:
     name = trainer.cfg.strategy
     patches = [
         mock.patch.object(tune_ired.trainer, "draw_seed_batch", timer.wrap("data", tune_ired.trainer.draw_seed_batch)),
-        mock.patch.object(tune_ired.loss, "energy_and_grad", timer.wrap("denoise", tune_ired.loss.energy_and_grad)),
+        # the loss's conditioning and dE/dy are the denoising phase; inside mining, the mining phase
+        mock.patch.object(EnergyModel, "condition", timer.wrap("denoise", EnergyModel.condition)),
+        mock.patch.object(
+            EnergyModel, "energy_and_grad_given", timer.wrap("denoise", EnergyModel.energy_and_grad_given)
+        ),
         mock.patch.dict(STRATEGIES, {name: timer.wrap("mining", STRATEGIES[name])}),
-        mock.patch.object(EnergyModel, "forward", timer.wrap("energy pass", EnergyModel.forward)),
+        mock.patch.object(EnergyModel, "energy", timer.wrap("energy pass", EnergyModel.energy)),
         mock.patch.object(torch.Tensor, "backward", timer.wrap("backward", torch.Tensor.backward)),
         mock.patch.object(
             tune_ired.trainer, "clip_grad_per_seed", timer.wrap("optimiser+EMA", tune_ired.trainer.clip_grad_per_seed)
