@@ -6,7 +6,7 @@
 Runs `python -m tune_ired.sweep FILE --budget B` in a subprocess (a fresh local Ray, as a
 user would) and prints:
 - wall time of the whole command (Ray start-up and shutdown included) and of Tune's
-  tuning loop (first trial start to last report, from the trials' own timestamps);
+  tuning loop (first trial start to last report, from Tune's own result.json timestamps);
 - the trials' own time: every evaluation's training and evaluation seconds (from
   `perf/steps_per_s` and `perf/eval_s`), summed over trials and divided by concurrency;
 - trial start-up: per trial, time to its first report minus that report's own time
@@ -27,7 +27,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from tune_ired.results import load_sweep
+import pandas as pd
 
 SAMPLE_PERIOD_S = 0.5  # how often the process tree's memory is sampled
 BYTES_PER_MIB = 2**20
@@ -76,32 +76,37 @@ def run_sweep(argv: list[str], log: Path) -> tuple[float, int]:
     return wall, peak
 
 
-def trial_times(folder: Path) -> dict[str, float]:
-    """Own time, start-up and loop span of a finished sweep folder, from its curves table."""
-    curves = load_sweep(folder).curves.copy()
-    train_s = curves["step"].groupby(curves["trial_id"]).diff().fillna(curves["step"]) / curves["perf/steps_per_s"]
-    curves["own_s"] = train_s + curves["perf/eval_s"]
-    first = curves.sort_values("step").groupby("trial_id").first()
-    startup = first["time_total_s"] - first["own_s"]
-    ends = curves.groupby("trial_id")["time_total_s"].max()
+def tune_reports(folder: Path) -> pd.DataFrame:
+    """Every report as Ray Tune recorded it (each trial's result.json), with Tune's timing columns."""
+    rows = [
+        {"trial": path.parent.name, **json.loads(line)}
+        for path in folder.glob("*/result.json")
+        for line in path.read_text().splitlines()
+        if line.strip()
+    ]
+    return pd.DataFrame(rows)
+
+
+def trial_times(reports: pd.DataFrame) -> dict[str, float]:
+    """Own time, start-up and trial counts of a finished sweep, from Tune's reports."""
+    reports = reports.sort_values(["trial", "step"])
+    steps = reports.groupby("trial")["step"]
+    train_s = steps.diff().fillna(reports["step"]) / reports["perf/steps_per_s"]
+    own_s = train_s + reports["perf/eval_s"]
+    first = reports.groupby("trial").head(1)
+    startup = first["time_total_s"] - own_s[first.index]
     return {
-        "own_s": curves["own_s"].sum(),
+        "own_s": own_s.sum(),
         "startup_mean_s": startup.mean(),
         "startup_max_s": startup.max(),
-        "trials": len(ends),
-        "evaluations": len(curves),
+        "trials": reports["trial"].nunique(),
+        "evaluations": len(reports),
     }
 
 
-def tuning_loop_s(folder: Path) -> float:
-    """First trial start to last report, from result.json timestamps (seconds resolution)."""
-    starts, ends = [], []
-    for path in folder.glob("*/result.json"):
-        rows = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
-        if rows:
-            starts.append(rows[0]["timestamp"] - rows[0]["time_total_s"])
-            ends.append(rows[-1]["timestamp"])
-    return max(ends) - min(starts)
+def tuning_loop_s(reports: pd.DataFrame) -> float:
+    """First trial start to last report, from Tune's timestamps (seconds resolution)."""
+    return reports["timestamp"].max() - (reports["timestamp"] - reports["time_total_s"]).min()
 
 
 def main() -> None:
@@ -115,7 +120,8 @@ def main() -> None:
         argv = [sys.executable, "-m", "tune_ired.sweep", args.file, "--budget", args.budget, "--storage", tmp]
         argv += ["--cpus-per-trial", str(args.cpus_per_trial), "--name", "bench"]
         wall, peak = run_sweep(argv, Path(tmp) / "sweep.log")
-        times, loop = trial_times(Path(tmp) / "bench"), tuning_loop_s(Path(tmp) / "bench")
+        reports = tune_reports(Path(tmp) / "bench")
+        times, loop = trial_times(reports), tuning_loop_s(reports)
     ideal = times["own_s"] / concurrency
     print(f"sweep {args.file} at {args.budget}: {times['trials']} trials, {times['evaluations']} evaluations")
     print(f"concurrency: {concurrency} trials x {args.cpus_per_trial} CPU")

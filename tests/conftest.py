@@ -41,11 +41,11 @@ SWEEP_TIMEOUT_S = 600
 class AnalysisSweep:
     folder: Path  # the sweep folder (<storage>/<name>)
     log: str  # both runs' output
-    killed_after_reports: int  # result.json lines on disk when the first run was killed
+    killed_after_reports: int  # metrics.jsonl lines on disk when the first run was killed
 
 
 def result_lines(folder: Path) -> int:
-    return sum(len(p.read_text().splitlines()) for p in folder.glob("*/result.json"))
+    return sum(len(p.read_text().splitlines()) for p in folder.glob("*/metrics.jsonl"))
 
 
 def start_sweep(args: list[str], log: Path) -> subprocess.Popen:

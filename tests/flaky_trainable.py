@@ -21,10 +21,10 @@ class InjectedFailure(RuntimeError):
     """The failure a retried trial must survive."""
 
 
-def fail_once(config: dict, *, metric: str, mode: str) -> None:
+def fail_once(config: dict, **params) -> None:
     marker = Path(tune.get_context().get_trial_dir()) / MARKER
     if marker.exists():
-        return train_ired(config, metric=metric, mode=mode)
+        return train_ired(config, **params)
     real_report = tune.report
 
     def report_then_raise(metrics, *, checkpoint=None):
@@ -34,4 +34,4 @@ def fail_once(config: dict, *, metric: str, mode: str) -> None:
             raise InjectedFailure(f"injected after step {metrics['step']}")
 
     with mock.patch.object(tune, "report", report_then_raise):
-        return train_ired(config, metric=metric, mode=mode)
+        return train_ired(config, **params)

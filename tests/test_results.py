@@ -1,8 +1,9 @@
 """The tidy tables from a sweep folder's files: statuses, deduplicated reports, per-seed rows, bad folders.
 
-The folder is written here in Ray Tune 2.60's on-disk layout (params.json, result.json
-lines, error.txt, experiment_state-*.json), so every status and edge case is covered in
-milliseconds; tests/test_sweep.py reads folders written by real sweeps.
+The folder is written here as a sweep leaves it: each trial's own config.json and
+metrics.jsonl (tune_ired.runlog), Tune's error.txt and experiment_state-*.json, so every
+status and edge case is covered in milliseconds; tests/test_sweep.py reads folders
+written by real sweeps.
 """
 
 from __future__ import annotations
@@ -26,9 +27,6 @@ def report(step: int, mse: float, **extra) -> dict:
         "train/loss": 1.0,
         "diverged": False,
         "early_stopped": False,
-        "training_iteration": step // EVAL_EVERY,
-        "time_total_s": float(step),
-        "trial_id": "ignored",
         **extra,
     }
 
@@ -36,8 +34,8 @@ def report(step: int, mse: float, **extra) -> dict:
 def write_trial(folder: Path, trial_id: str, rows: list[dict], *, status: str, error: str = "", **params) -> None:
     trial = folder / f"trial_{trial_id}"
     trial.mkdir(parents=True)
-    (trial / "params.json").write_text(json.dumps({"train_steps": TRAIN_STEPS, "eval_every": EVAL_EVERY, **params}))
-    (trial / "result.json").write_text("".join(json.dumps(row) + "\n" for row in rows))
+    (trial / "config.json").write_text(json.dumps({"train_steps": TRAIN_STEPS, "eval_every": EVAL_EVERY, **params}))
+    (trial / "metrics.jsonl").write_text("".join(json.dumps(row) + "\n" for row in rows))
     if error:
         (trial / "error.txt").write_text(f"Failure # 1\nTraceback ...\n{error}\n")
     state = json.loads((folder / "experiment_state-x.json").read_text())
@@ -62,8 +60,14 @@ def sweep_folder(tmp_path) -> Path:
     write_trial(folder, "f", [report(20, 0.7)], status="RUNNING", noise_scale=4.0)
     seeds = {f"seed/{s}/val/mse": 0.1 * (s + 1) for s in (5, 6)}
     write_trial(folder, "g", [report(20, 0.15, **seeds), report(60, 0.15, **seeds)], status="TERMINATED", num_seeds=2)
-    with (folder / "trial_g" / "result.json").open("a") as torn:
-        torn.write('{"step": 80, "val/ms')  # a line cut short by a killed driver
+    with (folder / "trial_g" / "metrics.jsonl").open("a") as torn:
+        torn.write('{"step": 80, "val/ms')  # a line cut short by a killed worker
+    pending = folder / "trial_h"  # not started yet: only Tune's params.json
+    pending.mkdir()
+    (pending / "params.json").write_text(json.dumps({"noise_scale": 5.0}))
+    state = json.loads((folder / "experiment_state-x.json").read_text())
+    state["trial_data"].append([json.dumps({"trial_id": "h", "status": "PENDING", "relative_logdir": "trial_h"}), "{}"])
+    (folder / "experiment_state-x.json").write_text(json.dumps(state))
     return folder
 
 
@@ -78,6 +82,7 @@ def test_statuses_final_best_and_dedup(sweep_folder):
         "e": "early_stopped",
         "f": "running",
         "g": "completed",
+        "h": "pending",
     }
     assert set(trials["status"]) <= set(STATUSES)
     assert trials.loc["a", "iterations"] == 3 and trials.loc["a", "final/val/mse"] == 0.25
@@ -85,7 +90,7 @@ def test_statuses_final_best_and_dedup(sweep_folder):
     assert math.isnan(trials.loc["c", "final/val/mse"]) and math.isnan(trials.loc["c", "final/train/loss"])
     assert trials.loc["c", "best/val/mse"] == 0.4
     assert trials.loc["d", "error"] == "RuntimeError: boom" and trials.loc["d", "num_failures"] == 1
-    assert trials.loc["a", "config/noise_scale"] == 0.1
+    assert trials.loc["a", "config/noise_scale"] == 0.1 and trials.loc["h", "config/noise_scale"] == 5.0
     assert not any(c.startswith(("final/seed/", "best/seed/")) for c in trials.columns)
     curves = sweep.curves
     assert not curves.duplicated(["trial_id", "step"]).any()
@@ -98,12 +103,12 @@ def test_seed_table_has_one_row_per_seed(sweep_folder):
     assert seeds.query("trial_id == 'g'")["final/val/mse"].tolist() == pytest.approx([0.6, 0.7])
     single = seeds.query("trial_id == 'a'")
     assert single["seed"].tolist() == [0] and single["best/val/mse"].tolist() == [0.2]
-    assert len(seeds) == 6 + 2
+    assert len(seeds) == 7 + 2
 
 
 def test_write_tables(sweep_folder):
     parquet, csv = write_tables(sweep_folder)
-    assert len(pd.read_parquet(parquet)) == 7 and len(pd.read_csv(csv)) == 7
+    assert len(pd.read_parquet(parquet)) == 8 and len(pd.read_csv(csv)) == 8
 
 
 def test_not_a_sweep_names_the_folder_and_the_sweeps_inside(tmp_path, sweep_folder):

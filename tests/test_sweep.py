@@ -21,7 +21,11 @@ import pytest
 import ray
 
 from tune_ired import sweep
-from tune_ired.results import load_sweep, read_reports
+from tune_ired.config import make_config
+from tune_ired.results import load_sweep
+from tune_ired.runlog import read_metrics
+from tune_ired.trainable import MIN_CHECKPOINT_INTERVAL_S, wants_checkpoint
+from tune_ired.trainer import Trainer
 
 HEADER = "from ray import tune\nfrom tune_ired.space import ASHA, Budget, SearchSpace\n"
 EVAL_EVERY = 20
@@ -42,12 +46,12 @@ tpe = SearchSpace(
     budgets={{"tiny": Budget(config={{"train_steps": 60, "eval_every": {EVAL_EVERY}}})}},
 )
 """
-LONG_STEPS = 400  # twenty evaluations per trial: time to kill the driver in the middle, even on an idle machine
+LONG_STEPS, LONG_EVAL_EVERY = 3000, 100  # ~10 s per trial on an idle machine: time to kill the driver mid-run
 LONG_SPACE = f"""
 long = SearchSpace(
     space={{"noise_scale": tune.grid_search([0.1, 1.0])}},
     scheduler=None,
-    budgets={{"tiny": Budget(config={{"train_steps": {LONG_STEPS}, "eval_every": {EVAL_EVERY}}})}},
+    budgets={{"tiny": Budget(config={{"train_steps": {LONG_STEPS}, "eval_every": {LONG_EVAL_EVERY}}})}},
 )
 """
 SWEEP_TIMEOUT_S = 600  # a busy 2-core machine; a healthy tiny sweep takes well under a minute
@@ -123,8 +127,8 @@ def test_statuses_asha_stopped_and_diverged(asha_sweep):
 
 def test_diverged_trial_never_reported_nan(asha_sweep):
     folders = asha_sweep.folder.glob("trial_*")
-    diverged = next(p for p in folders if json.loads((p / "params.json").read_text())["lr"] == 1)
-    (row,) = read_reports(diverged / "result.json")
+    diverged = next(p for p in folders if json.loads((p / "config.json").read_text())["lr"] == 1)
+    (row,) = [json.loads(line) for line in (diverged / "result.json").read_text().splitlines()]  # what Tune saw
     assert row["diverged"] and row["val/mse"] > 1e6  # the finite sentinel, not NaN
 
 
@@ -138,7 +142,7 @@ def test_optuna_with_asha(tmp_path):
 
 
 def reports_per_trial(folder: Path) -> dict[str, int]:
-    return {p.parent.name: len(p.read_text().splitlines()) for p in folder.glob("*/result.json")}
+    return {p.parent.name: len(p.read_text().splitlines()) for p in folder.glob("*/metrics.jsonl")}
 
 
 def test_kill_9_then_resume(tmp_path):
@@ -156,18 +160,35 @@ def test_kill_9_then_resume(tmp_path):
     os.kill(first.pid, signal.SIGKILL)  # the driver only, as a crash would
     first.wait()
     os.killpg(first.pid, signal.SIGKILL)  # then the Ray it had started, before resuming
-    before = {name: read_reports(folder / name / "result.json") for name in reports_per_trial(folder)}
-    assert all(0 < len(rows) < LONG_STEPS // EVAL_EVERY for rows in before.values()), before
+    before = {name: read_metrics(folder / name) for name in reports_per_trial(folder)}
+    assert all(0 < len(rows) < LONG_STEPS // LONG_EVAL_EVERY for rows in before.values()), before
 
     assert finish(start([*args, "--resume"], log)) == 0, log.read_text()[-3000:]
     sweep_results = load_sweep(folder)
     assert set(sweep_results.trials["status"]) == {"completed"}
-    expected = list(range(EVAL_EVERY, LONG_STEPS + 1, EVAL_EVERY))
+    expected = list(range(LONG_EVAL_EVERY, LONG_STEPS + 1, LONG_EVAL_EVERY))
     for _, curve in sweep_results.curves.groupby("trial_id"):
         assert curve["step"].tolist() == expected  # every evaluation exactly once
-    for name in before:
-        raw_steps = [json.loads(line)["step"] for line in (folder / name / "result.json").read_text().splitlines()]
-        assert raw_steps.count(EVAL_EVERY) == 1, f"{name} restarted from step 0: {raw_steps}"
+    for name, rows in before.items():
+        after = [json.loads(line) for line in (folder / name / "metrics.jsonl").read_text().splitlines()]
+        assert [row["step"] for row in after] == expected  # on disk too, not only in the tables
+        # the first evaluation, checkpointed before the kill, is kept as written then (its wall-clock
+        # perf/ figures included): a trial restarted from step 0 would have computed it again
+        assert after[0] == rows[0], f"{name} restarted from step 0"
+
+
+def test_checkpoints_are_spaced_so_the_snapshot_never_names_a_deleted_one():
+    cfg = make_config({"train_steps": 40, "eval_every": 20, "checkpoint_every": 40}, budget="tiny")
+    trainer = Trainer(cfg)
+    rows = trainer.run()
+    first = next(rows)  # step 20: not due by checkpoint_every, but the first row since (re)start
+    assert wants_checkpoint(cfg, first, trainer, since_last=None)
+    assert not wants_checkpoint(cfg, first, trainer, since_last=10 * MIN_CHECKPOINT_INTERVAL_S)
+    every_eval = make_config({"train_steps": 40, "eval_every": 20}, budget="tiny")
+    assert not wants_checkpoint(every_eval, first, trainer, since_last=0.5 * MIN_CHECKPOINT_INTERVAL_S)
+    assert wants_checkpoint(every_eval, first, trainer, since_last=MIN_CHECKPOINT_INTERVAL_S)
+    last = next(rows)  # step 40: the run's end is always checkpointed
+    assert trainer.finished and wants_checkpoint(cfg, last, trainer, since_last=0.0)
 
 
 def test_trial_that_raises_once_is_retried_from_its_checkpoint(tmp_path, monkeypatch):

@@ -111,7 +111,9 @@ class Config:
     diverge_loss: float = knob(1e4, "a train/loss above this (or NaN/inf) ends the run as diverged", low=0.0)
     early_stop_patience: int = knob(0, "stop after this many evaluations without val/mse improving (0: never)", low=0)
     early_stop_min_delta: float = knob(0.0, "an improvement must lower val/mse by more than this", low=0.0)
-    checkpoint_every: int = knob(0, "write the latest checkpoint every this many steps (0: at every evaluation)", low=0)
+    checkpoint_every: int = knob(
+        0, "checkpoint every this many steps (0: every evaluation; sweep trials also space them >= 10 s)", low=0
+    )
 
     # --- runtime
     seed: int = knob(0, "seed of the run (the first seed when num_seeds > 1)", low=0, high=2**31 - 1)

@@ -2,8 +2,13 @@
 
 A sweep folder (`results/<name>/`, written by `python -m tune_ired.sweep`) holds Ray
 Tune's experiment state (`experiment_state-*.json`), our `sweep.json` (file, budget,
-metric, mode, searched keys) and one folder per trial with `params.json` (the trial's
-config), `result.json` (one JSON object per report) and, for failed trials, `error.txt`.
+metric, mode, searched keys) and one folder per trial, `trial_<id>/`. Each is a run
+folder (`tune_ired.runlog`) that the trial's worker writes itself: `config.json` (the
+trial's config) and `metrics.jsonl` (one row per evaluation); next to them are Tune's
+own `params.json`, `result.json`, checkpoints and, for failed trials, `error.txt`. The
+tables read our two files (`params.json` only for trials that never started): Tune's
+driver re-copies its files into the folder at every snapshot, and a kill during that
+copy truncates them.
 
     from tune_ired.results import load_sweep
     sweep = load_sweep("results/noise_scale")
@@ -16,9 +21,9 @@ Stable columns (analysis reads exactly these):
   `num_failures`, `error`, `config/<key>` for every key of the trial's config,
   `final/<metric>` (the last report) and `best/<metric>` (the report where the sweep's
   metric was best, with `best/step`), for every metric key except `seed/...` ones.
-- `curves`: `trial_id`, `training_iteration`, `step`, `time_total_s` and every metric key
-  (`val/mse`, `seed/3/val/mse`, ...). Reports repeated by retries and resumes are
-  deduplicated: the last report of each (trial, step) is kept.
+- `curves`: `trial_id`, `step` and every metric key (`val/mse`, `seed/3/val/mse`, ...).
+  Reports repeated by retries and resumes are deduplicated: the last report of each
+  (trial, step) is kept.
 - `seeds`: `trial_id`, `seed`, `status`, `config/<key>`, `final/<metric>`, `best/<metric>`
   (best by that seed's own metric), `best/step`, one row per seed of each trial (the
   config's seed when the trial trained one seed), for paired-by-seed statistics.
@@ -38,11 +43,14 @@ from typing import Any
 import pandas as pd
 
 from tune_ired.config import FIELDS
+from tune_ired.runlog import CONFIG_FILE, read_json, read_metrics
 
 DIVERGED_SENTINEL = 1e12  # reported in place of a non-finite sweep metric: worse than any real val/mse
 SWEEP_FILE = "sweep.json"  # our description of the sweep, written by tune_ired.sweep before it starts
 TABLE_NAME = "trials"  # the tidy table is written as trials.parquet and trials.csv
 STATE_GLOB = "experiment_state-*.json"
+TRIAL_PREFIX = "trial_"  # trial folders are trial_<Tune's trial id>
+PARAMS_FILE = "params.json"  # Tune's copy of a trial's config, there before the trial starts
 DEFAULT_METRIC, DEFAULT_MODE = "val/mse", "min"  # when a folder has no sweep.json
 STATUSES = ("completed", "stopped", "early_stopped", "diverged", "errored", "running", "pending")
 TUNE_STATUS = {"ERROR": "errored", "RUNNING": "running", "PAUSED": "running", "PENDING": "pending"}
@@ -91,10 +99,22 @@ class SweepResults:
         return self.meta.get("mode", DEFAULT_MODE)
 
 
+def trial_dirname(trial_id: str) -> str:
+    """The folder name of a trial in its sweep folder (Tune's default name embeds the whole config)."""
+    return f"{TRIAL_PREFIX}{trial_id}"
+
+
+def trial_folders(folder: Path) -> list[Path]:
+    """The trial folders of a sweep folder: those holding our config.json or Tune's params.json."""
+    return sorted(
+        p for p in folder.glob(f"{TRIAL_PREFIX}*") if (p / CONFIG_FILE).exists() or (p / PARAMS_FILE).exists()
+    )
+
+
 def is_sweep(folder: Path | str) -> bool:
-    """True when `folder` holds a Tune experiment (state file or trial folders with params.json)."""
+    """True when `folder` holds a Tune experiment (a state file or trial folders)."""
     folder = Path(folder)
-    return folder.is_dir() and (any(folder.glob(STATE_GLOB)) or any(folder.glob("*/params.json")))
+    return folder.is_dir() and (any(folder.glob(STATE_GLOB)) or bool(trial_folders(folder)))
 
 
 def check_sweep(folder: Path) -> None:
@@ -106,7 +126,7 @@ def check_sweep(folder: Path) -> None:
     inside = sorted(child.name for child in folder.iterdir() if is_sweep(child))
     hint = f" It contains the sweeps: {', '.join(inside)}." if inside else ""
     raise NotASweepError(
-        f"{folder} is not a sweep folder: it has no {STATE_GLOB} and no trial folders with params.json.{hint}"
+        f"{folder} is not a sweep folder: it has no {STATE_GLOB} and no {TRIAL_PREFIX}* folders.{hint}"
     )
 
 
@@ -114,20 +134,6 @@ def read_meta(folder: Path) -> dict[str, Any]:
     """The sweep's sweep.json (file, budget, metric, mode, searched keys), or {} when absent."""
     path = folder / SWEEP_FILE
     return json.loads(path.read_text()) if path.exists() else {}
-
-
-def read_reports(path: Path) -> list[dict[str, Any]]:
-    """The reports of a result.json, the last one of each step kept, in step order (torn lines skipped)."""
-    by_step: dict[int, dict[str, Any]] = {}
-    text = path.read_text() if path.exists() else ""
-    for line in text.splitlines():
-        try:
-            row = json.loads(line)
-        except json.JSONDecodeError:
-            continue  # a line cut short by a killed driver
-        if "step" in row:
-            by_step[row["step"]] = row
-    return [by_step[step] for step in sorted(by_step)]
 
 
 def read_states(folder: Path) -> dict[str, dict[str, Any]]:
@@ -148,20 +154,19 @@ def read_states(folder: Path) -> dict[str, dict[str, Any]]:
 
 
 def read_trials(folder: Path) -> list[TrialFiles]:
-    """Every trial folder of the sweep (one with params.json), with its Tune state when recorded."""
+    """Every trial folder of the sweep, with its config, its rows and its Tune state when recorded."""
     states = read_states(folder)
     trials = []
-    for params_path in sorted(folder.glob("*/params.json")):
-        rows = read_reports(params_path.parent / "result.json")
-        state = states.get(params_path.parent.name, {})
-        trial_id = state.get("trial_id") or (rows[-1]["trial_id"] if rows else params_path.parent.name)
-        params = json.loads(params_path.read_text())
-        trials.append(TrialFiles(trial_id=trial_id, folder=params_path.parent, params=params, rows=rows, state=state))
+    for trial in trial_folders(folder):
+        state = states.get(trial.name, {})
+        params = read_json(trial / CONFIG_FILE) or read_json(trial / PARAMS_FILE)
+        trial_id = state.get("trial_id") or trial.name.removeprefix(TRIAL_PREFIX)
+        trials.append(TrialFiles(trial_id=trial_id, folder=trial, params=params, rows=read_metrics(trial), state=state))
     return trials
 
 
 def config_value(params: dict[str, Any], key: str) -> Any:
-    """A trial's value of config key `key`: its params.json entry, else the Config default."""
+    """A trial's value of config key `key`: its config entry, else the Config default."""
     return params.get(key, FIELDS[key].default)
 
 
@@ -228,15 +233,7 @@ def trial_row(trial: TrialFiles, metric: str, mode: str) -> dict[str, Any]:
 
 def curve_rows(trial: TrialFiles) -> list[dict[str, Any]]:
     """The trial's rows of the curves table."""
-    return [
-        {
-            "trial_id": trial.trial_id,
-            "training_iteration": row.get("training_iteration"),
-            "time_total_s": row.get("time_total_s"),
-            **metrics_of(row),
-        }
-        for row in trial.rows
-    ]
+    return [{"trial_id": trial.trial_id, **metrics_of(row)} for row in trial.rows]
 
 
 def seed_metrics(rows: list[dict[str, Any]], seed: int) -> list[dict[str, Any]]:
@@ -278,7 +275,7 @@ def load_sweep(folder: Path | str) -> SweepResults:
         folder=folder,
         meta=meta,
         trials=pd.DataFrame(trial_rows, columns=None if trial_rows else ["trial_id", "status"]),
-        curves=pd.DataFrame(curves, columns=None if curves else ["trial_id", "training_iteration", "step"]),
+        curves=pd.DataFrame(curves, columns=None if curves else ["trial_id", "step"]),
         seeds=pd.DataFrame(seeds, columns=None if seeds else ["trial_id", "seed", "status"]),
     )
 

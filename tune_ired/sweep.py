@@ -155,11 +155,6 @@ def start_ray(address: str | None) -> None:
     print(f"Ray dashboard: http://{context.dashboard_url} (token: `{where}`)", flush=True)
 
 
-def trial_dirname(trial) -> str:
-    """A short trial folder name (Tune's default embeds the whole config)."""
-    return f"trial_{trial.trial_id}"
-
-
 def make_scheduler(plan: Plan) -> ASHAScheduler | None:
     """ASHA over evaluations (training_iteration), up to the budget's last evaluation; None when off."""
     asha = plan.spec.scheduler
@@ -201,7 +196,8 @@ def run_config(plan: Plan) -> tune.RunConfig:
 def make_tuner(plan: Plan, trainable=train_ired) -> tune.Tuner:
     """A new Tuner for the plan, or the restored one (--resume: unfinished and errored trials continue)."""
     fn = tune.with_resources(
-        tune.with_parameters(trainable, metric=plan.spec.metric, mode=plan.spec.mode), plan.resources
+        tune.with_parameters(trainable, metric=plan.spec.metric, mode=plan.spec.mode, folder=str(plan.folder)),
+        plan.resources,
     )
     if plan.resume:
         return tune.Tuner.restore(str(plan.folder), trainable=fn, resume_unfinished=True, resume_errored=True)
@@ -212,7 +208,7 @@ def make_tuner(plan: Plan, trainable=train_ired) -> tune.Tuner:
         search_alg=make_searcher(plan.spec),
         num_samples=plan.num_samples,
         max_concurrent_trials=plan.max_concurrent or None,
-        trial_dirname_creator=trial_dirname,
+        trial_dirname_creator=lambda trial: results.trial_dirname(trial.trial_id),
         reuse_actors=True,
     )
     return tune.Tuner(fn, param_space=plan.param_space, tune_config=tune_config, run_config=run_config(plan))

@@ -20,6 +20,7 @@ from typing import Any
 
 from tune_ired.checkpoint import load_state, save_state
 from tune_ired.config import Config, ConfigError, config_help, make_config, parse_assignments
+from tune_ired.runlog import CONFIG_FILE, METRICS_FILE, append_row, restart_metrics, write_config
 from tune_ired.trainer import Trainer
 
 EXIT_BAD_INPUT = 2
@@ -37,17 +38,9 @@ def format_row(row: dict[str, Any], total_steps: int) -> str:
     return "  ".join(parts)
 
 
-def read_metrics(path: Path, *, up_to_step: int) -> list[str]:
-    """The metrics.jsonl lines of evaluations at or before `up_to_step` (drops rows a kill left behind)."""
-    if not path.exists():
-        return []
-    lines = [line for line in path.read_text().splitlines() if line.strip()]
-    return [line + "\n" for line in lines if json.loads(line)["step"] <= up_to_step]
-
-
-def prepare_run(out: Path, cfg: Config | None, *, resume: bool) -> tuple[Trainer, list[str]]:
-    """A trainer for `out`, restored from its latest checkpoint when resuming, and the kept metric lines."""
-    config_path, latest = out / "config.json", out / "checkpoints" / "latest.pt"
+def prepare_run(out: Path, cfg: Config | None, *, resume: bool) -> Trainer:
+    """A trainer for `out`, restored from its latest checkpoint when resuming."""
+    config_path, latest = out / CONFIG_FILE, out / "checkpoints" / "latest.pt"
     if resume:
         if not config_path.exists():
             raise ConfigError(f"--resume: {out} holds no run (no config.json); start it without --resume.")
@@ -58,27 +51,25 @@ def prepare_run(out: Path, cfg: Config | None, *, resume: bool) -> tuple[Trainer
         trainer = Trainer(stored)
         if latest.exists():
             trainer.load_state_dict(load_state(latest))
-        return trainer, read_metrics(out / "metrics.jsonl", up_to_step=trainer.step)
+        return trainer
     if config_path.exists():
         raise ConfigError(f"--out: {out} already holds a run; pass --resume or choose another folder.")
     cfg = cfg or make_config()
-    out.mkdir(parents=True, exist_ok=True)
-    config_path.write_text(cfg.to_json() + "\n")
-    return Trainer(cfg), []
+    write_config(out, cfg.to_dict())
+    return Trainer(cfg)
 
 
 def run_to_dir(out: Path, cfg: Config | None, *, resume: bool = False, echo=print) -> list[dict[str, Any]]:
     """Train into run folder `out` (see the module docstring); returns the new metric rows."""
-    trainer, kept = prepare_run(out, cfg, resume=resume)
+    trainer = prepare_run(out, cfg, resume=resume)
     cfg = trainer.cfg
-    metrics_path, ckpt_dir = out / "metrics.jsonl", out / "checkpoints"
-    metrics_path.write_text("".join(kept))
+    ckpt_dir = out / "checkpoints"
+    restart_metrics(out, up_to_step=trainer.step)  # rows past the checkpoint were left by a killed run
     echo(f"run {out}: n={cfg.n} strategy={cfg.strategy} seeds={cfg.seeds} device={trainer.device}")
-    echo(f"from step {trainer.step} of {cfg.train_steps}; metrics in {metrics_path}")
+    echo(f"from step {trainer.step} of {cfg.train_steps}; metrics in {out / METRICS_FILE}")
     rows = []
     for row in trainer.run():
-        with metrics_path.open("a") as f:
-            f.write(json.dumps(row) + "\n")
+        append_row(out, row)
         state = trainer.state_dict()
         if cfg.checkpoint_every == 0 or row["step"] % cfg.checkpoint_every == 0 or trainer.finished:
             save_state(state, ckpt_dir / "latest.pt")

@@ -3,11 +3,21 @@
 The trial's config dict becomes a `Config` once (`make_config`; an unknown key is an
 error naming it). The trainer is restored from `tune.get_checkpoint()` when Tune retries
 or resumes the trial, and every evaluation row of `Trainer.run()` is reported with
-`tune.report(row, checkpoint=...)`. A diverging trial (NaN or inf loss) reports
-`DIVERGED_SENTINEL` (signed for the sweep's mode) in place of the metric, plus
-`diverged=True`, and returns: neither ASHA nor Optuna ever sees a NaN.
+`tune.report(row, checkpoint=...)`. The trial's own folder in the sweep's storage
+(`<folder>/trial_<id>/`) is also a run folder (`tune_ired.runlog`): the worker writes
+`config.json` and appends each row to `metrics.jsonl` before reporting it, so the
+tables never depend on the copies of Tune's files that its driver keeps rewriting.
+A diverging trial (NaN or inf loss) reports `DIVERGED_SENTINEL` (signed for the
+sweep's mode) in place of the metric, plus `diverged=True`, and returns: neither ASHA
+nor Optuna ever sees a NaN.
 
-    tuner = tune.Tuner(tune.with_parameters(train_ired, metric="val/mse", mode="min"), ...)
+Checkpoints go with the first evaluation of every (re)start, then at most every
+`MIN_CHECKPOINT_INTERVAL_S` (and every `checkpoint_every` steps), and with the last row.
+Tune keeps the two newest and deletes older ones, while its experiment snapshot, which
+a resume restores from, lags the trials by a second or more (Ray issue #27790): spacing
+checkpoints keeps the one a snapshot names on disk until a later snapshot replaces it.
+
+    tuner = tune.Tuner(tune.with_parameters(train_ired, metric="val/mse", mode="min", folder=...), ...)
 
 `tune_ired.sweep` builds that Tuner; nothing here starts Ray.
 """
@@ -16,6 +26,7 @@ from __future__ import annotations
 
 import math
 import tempfile
+import time
 from pathlib import Path
 from typing import Any
 
@@ -24,8 +35,11 @@ from ray import tune
 
 from tune_ired.checkpoint import STATE_FILE, load_state, save_state
 from tune_ired.config import Config, make_config
-from tune_ired.results import DIVERGED_SENTINEL
+from tune_ired.results import DIVERGED_SENTINEL, trial_dirname
+from tune_ired.runlog import append_row, restart_metrics, write_config
 from tune_ired.trainer import Trainer
+
+MIN_CHECKPOINT_INTERVAL_S = 10.0  # >> the experiment snapshot's period (1 s): see the module docstring
 
 
 def trial_threads(cfg: Config) -> int:
@@ -53,26 +67,38 @@ def finite_metric(row: dict[str, Any], *, metric: str, mode: str) -> dict[str, A
     return {**row, metric: DIVERGED_SENTINEL if mode == "min" else -DIVERGED_SENTINEL}
 
 
-def wants_checkpoint(cfg: Config, row: dict[str, Any], trainer: Trainer) -> bool:
-    """Checkpoint at every evaluation (checkpoint_every = 0), every checkpoint_every steps, and at the end."""
+def wants_checkpoint(cfg: Config, row: dict[str, Any], trainer: Trainer, *, since_last: float | None) -> bool:
+    """Checkpoint this row? At the first row since (re)start (`since_last` None), at the end, and else
+    at evaluations due by checkpoint_every (0: every one) once MIN_CHECKPOINT_INTERVAL_S have passed.
+    """
+    if since_last is None or trainer.finished:
+        return True
     every = cfg.checkpoint_every
-    return every == 0 or row["step"] % every == 0 or trainer.finished
+    return (every == 0 or row["step"] % every == 0) and since_last >= MIN_CHECKPOINT_INTERVAL_S
 
 
-def train_ired(config: dict[str, Any], *, metric: str, mode: str) -> None:
-    """Train one trial's config, reporting each evaluation row (with a checkpoint) to Tune.
+def train_ired(config: dict[str, Any], *, metric: str, mode: str, folder: str) -> None:
+    """Train one trial's config into `<folder>/trial_<id>/`, reporting each evaluation row to Tune.
 
-    The trainer stops by itself after a diverged or early-stopped row, so the trial returns there.
+    `folder` is the sweep's folder in storage (shared by every node on a cluster). The
+    trainer stops by itself after a diverged or early-stopped row, so the trial returns there.
     """
     cfg = make_config(config, source="trial config")
     torch.set_num_threads(trial_threads(cfg))
     trainer = Trainer(cfg)
     restore(trainer)
+    own = Path(folder) / trial_dirname(tune.get_context().get_trial_id())
+    write_config(own, {key: getattr(cfg, key) for key in config})  # the trial's keys, typed by Config
+    restart_metrics(own, up_to_step=trainer.step)
+    last_checkpoint = None
     for row in trainer.run():
+        append_row(own, row)
         report = finite_metric(row, metric=metric, mode=mode)
-        if not wants_checkpoint(cfg, row, trainer):
+        since_last = None if last_checkpoint is None else time.monotonic() - last_checkpoint
+        if not wants_checkpoint(cfg, row, trainer, since_last=since_last):
             tune.report(report)
             continue
         with tempfile.TemporaryDirectory(prefix="tune_ired_ckpt_") as folder:
             save_state(trainer.state_dict(), Path(folder) / STATE_FILE)
             tune.report(report, checkpoint=tune.Checkpoint.from_directory(folder))
+        last_checkpoint = time.monotonic()
