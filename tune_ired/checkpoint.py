@@ -7,21 +7,19 @@ a temporary name and renamed, so a process killed mid-write never leaves a torn 
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 from typing import Any
 
 import torch
+
+from tune_ired.runlog import replace_atomically
 
 STATE_FILE = "state.pt"  # the file name of a checkpoint inside a checkpoint directory
 
 
 def save_state(state: dict[str, Any], path: Path) -> None:
     """Write `state` to `path` atomically (write to a sibling temp file, then rename)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    torch.save(state, tmp)
-    os.replace(tmp, path)
+    replace_atomically(path, lambda tmp: torch.save(state, tmp))
 
 
 def load_state(path: Path) -> dict[str, Any]:

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -27,17 +28,18 @@ CONFIG_FILE = "config.json"
 METRICS_FILE = "metrics.jsonl"
 
 
-def write_atomic(path: Path, text: str) -> None:
-    """Write `text` to `path` through a sibling temporary file and a rename: never a torn file."""
+def replace_atomically(path: Path, write: Callable[[Path], object]) -> None:
+    """Create `path` by `write(tmp)` on a sibling temporary file, then a rename: never a torn file."""
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(text)
+    write(tmp)
     os.replace(tmp, path)
 
 
 def write_config(folder: Path, config: dict[str, Any]) -> None:
     """Write the run's config as `config.json` (a dict `make_config` turns back into the run's Config)."""
-    write_atomic(folder / CONFIG_FILE, json.dumps(config, indent=2, sort_keys=True) + "\n")
+    text = json.dumps(config, indent=2, sort_keys=True) + "\n"
+    replace_atomically(folder / CONFIG_FILE, lambda tmp: tmp.write_text(text))
 
 
 def read_json(path: Path) -> dict[str, Any]:
@@ -66,7 +68,8 @@ def read_metrics(folder: Path) -> list[dict[str, Any]]:
 def restart_metrics(folder: Path, *, up_to_step: int) -> None:
     """Keep only the rows at or before `up_to_step` (the restored checkpoint's), atomically."""
     kept = [row for row in read_metrics(folder) if row["step"] <= up_to_step]
-    write_atomic(folder / METRICS_FILE, "".join(json.dumps(row) + "\n" for row in kept))
+    text = "".join(json.dumps(row) + "\n" for row in kept)
+    replace_atomically(folder / METRICS_FILE, lambda tmp: tmp.write_text(text))
 
 
 def append_row(folder: Path, row: dict[str, Any]) -> None:
