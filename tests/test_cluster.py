@@ -35,10 +35,11 @@ FIRST_REPORT_TIMEOUT_S = 300
 POLL_S = 0.5
 SINFO_TIMEOUT_S = 5  # sinfo retries a slurmctld that is down; then the SLURM tests skip
 EXIT_TIMED_OUT = 75  # what ray_sweep.sbatch exits with after SLURM's time-limit warning signal
-EVAL_EVERY = 20  # tiny trials: an evaluation (and checkpoint) every 20 steps
-# Tune reuses a finished trial's actor for a pending trial: a trial must outlast the start of the
-# other node's actor (seconds on a busy machine), or both trials may run on the first node.
-TWO_NODE_EVALS = 10
+EVAL_EVERY = 20  # tiny trials: an evaluation every 20 steps
+# ~10 s trials, for tests that need a trial still running: when the time-limit signal lands, and
+# while the other node's actor starts (Tune reuses a finished trial's actor for a pending trial,
+# so a shorter trial may leave both trials on the first node)
+LONG_EVALS, LONG_EVAL_EVERY = 15, 200
 
 SPACE = '''"""Cluster test sweep: {trials} arms of noise_scale at a tiny budget, no early stopping."""
 
@@ -73,9 +74,9 @@ needs_slurm = pytest.mark.skipif(
 )
 
 
-def write_space(folder: Path, *, values: list[float], steps: int) -> Path:
+def write_space(folder: Path, *, values: list[float], steps: int, eval_every: int = EVAL_EVERY) -> Path:
     path = folder / "cluster_test.py"
-    path.write_text(SPACE.format(trials=len(values), values=values, steps=steps, eval_every=EVAL_EVERY))
+    path.write_text(SPACE.format(trials=len(values), values=values, steps=steps, eval_every=eval_every))
     return path
 
 
@@ -145,13 +146,13 @@ def assert_ended_clean(job: str, folder: Path, *, state: str, exit_code: str) ->
     shutil.rmtree(f"/tmp/ray-{job}", ignore_errors=True)  # Ray's node-local logs: kept by the job, not needed here
 
 
-def assert_table_complete(sweep: Path, *, trials: int, steps: int) -> pd.DataFrame:
+def assert_table_complete(sweep: Path, *, trials: int, steps: int, eval_every: int = EVAL_EVERY) -> pd.DataFrame:
     """The tidy table has every trial, each completed with all its evaluations; CSV and Parquet agree."""
     table = pd.read_parquet(sweep / "trials.parquet")
     assert len(pd.read_csv(sweep / "trials.csv")) == len(table) == trials
     assert set(table["status"]) == {"completed"}
     assert (table["last_step"] == steps).all()
-    assert (table["iterations"] == steps // EVAL_EVERY).all()
+    assert (table["iterations"] == steps // eval_every).all()
     return table
 
 
@@ -166,22 +167,30 @@ def reports(sweep: Path) -> dict[str, list[dict]]:
 @pytest.mark.slurm
 @needs_slurm
 def test_two_node_job_completes_with_trials_on_both_nodes(tmp_path):
-    steps = TWO_NODE_EVALS * EVAL_EVERY
-    space = write_space(tmp_path, values=[0.5, 1.0], steps=steps)
+    steps = LONG_EVALS * LONG_EVAL_EVERY
+    space = write_space(tmp_path, values=[0.5, 1.0], steps=steps, eval_every=LONG_EVAL_EVERY)
     # each trial asks for a whole node (2 CPUs), so the two trials run on the two nodes at once
     args = [str(space), "--budget", "tiny", "--storage", str(tmp_path), "--cpus-per-trial", "2"]
     job = sbatch(tmp_path, ["--partition=duo", "--nodes=2", "--cpus-per-task=2"], [*args, "--set", "num_threads=1"])
     assert_ended_clean(job, tmp_path, state="COMPLETED", exit_code="0:0")
     sweep = tmp_path / "cluster_test"
-    assert_table_complete(sweep, trials=2, steps=steps)
+    assert_table_complete(sweep, trials=2, steps=steps, eval_every=LONG_EVAL_EVERY)
     node_ips = {row["node_ip"] for rows in reports(sweep).values() for row in rows}
     assert node_ips == {"127.0.0.2", "127.0.0.3"}
     assert "all 2 nodes joined" in job_log(tmp_path, job)
 
 
+def own_rows(sweep: Path) -> dict[str, list[dict]]:
+    """Every trial's rows as the trial wrote them (metrics.jsonl, each line as it stands), by trial folder."""
+    return {
+        path.parent.name: [json.loads(line) for line in path.read_text().splitlines()]
+        for path in sweep.glob("trial_*/metrics.jsonl")
+    }
+
+
 def wait_first_report(sweep: Path, job: str) -> None:
     deadline = time.monotonic() + FIRST_REPORT_TIMEOUT_S
-    while not any(path.stat().st_size for path in sweep.glob("trial_*/result.json")):
+    while not any(path.stat().st_size for path in sweep.glob("trial_*/metrics.jsonl")):
         assert job_fields(job)["JobState"] in ("PENDING", "RUNNING"), "the job ended before any trial reported"
         assert time.monotonic() < deadline, f"no trial reported within {FIRST_REPORT_TIMEOUT_S} s"
         time.sleep(POLL_S)
@@ -205,8 +214,8 @@ def check_security(log: str) -> None:
 @pytest.mark.slurm
 @needs_slurm
 def test_time_limit_signal_stops_cleanly_and_resume_finishes(tmp_path):
-    steps = 15 * EVAL_EVERY
-    space = write_space(tmp_path, values=[0.5, 1.0], steps=steps)
+    steps = LONG_EVALS * LONG_EVAL_EVERY
+    space = write_space(tmp_path, values=[0.5, 1.0], steps=steps, eval_every=LONG_EVAL_EVERY)
     args = [str(space), "--budget", "tiny", "--storage", str(tmp_path)]
     sweep = tmp_path / "cluster_test"
     job = sbatch(tmp_path, ["--partition=solo", "--cpus-per-task=2"], args)
@@ -219,17 +228,16 @@ def test_time_limit_signal_stops_cleanly_and_resume_finishes(tmp_path):
     assert "--resume" in log
     token_file = Path(re.search(r"its token: cat (\S+)", log).group(1))
     assert not token_file.exists()
-    interrupted = reports(sweep)
-    assert interrupted and all(len(rows) < steps // EVAL_EVERY for rows in interrupted.values())
+    interrupted = own_rows(sweep)
+    assert interrupted and all(len(rows) < LONG_EVALS for rows in interrupted.values()), interrupted
 
     resumed = sbatch(tmp_path, ["--partition=solo", "--cpus-per-task=2"], [*args, "--resume"])
     assert_ended_clean(resumed, tmp_path, state="COMPLETED", exit_code="0:0")
-    assert_table_complete(sweep, trials=2, steps=steps)
-    for trial, rows in reports(sweep).items():
-        reported = [row["step"] for row in rows]
-        assert sorted(set(reported)) == list(range(EVAL_EVERY, steps + 1, EVAL_EVERY)), trial
-        if trial in interrupted:  # a resumed trial went on from its checkpoint, not from step 0
-            assert reported.count(EVAL_EVERY) == 1, trial
+    assert_table_complete(sweep, trials=2, steps=steps, eval_every=LONG_EVAL_EVERY)
+    for trial, rows in own_rows(sweep).items():
+        assert [row["step"] for row in rows] == list(range(LONG_EVAL_EVERY, steps + 1, LONG_EVAL_EVERY)), trial
+        if interrupted.get(trial):  # went on from its checkpoint: its first row is kept as first written
+            assert rows[0] == interrupted[trial][0], f"{trial} restarted from step 0"
 
 
 @pytest.mark.slurm
@@ -240,7 +248,7 @@ def test_failing_sweep_fails_the_job_and_stops_ray(tmp_path):
     assert "missing.py" in job_log(tmp_path, job)
 
 
-NODE_LOSS_STEPS = 20 * EVAL_EVERY  # long enough that the doomed node's trial is mid-way when the node goes
+NODE_LOSS_STEPS = 60 * EVAL_EVERY  # long enough that the doomed node's trial is mid-way when the node goes
 # A Ray cluster of a head and one more node (ray.cluster_utils), held by its own process so that
 # Ray's settings (token auth, temp dir) come from that process's environment. It prints the
 # address and the extra node's raylet pid, removes that node when told, and shuts down at EOF.
