@@ -98,7 +98,7 @@ def train_ired(config: dict[str, Any], *, metric: str, mode: str, folder: str) -
         if not wants_checkpoint(cfg, row, trainer, since_last=since_last):
             tune.report(report)
             continue
-        with tempfile.TemporaryDirectory(prefix="tune_ired_ckpt_") as folder:
-            save_state(trainer.state_dict(), Path(folder) / STATE_FILE)
-            tune.report(report, checkpoint=tune.Checkpoint.from_directory(folder))
+        with tempfile.TemporaryDirectory(prefix="tune_ired_ckpt_") as staging:
+            save_state(trainer.state_dict(), Path(staging) / STATE_FILE)
+            tune.report(report, checkpoint=tune.Checkpoint.from_directory(staging))
         last_checkpoint = time.monotonic()
