@@ -189,8 +189,9 @@ def own_rows(sweep: Path) -> dict[str, list[dict]]:
 
 
 def wait_first_report(sweep: Path, job: str) -> None:
+    """Wait until Tune has recorded a trial's first report (which carries a checkpoint) in storage."""
     deadline = time.monotonic() + FIRST_REPORT_TIMEOUT_S
-    while not any(path.stat().st_size for path in sweep.glob("trial_*/metrics.jsonl")):
+    while not any(path.stat().st_size for path in sweep.glob("trial_*/result.json")):
         assert job_fields(job)["JobState"] in ("PENDING", "RUNNING"), "the job ended before any trial reported"
         assert time.monotonic() < deadline, f"no trial reported within {FIRST_REPORT_TIMEOUT_S} s"
         time.sleep(POLL_S)
@@ -230,13 +231,17 @@ def test_time_limit_signal_stops_cleanly_and_resume_finishes(tmp_path):
     assert not token_file.exists()
     interrupted = own_rows(sweep)
     assert interrupted and all(len(rows) < LONG_EVALS for rows in interrupted.values()), interrupted
+    # trials whose checkpoint Tune recorded before the stop; a trial that had only written its first
+    # row (not yet reported) rightly starts again from step 0, dropping that row
+    checkpointed = [trial for trial, rows in reports(sweep).items() if any(r["checkpoint_dir_name"] for r in rows)]
+    assert checkpointed
 
     resumed = sbatch(tmp_path, ["--partition=solo", "--cpus-per-task=2"], [*args, "--resume"])
     assert_ended_clean(resumed, tmp_path, state="COMPLETED", exit_code="0:0")
     assert_table_complete(sweep, trials=2, steps=steps, eval_every=LONG_EVAL_EVERY)
     for trial, rows in own_rows(sweep).items():
         assert [row["step"] for row in rows] == list(range(LONG_EVAL_EVERY, steps + 1, LONG_EVAL_EVERY)), trial
-        if interrupted.get(trial):  # went on from its checkpoint: its first row is kept as first written
+        if trial in checkpointed:  # went on from its checkpoint: its first row is kept as first written
             assert rows[0] == interrupted[trial][0], f"{trial} restarted from step 0"
 
 
