@@ -28,6 +28,8 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
+from tune_ired.runlog import METRICS_FILE
+
 REPO = Path(__file__).resolve().parents[1]
 SBATCH_SCRIPT = REPO / "cluster" / "ray_sweep.sbatch"
 JOB_TIMEOUT_S = 600  # a job on a busy 2-core machine: Ray start-up, the sweep, Ray shut down
@@ -156,12 +158,17 @@ def assert_table_complete(sweep: Path, *, trials: int, steps: int, eval_every: i
     return table
 
 
-def reports(sweep: Path) -> dict[str, list[dict]]:
-    """Every trial's reports as Ray wrote them (result.json), by trial folder."""
+def trial_lines(sweep: Path, filename: str) -> dict[str, list[dict]]:
+    """Every line of each trial's JSON-lines file as it stands, by trial folder."""
     return {
         path.parent.name: [json.loads(line) for line in path.read_text().splitlines()]
-        for path in sweep.glob("trial_*/result.json")
+        for path in sweep.glob(f"trial_*/{filename}")
     }
+
+
+def reports(sweep: Path) -> dict[str, list[dict]]:
+    """Every trial's reports as Ray wrote them (result.json), by trial folder."""
+    return trial_lines(sweep, "result.json")
 
 
 @pytest.mark.slurm
@@ -182,10 +189,7 @@ def test_two_node_job_completes_with_trials_on_both_nodes(tmp_path):
 
 def own_rows(sweep: Path) -> dict[str, list[dict]]:
     """Every trial's rows as the trial wrote them (metrics.jsonl, each line as it stands), by trial folder."""
-    return {
-        path.parent.name: [json.loads(line) for line in path.read_text().splitlines()]
-        for path in sweep.glob("trial_*/metrics.jsonl")
-    }
+    return trial_lines(sweep, METRICS_FILE)
 
 
 def wait_first_report(sweep: Path, job: str) -> None:
