@@ -15,10 +15,17 @@ import torch.nn.functional as F
 from tune_ired.config import make_config
 from tune_ired.data import draw_seed_batch, make_generator
 from tune_ired.diffusion import Schedule, q_sample
-from tune_ired.energy_loss import below_percentile, cd_loss, energy_term, energy_weight_at, in_t_range
+from tune_ired.energy_loss import (
+    EnergyLossOptions,
+    below_percentile,
+    cd_loss,
+    energy_term,
+    energy_weight_at,
+    in_t_range,
+)
 from tune_ired.langevin import LangevinOptions, langevin_chain
-from tune_ired.loss import training_loss
-from tune_ired.mining import STRATEGIES, make_batch
+from tune_ired.loss import LossOptions, training_loss
+from tune_ired.mining import MiningOptions, make_batch
 from tune_ired.model import EnergyModel, energy_and_grad
 from tune_ired.replay import ReplayBuffer
 
@@ -48,8 +55,22 @@ def mine(cfg, *, replay=None):
     t = torch.stack([torch.randint(sched.steps, (BATCH,), generator=g) for g in gens])
     eps = torch.stack([torch.randn(BATCH, cfg.n**2, generator=g) for g in gens])
     cond = model.condition(problems.x, t)  # with its graph, as in training: energy_term back-propagates into it
-    batch, _ = make_batch(model, sched, cfg, problems=problems, cond=cond, t=t, eps=eps, generators=gens, replay=replay)
-    return batch, STRATEGIES[cfg.strategy](batch)
+    options = MiningOptions.from_config(cfg)
+    batch, _ = make_batch(
+        model, sched, problems=problems, cond=cond, t=t, eps=eps, generators=gens, options=options, replay=replay
+    )
+    return batch, options.miner()(batch)
+
+
+def loss_of(model, sched, cfg, problems, gens, *, replay=None):
+    """tune_ired's training loss of a batch under a config."""
+    options = LossOptions.from_config(cfg)
+    miner = options.mining.miner()
+    return training_loss(model, sched, problems, generators=gens, options=options, miner=miner, replay=replay)
+
+
+def energy_options(cfg):
+    return EnergyLossOptions.from_config(cfg)
 
 
 def spec_opt_step(model, sched, x, y, t, *, steps, multiplier):
@@ -97,7 +118,7 @@ def test_reference_setting_reproduces_spec_section_5():
     cfg = tiny(preset="Q-201")
     assert dataclasses.replace(cfg, preset="") == tiny(), "Q-201 is the default"
     model, sched, problems = setup(cfg)
-    ours, our_grads = loss_and_grads(model, lambda: training_loss(model, sched, cfg, problems, noise(cfg)).loss)
+    ours, our_grads = loss_and_grads(model, lambda: loss_of(model, sched, cfg, problems, noise(cfg)).loss)
     spec, spec_grads = loss_and_grads(model, lambda: spec_loss(model, sched, problems, noise(cfg)))
     torch.testing.assert_close(ours, spec, rtol=1e-6, atol=1e-6)
     for a, b in zip(our_grads, spec_grads, strict=True):
@@ -178,8 +199,8 @@ def test_replay_in_training_fills_and_is_reused():
     cfg = tiny(preset="Q-203", langevin_steps=2, replay_capacity=200)
     model, sched, problems = setup(cfg)
     buffer, gens = ReplayBuffer.from_config(cfg, device=CPU), noise(cfg)
-    first = training_loss(model, sched, cfg, problems, gens, replay=buffer).metrics
-    second = training_loss(model, sched, cfg, problems, gens, replay=buffer).metrics
+    first = loss_of(model, sched, cfg, problems, gens, replay=buffer).metrics
+    second = loss_of(model, sched, cfg, problems, gens, replay=buffer).metrics
     assert (first["mine/replay_reuse"] == 0).all() and (first["mine/replay_fill"] == 0).all()
     assert (second["mine/replay_fill"] == BATCH / 200).all()
     assert (second["mine/replay_reuse"] > 0.8).all()
@@ -196,16 +217,16 @@ def test_residual_filter_drops_the_configured_share():
         assert group == pytest.approx(0.3, abs=0.02)
     cfg = tiny(filter_percentile=25.0, filter_per_t=False)
     batch, mined = mine(cfg)
-    term, metrics = energy_term(batch, mined, step=0)
+    term, metrics = energy_term(batch, mined, step=0, options=energy_options(cfg))
     torch.testing.assert_close(metrics["mine/filter_share"], torch.full((2,), 12 / BATCH))
     assert (term == 0).sum().item() == 2 * 12
 
 
 def test_energy_weight_warms_up_and_t_range_masks():
-    cfg = make_config({"energy_weight": 0.1, "energy_warmup": 0.2, "train_steps": 1000})
+    cfg = energy_options(make_config({"energy_weight": 0.1, "energy_warmup": 0.2, "train_steps": 1000}))
     assert [energy_weight_at(s, cfg) for s in (0, 100, 200, 900)] == pytest.approx([0.0, 0.05, 0.1, 0.1])
-    assert energy_weight_at(0, make_config()) == 0.5
-    ranged = make_config({"energy_t_min": 0.2, "energy_t_max": 0.8})
+    assert energy_weight_at(0, energy_options(make_config())) == 0.5
+    ranged = energy_options(make_config({"energy_t_min": 0.2, "energy_t_max": 0.8}))
     assert in_t_range(torch.arange(10)[None], ranged).tolist() == [[False, False] + [True] * 7 + [False]]
 
 
@@ -222,7 +243,7 @@ def test_cd_loss_is_the_energy_difference_and_raises_the_gap():
             return (batch.model(batch.x, mined.y, batch.t) - batch.model(batch.x, y_pos, batch.t)).mean()
 
     before = gap()
-    term, _ = energy_term(batch, mined, step=0)
+    term, _ = energy_term(batch, mined, step=0, options=energy_options(cfg))
     term.mean(dim=-1).sum().backward()
     optimizer.step()
     assert gap() > before
@@ -230,8 +251,8 @@ def test_cd_loss_is_the_energy_difference_and_raises_the_gap():
 
 def test_energy_l2_adds_the_magnitude_penalty():
     batch, mined = mine(tiny(energy_loss="cd"))
-    plain, _ = energy_term(batch, mined, step=0)
-    penalised, _ = energy_term(dataclasses.replace(batch, cfg=tiny(energy_loss="cd", energy_l2=0.01)), mined, step=0)
+    plain, _ = energy_term(batch, mined, step=0, options=energy_options(tiny(energy_loss="cd")))
+    penalised, _ = energy_term(batch, mined, step=0, options=energy_options(tiny(energy_loss="cd", energy_l2=0.01)))
     with torch.no_grad():
         e_pos = batch.model(batch.x, q_sample(batch.sched, batch.y0, batch.t, batch.eps), batch.t)
         e_neg = batch.model(batch.x, mined.y, batch.t)

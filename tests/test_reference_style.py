@@ -14,7 +14,7 @@ import torch
 from tune_ired.config import make_config
 from tune_ired.data import Problems
 from tune_ired.diffusion import Schedule
-from tune_ired.loss import training_loss
+from tune_ired.loss import LossOptions, training_loss
 from tune_ired.model import EnergyModel
 
 REPO = Path(__file__).resolve().parents[1]
@@ -48,7 +48,12 @@ def test_reference_style_loss_and_gradients_equal_ours():
     x, y0 = (v.double() for v in ref.numpy_batch(np.random.default_rng(0), cfg.batch_size, cfg.n, cfg.train_lambda))
     sched = Schedule(cfg.diffusion_steps, clip_scale=cfg.clip_scale, device=torch.device("cpu"))
 
-    ours_loss = training_loss(ours, sched, cfg, Problems(x=x[None], y0=y0[None]), [torch.Generator().manual_seed(5)])
+    options = LossOptions.from_config(cfg)
+    problems = Problems(x=x[None], y0=y0[None])
+    generators = [torch.Generator().manual_seed(5)]
+    ours_loss = training_loss(
+        ours, sched, problems, generators=generators, options=options, miner=options.mining.miner()
+    )
     ours_loss.loss.backward()
     ref_loss = ref.p_losses(theirs, sched, cfg, x=x, y0=y0, gen=torch.Generator().manual_seed(5))
     ref_loss.backward()

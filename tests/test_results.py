@@ -15,7 +15,8 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from tune_ired.results import DIVERGED_SENTINEL, STATUSES, NotASweepError, load_sweep, write_tables
+from tune_ired.catalogue import TrialStatus
+from tune_ired.results import NotASweepError, load_sweep, write_tables
 
 TRAIN_STEPS, EVAL_EVERY = 60, 20
 
@@ -53,7 +54,7 @@ def sweep_folder(tmp_path) -> Path:
     full = [report(20, 0.5), report(40, 0.3), report(40, 0.2), report(60, 0.25)]  # step 40 repeated by a retry
     write_trial(folder, "a", full, status="TERMINATED", noise_scale=0.1)
     write_trial(folder, "b", [report(20, 0.6)], status="TERMINATED", noise_scale=1.0)  # stopped by ASHA
-    nan_row = report(40, DIVERGED_SENTINEL, diverged=True, **{"train/loss": math.nan})
+    nan_row = report(40, math.nan, diverged=True, **{"train/loss": math.nan})
     write_trial(folder, "c", [report(20, 0.4), nan_row], status="TERMINATED", noise_scale=9.0)
     write_trial(folder, "d", [], status="ERROR", error="RuntimeError: boom", noise_scale=2.0)
     write_trial(folder, "e", [report(20, 0.7, early_stopped=True)], status="TERMINATED", noise_scale=3.0)
@@ -84,7 +85,7 @@ def test_statuses_final_best_and_dedup(sweep_folder):
         "g": "completed",
         "h": "pending",
     }
-    assert set(trials["status"]) <= set(STATUSES)
+    assert set(trials["status"]) <= set(TrialStatus)
     assert trials.loc["a", "iterations"] == 3 and trials.loc["a", "final/val/mse"] == 0.25
     assert trials.loc["a", "best/val/mse"] == 0.2 and trials.loc["a", "best/step"] == 40
     assert math.isnan(trials.loc["c", "final/val/mse"]) and math.isnan(trials.loc["c", "final/train/loss"])
@@ -107,8 +108,10 @@ def test_seed_table_has_one_row_per_seed(sweep_folder):
 
 
 def test_write_tables(sweep_folder):
-    parquet, csv = write_tables(sweep_folder)
-    assert len(pd.read_parquet(parquet)) == 8 and len(pd.read_csv(csv)) == 8
+    trials_parquet, trials_csv, seeds_parquet, seeds_csv = write_tables(sweep_folder)
+    assert len(pd.read_parquet(trials_parquet)) == 8 and len(pd.read_csv(trials_csv)) == 8
+    assert len(pd.read_parquet(seeds_parquet)) == 9 and len(pd.read_csv(seeds_csv)) == 9
+    assert not list(sweep_folder.glob("*.tmp"))
 
 
 def test_not_a_sweep_names_the_folder_and_the_sweeps_inside(tmp_path, sweep_folder):
@@ -116,3 +119,36 @@ def test_not_a_sweep_names_the_folder_and_the_sweeps_inside(tmp_path, sweep_fold
         load_sweep(sweep_folder.parent)
     with pytest.raises(NotASweepError, match="no such folder"):
         load_sweep(tmp_path / "missing")
+
+
+def test_old_partial_configs_are_flagged_not_filled(sweep_folder):
+    trials = load_sweep(sweep_folder).trials.set_index("trial_id")
+    assert not trials["config_complete"].any()  # written before configs were recorded whole (no run.json)
+    assert "config/lr" not in trials  # no trial recorded lr: no column with today's default in it
+    assert trials.loc["a", "config/train_steps"] == TRAIN_STEPS
+
+
+def test_seed_divergence_columns(sweep_folder):
+    seeds = load_sweep(sweep_folder).seeds.set_index(["trial_id", "seed"])
+    assert seeds.loc[("c", 0), "diverged"] and math.isnan(seeds.loc[("c", 0), "final/val/mse"])
+    assert not seeds.loc[("a", 0), "diverged"]
+
+
+def test_a_seed_diverged_inside_a_batched_trial(tmp_path):
+    folder = tmp_path / "batched"
+    folder.mkdir()
+    (folder / "experiment_state-x.json").write_text(json.dumps({"trial_data": []}))
+    seeds = {"seed/0/val/mse": 0.2, "seed/1/val/mse": math.nan, "seed/0/diverged": False, "seed/1/diverged": True}
+    steps = {"seed/0/diverged_step": None, "seed/1/diverged_step": 7}
+    rows = [report(20, 0.2, seeds_diverged=1, **seeds, **steps), report(60, 0.2, seeds_diverged=1, **seeds, **steps)]
+    write_trial(folder, "s", rows, status="TERMINATED", num_seeds=2)
+    (folder / "trial_s" / "run.json").write_text(
+        json.dumps({"budget": "tiny", "sessions": [{"host": "h", "device": {"name": "cpu"}, "code": {"version": "1"}}]})
+    )
+    sweep = load_sweep(folder)
+    (trial,) = sweep.trials.to_dict("records")
+    assert trial["status"] == "completed" and trial["seeds_diverged"] == 1 and trial["num_seeds"] == 2
+    assert trial["config_complete"] and trial["run/host"] == "h" and trial["run/code_version"] == "1"
+    table = sweep.seeds.set_index("seed")
+    assert table.loc[1, "diverged"] and table.loc[1, "diverged_step"] == 7 and math.isnan(table.loc[1, "final/val/mse"])
+    assert not table.loc[0, "diverged"] and table.loc[0, "final/val/mse"] == 0.2

@@ -21,6 +21,7 @@ import pytest
 import ray
 
 from tune_ired import sweep
+from tune_ired.cli import ExitCode
 from tune_ired.config import make_config
 from tune_ired.results import load_sweep
 from tune_ired.runlog import read_metrics
@@ -236,7 +237,7 @@ def bad_files(tmp_path) -> Path:
 @pytest.mark.parametrize("argv, needle, names_file", BAD_INPUTS.values(), ids=BAD_INPUTS.keys())
 def test_bad_input_exits_2_before_ray_starts(bad_files, capsys, argv, needle, names_file):
     argv = [str(bad_files / argv[0]), *(a.replace("PORT", str(closed_port())) for a in argv[1:])]
-    assert sweep.main([*argv, "--storage", str(bad_files / "results")]) == sweep.EXIT_BAD_INPUT
+    assert sweep.main([*argv, "--storage", str(bad_files / "results")]) == ExitCode.BAD_INPUT
     err = capsys.readouterr().err
     assert err.startswith("error: ") and needle in err and err.count("\n") == 1
     assert argv[0] in err or not names_file
@@ -246,7 +247,7 @@ def test_bad_input_exits_2_before_ray_starts(bad_files, capsys, argv, needle, na
 def test_unknown_budget_and_busy_folder_exit_2(bad_files, capsys):
     with pytest.raises(SystemExit) as exit_info:
         sweep.main([str(bad_files / "good.py"), "--budget", "huge"])
-    assert exit_info.value.code == sweep.EXIT_BAD_INPUT and "invalid choice: 'huge'" in capsys.readouterr().err
+    assert exit_info.value.code == ExitCode.BAD_INPUT and "invalid choice: 'huge'" in capsys.readouterr().err
     (bad_files / "results" / "good").mkdir(parents=True)
     (bad_files / "results" / "good" / "tuner.pkl").write_bytes(b"")
     assert sweep.main([str(bad_files / "good.py"), "--storage", str(bad_files / "results")]) == 2

@@ -77,7 +77,8 @@ def test_killed_run_resumes_exactly(tmp_path):
         (["--set", "strategy=greedy"], "expected one of 'none', 'random', 'adversarial'"),
         (["--set", "device=tpu"], "'device' = 'tpu' is not valid"),
         (["--set", "n"], "'n' is not of the form key=value"),
-        (["--budget", "huge"], "unknown budget 'huge'; expected one of tiny, quick, paper"),
+        (["--budget", "huge"], "argument --budget: invalid choice: 'huge'"),
+        (["--config", "missing.json"], "--config missing.json: not a readable JSON file"),
         (["--resume"], "holds no run (no config.json)"),
     ],
 )
@@ -101,3 +102,21 @@ def test_list_keys_documents_every_key():
     assert done.returncode == 0
     for key in ("n (default 20", "batch_size", "noise_scale", "energy_weight", "device"):
         assert key in done.stdout
+
+
+def test_a_run_repeats_from_its_folder_and_records_where_it_ran(tmp_path):
+    first, again = tmp_path / "first", tmp_path / "again"
+    done = train(*TINY, "--set", "train_steps=40", "--set", "eval_every=20", "--set", "seed=2", "--out", str(first))
+    assert done.returncode == 0, done.stderr
+    config = json.loads((first / "config.json").read_text())
+    assert set(config) == set(make_config().to_dict())  # every key, not only the ones given
+    run = json.loads((first / "run.json").read_text())
+    assert run["budget"] == "tiny"
+    (session,) = run["sessions"]
+    assert session["packages"]["torch"] == torch.__version__ and session["device"]["kind"] == "cpu"
+    assert session["code"]["version"] and session["host"] and session["started_at"] <= session["ended_at"]
+    assert "--out" in session["command"] and session["from_step"] == 0 and session["to_step"] == 40
+    repeated = train("--config", str(first / "config.json"), "--out", str(again))  # no budget, no --set
+    assert repeated.returncode == 0, repeated.stderr
+    assert json.loads((again / "config.json").read_text()) == config
+    assert without_perf(rows_of(again / "metrics.jsonl")) == without_perf(rows_of(first / "metrics.jsonl"))

@@ -1,9 +1,14 @@
 """The one typed configuration of a training run, its named budgets, and its validation.
 
 Every knob of the trainer is a field of `Config`, with its help text and allowed range
-in the field's metadata. A dict (from a Tune trial, a `--set key=value` list or a JSON
-file) becomes a `Config` exactly once, through `make_config`; an unknown key or an
-out-of-range value raises `ConfigError` naming the key and what was expected.
+in the field's metadata; the choices of `strategy`, `energy_loss` and `preset` come from
+their registries (`mining.STRATEGIES`, `energy_loss.ENERGY_LOSSES`, `PRESETS`). A dict of
+explicit keys (a Tune trial, `--set key=value`, a JSON file) and a budget name become a
+`Config` exactly once, through `make_config`: the defaults, then the budget
+(`tune_ired.budgets`), then the preset the keys name, then the explicit keys, which win.
+Every driver (train, the trainable, search-space validation) calls it, so a run and a sweep
+trial of the same keys get the same config. An unknown key or an out-of-range value raises
+`ConfigError` naming the key and what was expected.
 
     python -m tune_ired.train --list-keys     # every key, its default and range
 """
@@ -16,6 +21,31 @@ import json
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
+
+from tune_ired.budgets import BUDGETS
+from tune_ired.energy_loss import ENERGY_LOSSES
+from tune_ired.mining import STRATEGIES
+
+# DCD ablation presets (spec section 9), chosen by the `preset` key. make_config applies
+# them after the budget and before the explicit keys, so an explicit key always wins.
+REFERENCE_NCE = dict(strategy="adversarial", opt_steps=2, ascent_lr=1.0, noise_scale=3.0, energy_weight=0.5)
+CD_LANGEVIN = dict(strategy="langevin", energy_loss="cd", langevin_steps=10, noise_scale=1.0, energy_weight=0.5)
+WITH_REPLAY = dict(CD_LANGEVIN, replay=True, replay_capacity=10_000, replay_prob=0.95, replay_per_t=True)
+PRESETS: dict[str, dict[str, Any]] = {
+    "": {},
+    "Q-201": REFERENCE_NCE,  # the reference: adversarial negatives, NCE loss
+    "Q-202": CD_LANGEVIN,  # + CD loss on Langevin negatives
+    "Q-203": WITH_REPLAY,  # + replay buffer (persistent chains)
+    "Q-204": dict(  # all: + residual false-negative filter and a gentle, warmed-up energy weight on mid t
+        WITH_REPLAY,
+        filter_percentile=30.0,
+        filter_weight=0.0,
+        energy_weight=0.1,
+        energy_warmup=0.2,
+        energy_t_min=0.2,
+        energy_t_max=0.8,
+    ),
+}
 
 
 class ConfigError(ValueError):
@@ -56,7 +86,7 @@ class Config:
     strategy: str = knob(
         "adversarial",
         "negative mining strategy",
-        choices=("none", "random", "adversarial", "ascent", "mixed", "langevin"),
+        choices=tuple(STRATEGIES),
     )
     opt_steps: int = knob(2, "energy-descent (or ascent) steps that mine each negative", low=0, high=1000)
     ascent_lr: float = knob(1.0, "step multiplier sf of the first mining step", low=0.0)
@@ -68,10 +98,12 @@ class Config:
     preset: str = knob(
         "",
         "DCD ablation preset (spec section 9), applied before explicit keys, which win (see PRESETS)",
-        choices=("", "Q-201", "Q-202", "Q-203", "Q-204"),
+        choices=tuple(PRESETS),
     )
     energy_loss: str = knob(
-        "nce", "energy loss: nce (reference cross-entropy) or cd (mean E(pos) - mean E(neg))", choices=("nce", "cd")
+        "nce",
+        "energy loss: nce (reference cross-entropy) or cd (mean E(pos) - mean E(neg))",
+        choices=tuple(ENERGY_LOSSES),
     )
     langevin_steps: int = knob(10, "Langevin steps k of strategy 'langevin'", low=0, high=1000)
     langevin_step_scale: float = knob(1.0, "Langevin step size eta = langevin_step_scale * eta_t", low=0.0)
@@ -134,37 +166,7 @@ class Config:
 
 
 FIELDS: dict[str, dataclasses.Field] = {f.name: f for f in dataclasses.fields(Config)}
-
-# Named budgets: overrides of the defaults, defined here once for the trainer and sweeps.
-BUDGETS: dict[str, dict[str, Any]] = {
-    # seconds: for tests
-    "tiny": dict(n=3, hidden=64, time_dim=16, batch_size=64, train_steps=300, eval_every=100, val_size=64, lr=3e-3),
-    # about a minute on a laptop CPU
-    "quick": dict(n=5, hidden=256, batch_size=256, train_steps=1000, eval_every=100, val_size=256, lr=1e-3),
-    # the research scale
-    "paper": dict(n=20, hidden=512, batch_size=2048, train_steps=100_000, eval_every=1000, val_size=1024),
-}
-
-# DCD ablation presets (spec section 9), chosen by the `preset` key. make_config applies
-# them after the budget and before the explicit keys, so an explicit key always wins.
-REFERENCE_NCE = dict(strategy="adversarial", opt_steps=2, ascent_lr=1.0, noise_scale=3.0, energy_weight=0.5)
-CD_LANGEVIN = dict(strategy="langevin", energy_loss="cd", langevin_steps=10, noise_scale=1.0, energy_weight=0.5)
-WITH_REPLAY = dict(CD_LANGEVIN, replay=True, replay_capacity=10_000, replay_prob=0.95, replay_per_t=True)
-PRESETS: dict[str, dict[str, Any]] = {
-    "": {},
-    "Q-201": REFERENCE_NCE,  # the reference: adversarial negatives, NCE loss
-    "Q-202": CD_LANGEVIN,  # + CD loss on Langevin negatives
-    "Q-203": WITH_REPLAY,  # + replay buffer (persistent chains)
-    "Q-204": dict(  # all: + residual false-negative filter and a gentle, warmed-up energy weight on mid t
-        WITH_REPLAY,
-        filter_percentile=30.0,
-        filter_weight=0.0,
-        energy_weight=0.1,
-        energy_warmup=0.2,
-        energy_t_min=0.2,
-        energy_t_max=0.8,
-    ),
-}
+RUNTIME_KEYS = ("device", "num_threads")  # how a run computes, not what: a resume may change them
 
 
 def check_key(key: str, *, source: str = "config") -> None:

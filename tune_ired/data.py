@@ -9,9 +9,21 @@ drawn once from `Config.val_seed`, a seed no training stream uses.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from enum import IntEnum
 
 import numpy as np
 import torch
+
+
+class Stream(IntEnum):
+    """The random streams of a run: `make_generator(device, seed, Stream.X)`; distinct ids, distinct streams."""
+
+    INIT = 1  # weight initialisation of each seed
+    DATA = 2  # each seed's training problems
+    NOISE = 3  # each seed's training noise: t, eps, replay choices, Langevin noise
+    EVAL = 4  # the sampler's starting noise at evaluation (seeded from val_seed)
+    DIAG = 5  # the conditioning diagnostics' t and noise at evaluation
+    LANDSCAPE = 6  # energy-landscape directions and mined negatives (tune_ired.landscape)
 
 
 def derive_seed(*keys: int) -> int:
@@ -58,7 +70,10 @@ def draw_seed_batch(batch: int, n: int, lam: float, generators: list[torch.Gener
 
 
 def fixed_set(size: int, n: int, lam: float, *, seed: int, device: torch.device) -> Problems:
-    """The fixed validation (or OOD) set: the same problems for every seed and run."""
+    """The fixed validation (or OOD) set: the same problems for every seed and run.
+
+    Its generator is keyed by (seed, n), so every matrix size has its own set.
+    """
     return draw_problems(size, n, lam, generator=make_generator(device, seed, n))
 
 

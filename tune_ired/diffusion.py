@@ -9,10 +9,14 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import torch
 
 from tune_ired.model import Conditioning, EnergyModel
+
+if TYPE_CHECKING:
+    from tune_ired.config import Config
 
 COSINE_OFFSET = 0.008  # s of the cosine schedule (Nichol & Dhariwal)
 MAX_BETA = 0.999  # betas are clipped below 1 so that alpha_bar stays positive
@@ -62,6 +66,15 @@ class DescentOptions:
     first_t_clip: bool = True  # clip the whole batch by the first problem's t
     ascend: bool = False  # step up the energy, accepting only uphill moves
     clip_scale: float = 2.0
+
+    @classmethod
+    def from_config(cls, cfg: Config) -> DescentOptions:
+        """Descent options from the config's reference-quirk switches (descending)."""
+        return cls(
+            multiplier_overwrite=cfg.ref_multiplier_overwrite,
+            first_t_clip=cfg.ref_first_t_clip,
+            clip_scale=cfg.clip_scale,
+        )
 
 
 @dataclass(frozen=True)

@@ -19,17 +19,22 @@ reference's `energy_weight * L_energy`.
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import torch
 import torch.nn.functional as F
 
-from tune_ired.config import Config
+from tune_ired import catalogue as K
 from tune_ired.data import residual
-from tune_ired.diagnostics import false_negative_rate
 from tune_ired.diffusion import predict_y0, q_sample
 from tune_ired.mining import MiningBatch, Negatives
 
+if TYPE_CHECKING:
+    from tune_ired.config import Config
+
 PERCENT = 100.0  # filter_percentile is in percent
+FALSE_NEGATIVE_MSE = 0.01  # spec section 10: a negative this close (MSE) to its positive is a false negative
 
 
 def nce_loss(e_pos: torch.Tensor, e_neg: torch.Tensor) -> torch.Tensor:
@@ -45,18 +50,50 @@ def cd_loss(e_pos: torch.Tensor, e_neg: torch.Tensor) -> torch.Tensor:
 ENERGY_LOSSES: dict[str, Callable[[torch.Tensor, torch.Tensor], torch.Tensor]] = {"nce": nce_loss, "cd": cd_loss}
 
 
-def energy_weight_at(step: int, cfg: Config) -> float:
-    """The energy weight at optimiser step `step`: linear warm-up over energy_warmup * train_steps."""
-    warmup_steps = cfg.energy_warmup * cfg.train_steps
-    if warmup_steps <= 0:
-        return cfg.energy_weight
-    return cfg.energy_weight * min(1.0, step / warmup_steps)
+@dataclass(frozen=True)
+class EnergyLossOptions:
+    """The energy term's knobs (spec sections 5 and 9); the defaults are the reference's."""
+
+    loss: str = "nce"  # a key of ENERGY_LOSSES
+    weight: float = 0.5  # energy_weight, after the warm-up
+    warmup_steps: float = 0.0  # energy_warmup * train_steps
+    t_min: float = 0.0  # the t range [t_min, t_max] (in steps) that gets the term
+    t_max: float = 10.0
+    filter_percentile: float = 0.0
+    filter_per_t: bool = True
+    filter_weight: float = 0.0
+    l2: float = 0.0  # energy_l2
+
+    @classmethod
+    def from_config(cls, cfg: Config) -> EnergyLossOptions:
+        return cls(
+            loss=cfg.energy_loss,
+            weight=cfg.energy_weight,
+            warmup_steps=cfg.energy_warmup * cfg.train_steps,
+            t_min=cfg.energy_t_min * cfg.diffusion_steps,
+            t_max=cfg.energy_t_max * cfg.diffusion_steps,
+            filter_percentile=cfg.filter_percentile,
+            filter_per_t=cfg.filter_per_t,
+            filter_weight=cfg.filter_weight,
+            l2=cfg.energy_l2,
+        )
 
 
-def in_t_range(t: torch.Tensor, cfg: Config) -> torch.Tensor:
-    """Which problems' steps t lie in [energy_t_min T, energy_t_max T]."""
-    steps = cfg.diffusion_steps
-    return (t >= cfg.energy_t_min * steps) & (t <= cfg.energy_t_max * steps)
+def energy_weight_at(step: int, options: EnergyLossOptions) -> float:
+    """The energy weight at optimiser step `step`: linear warm-up over `warmup_steps`."""
+    if options.warmup_steps <= 0:
+        return options.weight
+    return options.weight * min(1.0, step / options.warmup_steps)
+
+
+def in_t_range(t: torch.Tensor, options: EnergyLossOptions) -> torch.Tensor:
+    """Which problems' steps t lie in [t_min, t_max]."""
+    return (t >= options.t_min) & (t <= options.t_max)
+
+
+def false_negative_rate(y_neg: torch.Tensor, y_pos: torch.Tensor) -> torch.Tensor:
+    """Share of each seed's negatives within MSE FALSE_NEGATIVE_MSE of their positives, (S,)."""
+    return ((y_neg - y_pos).pow(2).mean(dim=-1) < FALSE_NEGATIVE_MSE).float().mean(dim=-1)
 
 
 def below_percentile(
@@ -75,42 +112,45 @@ def below_percentile(
     return values < thresholds.gather(1, t)
 
 
-def problem_weights(batch: MiningBatch, negatives: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+def problem_weights(
+    batch: MiningBatch, negatives: torch.Tensor, options: EnergyLossOptions
+) -> tuple[torch.Tensor, torch.Tensor]:
     """Per-problem weights w (S, B) of the energy term, and which negatives the residual filter caught.
 
     The filter judges a negative's clean candidate relative to the positive's noise,
     Y = y0_hat(y_neg, t, eps) (the mined clean estimate, for re-noised negatives), by
     ||A Y - I||_F: a small residual means the "negative" is nearly a solution.
     """
-    cfg = batch.cfg
-    weights = in_t_range(batch.t, cfg).to(negatives.dtype)
+    weights = in_t_range(batch.t, options).to(negatives.dtype)
     caught = torch.zeros_like(batch.t, dtype=torch.bool)
-    if cfg.filter_percentile > 0:
+    if options.filter_percentile > 0:
         candidate = predict_y0(batch.sched, negatives, batch.t, batch.eps)
-        steps = batch.sched.steps if cfg.filter_per_t else None
-        caught = below_percentile(residual(batch.x, candidate), batch.t, percentile=cfg.filter_percentile, steps=steps)
-        weights = torch.where(caught, cfg.filter_weight * weights, weights)
+        steps = batch.sched.steps if options.filter_per_t else None
+        residuals = residual(batch.x, candidate)
+        caught = below_percentile(residuals, batch.t, percentile=options.filter_percentile, steps=steps)
+        weights = torch.where(caught, options.filter_weight * weights, weights)
     return weights, caught
 
 
-def energy_term(batch: MiningBatch, mined: Negatives, *, step: int) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+def energy_term(
+    batch: MiningBatch, mined: Negatives, *, step: int, options: EnergyLossOptions
+) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
     """The weighted energy term per problem (S, B) and its per-seed metrics (S,)."""
-    cfg = batch.cfg
     y_pos = q_sample(batch.sched, batch.y0, batch.t, batch.eps)
     e_pos, e_neg = batch.model.energy(batch.cond, y_pos), batch.model.energy(batch.cond, mined.y)
-    weights, caught = problem_weights(batch, mined.y)
-    per_problem = ENERGY_LOSSES[cfg.energy_loss](e_pos, e_neg)
-    if cfg.energy_l2 > 0:
-        per_problem = per_problem + cfg.energy_l2 * (e_pos.pow(2) + e_neg.pow(2))
+    weights, caught = problem_weights(batch, mined.y, options)
+    per_problem = ENERGY_LOSSES[options.loss](e_pos, e_neg)
+    if options.l2 > 0:
+        per_problem = per_problem + options.l2 * (e_pos.pow(2) + e_neg.pow(2))
     weighted = weights * per_problem
-    weight = energy_weight_at(step, cfg)
+    weight = energy_weight_at(step, options)
     metrics = {
-        "train/loss_energy": weighted.detach().mean(dim=-1),
-        "mine/energy_pos": e_pos.detach().mean(dim=-1),
-        "mine/energy_neg": e_neg.detach().mean(dim=-1),
-        "mine/energy_gap": (e_neg - e_pos).detach().mean(dim=-1),
-        "mine/false_negative_rate": false_negative_rate(mined.y, y_pos),
-        "mine/filter_share": caught.float().mean(dim=-1),
-        "mine/energy_weight": torch.full_like(e_pos[:, 0], weight).detach(),
+        K.TRAIN_LOSS_ENERGY: weighted.detach().mean(dim=-1),
+        K.MINE_ENERGY_POS: e_pos.detach().mean(dim=-1),
+        K.MINE_ENERGY_NEG: e_neg.detach().mean(dim=-1),
+        K.MINE_ENERGY_GAP: (e_neg - e_pos).detach().mean(dim=-1),
+        K.MINE_FALSE_NEGATIVE_RATE: false_negative_rate(mined.y, y_pos),
+        K.MINE_FILTER_SHARE: caught.float().mean(dim=-1),
+        K.MINE_ENERGY_WEIGHT: torch.full_like(e_pos[:, 0], weight).detach(),
     }
     return weight * weighted, metrics

@@ -2,22 +2,45 @@
 
 Samples candidate inverses with the full IRED sampler and scores them: MSE against the
 true inverse, the residual ||A Y - I||_F (raw and divided by n), and per-element
-accuracy. The sampler's starting noise comes from a generator seeded afresh from the
-config at every evaluation, the same for every seed, so evaluation never touches the
+accuracy. The sampler's starting noise comes from a generator seeded afresh from
+`val_seed` at every evaluation, the same for every seed, so evaluation never touches the
 training streams and two evaluations of the same weights give the same numbers.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
 import torch
 
-from tune_ired.config import Config
-from tune_ired.data import Problems, make_generator, residual
-from tune_ired.diffusion import Schedule, sample
-from tune_ired.mining import descent_options
+from tune_ired.data import Problems, Stream, make_generator, residual
+from tune_ired.diffusion import DescentOptions, Schedule, sample
 from tune_ired.model import EnergyModel
 
-EVAL_STREAM = 4  # stream key of the sampler's starting noise at evaluation
+if TYPE_CHECKING:
+    from tune_ired.config import Config
+
+
+@dataclass(frozen=True)
+class EvalOptions:
+    """How candidates are sampled and scored (spec sections 6-7)."""
+
+    opt_steps: int = 5  # energy-descent steps per diffusion step (sample_opt_steps)
+    descent: DescentOptions = field(default_factory=DescentOptions)
+    shrink: bool = True  # reference quirk: return sqrt(abar_0) * x0
+    acc_tol: float = 0.05
+    noise_seed: int = 0  # val_seed: the sampler's starting noise
+
+    @classmethod
+    def from_config(cls, cfg: Config) -> EvalOptions:
+        return cls(
+            opt_steps=cfg.sample_opt_steps,
+            descent=DescentOptions.from_config(cfg),
+            shrink=cfg.ref_sample_shrink,
+            acc_tol=cfg.acc_tol,
+            noise_seed=cfg.val_seed,
+        )
 
 
 def score(problems: Problems, y: torch.Tensor, *, acc_tol: float) -> dict[str, torch.Tensor]:
@@ -32,23 +55,24 @@ def score(problems: Problems, y: torch.Tensor, *, acc_tol: float) -> dict[str, t
     }
 
 
-def sample_candidates(model: EnergyModel, sched: Schedule, cfg: Config, problems: Problems) -> torch.Tensor:
+def sample_candidates(model: EnergyModel, sched: Schedule, problems: Problems, *, options: EvalOptions) -> torch.Tensor:
     """Sampled candidates (S, B, d) for the fixed problems (B, d), one set per seed of the model."""
-    seeds = model.l1.weight.shape[0]
-    generator = make_generator(problems.x.device, cfg.val_seed, EVAL_STREAM)
+    generator = make_generator(problems.x.device, options.noise_seed, Stream.EVAL)
     start = torch.randn(problems.x.shape, generator=generator, device=problems.x.device)
-    x = problems.x.expand(seeds, -1, -1)
+    x = problems.x.expand(model.num_seeds, -1, -1)
     return sample(
         model,
         sched,
         x,
-        start=start.expand(seeds, -1, -1),
-        opt_steps=cfg.sample_opt_steps,
-        options=descent_options(cfg),
-        shrink=cfg.ref_sample_shrink,
+        start=start.expand(model.num_seeds, -1, -1),
+        opt_steps=options.opt_steps,
+        options=options.descent,
+        shrink=options.shrink,
     )
 
 
-def evaluate(model: EnergyModel, sched: Schedule, cfg: Config, problems: Problems) -> dict[str, torch.Tensor]:
-    """Scores of the model's samples on `problems`, each of shape (S,)."""
-    return score(problems, sample_candidates(model, sched, cfg, problems), acc_tol=cfg.acc_tol)
+def evaluate(
+    model: EnergyModel, sched: Schedule, problems: Problems, *, options: EvalOptions
+) -> dict[str, torch.Tensor]:
+    """Scores of the model's samples on `problems` (keys mse, residual, residual_norm, elem_acc), each (S,)."""
+    return score(problems, sample_candidates(model, sched, problems, options=options), acc_tol=options.acc_tol)

@@ -15,12 +15,16 @@ comes from each seed's own generator (`noise.seed_randn`).
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import torch
 
 from tune_ired.diffusion import DescentStats, Schedule, at
 from tune_ired.model import Conditioning, EnergyModel
 from tune_ired.noise import seed_randn
+
+if TYPE_CHECKING:
+    from tune_ired.config import Config
 
 NOISE_SDS = 4.0  # a standard normal element exceeds 4 standard deviations with probability 6e-5
 
@@ -29,10 +33,19 @@ NOISE_SDS = 4.0  # a standard normal element exceeds 4 standard deviations with 
 class LangevinOptions:
     """The chain's length and its step and noise scales (see the module docstring)."""
 
-    steps: int
+    steps: int = 10
     step_scale: float = 1.0
     sigma_scale: float = 1.0
     clamp: bool = True
+
+    @classmethod
+    def from_config(cls, cfg: Config) -> LangevinOptions:
+        return cls(
+            steps=cfg.langevin_steps,
+            step_scale=cfg.langevin_step_scale,
+            sigma_scale=cfg.langevin_sigma_scale,
+            clamp=cfg.langevin_clamp,
+        )
 
 
 def langevin_chain(

@@ -4,7 +4,7 @@
 
 L_mse trains E through its gradient (the noise prediction dE/dy, with create_graph).
 The energy term (`tune_ired.energy_loss`: NCE or CD, filter, weight schedule) compares a
-positive with a negative mined by the strategy `mining.STRATEGIES[cfg.strategy]`, whose
+positive with a negative mined by the bound strategy (`MiningOptions.miner()`), whose
 chains start fresh or from the replay buffer (`tune_ired.replay`), which then stores their
 end states. Random draws come from each seed's own noise generator in a fixed order
 (t, eps, eps2, then replay choices and Langevin noise when those are on), so every seed's
@@ -13,18 +13,34 @@ stream is independent of S.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import torch
 
-from tune_ired.config import Config
+from tune_ired import catalogue as K
 from tune_ired.data import Problems
 from tune_ired.diffusion import Schedule, q_sample
-from tune_ired.energy_loss import energy_term
-from tune_ired.mining import STRATEGIES, make_batch
+from tune_ired.energy_loss import EnergyLossOptions, energy_term
+from tune_ired.mining import Miner, MiningOptions, make_batch
 from tune_ired.model import EnergyModel
 from tune_ired.noise import seed_randint, seed_randn
 from tune_ired.replay import ReplayBuffer
+
+if TYPE_CHECKING:
+    from tune_ired.config import Config
+
+
+@dataclass(frozen=True)
+class LossOptions:
+    """The knobs of the loss: how negatives are mined and how the energy term weighs them."""
+
+    mining: MiningOptions = field(default_factory=MiningOptions)
+    energy: EnergyLossOptions = field(default_factory=EnergyLossOptions)
+
+    @classmethod
+    def from_config(cls, cfg: Config) -> LossOptions:
+        return cls(mining=MiningOptions.from_config(cfg), energy=EnergyLossOptions.from_config(cfg))
 
 
 @dataclass(frozen=True)
@@ -38,16 +54,18 @@ class LossOutput:
 def training_loss(
     model: EnergyModel,
     sched: Schedule,
-    cfg: Config,
     problems: Problems,
-    generators: list[torch.Generator],
     *,
+    generators: list[torch.Generator],
+    options: LossOptions,
+    miner: Miner,
     step: int = 0,
     replay: ReplayBuffer | None = None,
 ) -> LossOutput:
     """The loss of one batch (S, B, d) for the model's S seeds at optimiser step `step`, with per-seed metrics.
 
-    `replay` (when on) supplies chain starts and receives the mined chains' end states.
+    `miner` is `options.mining.miner()`, bound once by the caller. `replay` (when on) supplies
+    chain starts and receives the mined chains' end states.
     """
     _, b, d = problems.y0.shape
     t = seed_randint(generators, sched.steps, (b,))
@@ -56,18 +74,26 @@ def training_loss(
     cond = model.condition(problems.x, t)  # shared by the denoising pass, the mining chain and the energy term
     _, eps_hat = model.energy_and_grad_given(cond, y_t)
     per_problem = (eps_hat - eps).pow(2).mean(dim=-1)
-    metrics = {"train/loss_denoise": per_problem.detach().mean(dim=-1)}
+    metrics = {K.TRAIN_LOSS_DENOISE: per_problem.detach().mean(dim=-1)}
     eps2 = seed_randn(generators, (b, d))
     batch, replay_stats = make_batch(
-        model, sched, cfg, problems=problems, cond=cond, t=t, eps=eps2, generators=generators, replay=replay
+        model,
+        sched,
+        problems=problems,
+        cond=cond,
+        t=t,
+        eps=eps2,
+        generators=generators,
+        options=options.mining,
+        replay=replay,
     )
-    mined = STRATEGIES[cfg.strategy](batch)
+    mined = miner(batch)
     if mined is not None:
-        term, energy_metrics = energy_term(batch, mined, step=step)
+        term, energy_metrics = energy_term(batch, mined, step=step, options=options.energy)
         per_problem = per_problem + term
         metrics.update(energy_metrics | mined.stats | replay_stats)
         if replay is not None:
             replay.push(mined.chain, t)
     total = per_problem.mean(dim=-1)
-    metrics["train/loss"] = total.detach()
+    metrics[K.TRAIN_LOSS] = total.detach()
     return LossOutput(loss=total.sum(), metrics=metrics)

@@ -1,10 +1,12 @@
 """Negative mining strategies for the energy-landscape loss (spec sections 5 and 8).
 
-Each strategy is a small function with the same signature, registered by name in
-`STRATEGIES` and chosen by `Config.strategy`: it receives the batch (`MiningBatch`, whose
-`start` is the chains' starting point, fresh or from the replay buffer) and returns the
-negatives with per-seed diagnostics. `none` mines nothing (the loss then has no energy
-term); `langevin` is the corrected variant's sampler (spec section 9, `tune_ired.langevin`).
+Each strategy is a small function registered by name in `STRATEGIES` (the config's
+`strategy` choices come from it): it receives the batch (`MiningBatch`, whose `start` is the
+chains' starting point, fresh or from the replay buffer) and, as keyword arguments, exactly
+the knobs it uses (fields of `MiningOptions` of the same names), and returns the negatives
+with per-seed diagnostics. `MiningOptions.from_config(cfg).miner()` binds a strategy to its
+knobs once. `none` mines nothing (the loss then has no energy term); `langevin` is the
+corrected variant's sampler (spec section 9, `tune_ired.langevin`).
 
     python -m tune_ired.train --budget tiny --set strategy=mixed --set mixed_ratio=0.3 --out /tmp/mixed
 """
@@ -12,26 +14,31 @@ term); `langevin` is the corrected variant's sampler (spec section 9, `tune_ired
 from __future__ import annotations
 
 import dataclasses
+import functools
+import inspect
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import torch
 
-from tune_ired.config import Config
+from tune_ired import catalogue as K
 from tune_ired.data import Problems
 from tune_ired.diffusion import TARGET_CLIP, DescentOptions, DescentStats, Schedule, opt_step, predict_y0, q_sample
 from tune_ired.langevin import LangevinOptions, langevin_chain
 from tune_ired.model import Conditioning, EnergyModel
 from tune_ired.replay import ReplayBuffer
 
+if TYPE_CHECKING:
+    from tune_ired.config import Config
+
 
 @dataclass(frozen=True)
 class MiningBatch:
-    """What a strategy may use: the model, schedule, config, and the batch's tensors."""
+    """What a strategy may use: the model, the schedule and the batch's tensors."""
 
     model: EnergyModel
     sched: Schedule
-    cfg: Config
     x: torch.Tensor  # (S, B, d) inputs
     cond: Conditioning  # model.condition(x, t), shared with the loss's other passes (with its graph)
     y0: torch.Tensor  # (S, B, d) true inverses
@@ -54,29 +61,52 @@ class Negatives:
     stats: dict[str, torch.Tensor] = field(default_factory=dict)
 
 
-Strategy = Callable[[MiningBatch], Negatives | None]
+Miner = Callable[[MiningBatch], Negatives | None]  # a strategy with its knobs bound
 
 
-def descent_options(cfg: Config, *, ascend: bool = False) -> DescentOptions:
-    """Energy-descent options from the config's reference-quirk switches."""
-    return DescentOptions(
-        multiplier_overwrite=cfg.ref_multiplier_overwrite,
-        first_t_clip=cfg.ref_first_t_clip,
-        ascend=ascend,
-        clip_scale=cfg.clip_scale,
-    )
+@dataclass(frozen=True)
+class MiningOptions:
+    """How negatives are mined: the strategy and every knob a strategy may take (spec sections 8-9)."""
+
+    strategy: str = "adversarial"
+    noise_scale: float = 3.0  # chains start at q(y0, t, noise_scale * eps)
+    opt_steps: int = 2
+    ascent_lr: float = 1.0  # the multiplier sf of the first descent (or ascent) move
+    mixed_ratio: float = 0.3
+    descent: DescentOptions = field(default_factory=DescentOptions)
+    langevin: LangevinOptions = field(default_factory=LangevinOptions)
+    replay_prob: float = 0.95
+
+    @classmethod
+    def from_config(cls, cfg: Config) -> MiningOptions:
+        return cls(
+            strategy=cfg.strategy,
+            noise_scale=cfg.noise_scale,
+            opt_steps=cfg.opt_steps,
+            ascent_lr=cfg.ascent_lr,
+            mixed_ratio=cfg.mixed_ratio,
+            descent=DescentOptions.from_config(cfg),
+            langevin=LangevinOptions.from_config(cfg),
+            replay_prob=cfg.replay_prob,
+        )
+
+    def miner(self) -> Miner:
+        """The strategy with the knobs its keyword-only parameters name bound from these options."""
+        strategy = STRATEGIES[self.strategy]
+        names = [p.name for p in inspect.signature(strategy).parameters.values() if p.kind is p.KEYWORD_ONLY]
+        return functools.partial(strategy, **{name: getattr(self, name) for name in names})
 
 
 def make_batch(
     model: EnergyModel,
     sched: Schedule,
-    cfg: Config,
     *,
     problems: Problems,
     cond: Conditioning,
     t: torch.Tensor,
     eps: torch.Tensor,
     generators: list[torch.Generator],
+    options: MiningOptions,
     replay: ReplayBuffer | None,
 ) -> tuple[MiningBatch, dict[str, torch.Tensor]]:
     """The mining batch, whose chains start at q(y0, t, noise_scale * eps) or from the replay buffer.
@@ -84,12 +114,12 @@ def make_batch(
     `cond` is `model.condition(problems.x, t)`, computed once by the caller for all passes.
     Returns the batch and the replay diagnostics (empty when replay is off); the buffer is only read.
     """
-    start = q_sample(sched, problems.y0, t, cfg.noise_scale * eps)
+    start = q_sample(sched, problems.y0, t, options.noise_scale * eps)
     stats = {}
     if replay is not None:
-        start, reused = replay.draw(start, t, prob=cfg.replay_prob, generators=generators)
-        stats = {"mine/replay_reuse": reused.float().mean(dim=-1), "mine/replay_fill": replay.fill_share()}
-    return MiningBatch(model, sched, cfg, problems.x, cond, problems.y0, t, eps, start, generators), stats
+        start, reused = replay.draw(start, t, prob=options.replay_prob, generators=generators)
+        stats = {K.MINE_REPLAY_REUSE: reused.float().mean(dim=-1), K.MINE_REPLAY_FILL: replay.fill_share()}
+    return MiningBatch(model, sched, problems.x, cond, problems.y0, t, eps, start, generators), stats
 
 
 def renoise(batch: MiningBatch, y_neg: torch.Tensor) -> torch.Tensor:
@@ -101,13 +131,13 @@ def renoise(batch: MiningBatch, y_neg: torch.Tensor) -> torch.Tensor:
 def chain_stats(stats: DescentStats) -> dict[str, torch.Tensor]:
     """A mining chain's per-seed diagnostics under their metric keys."""
     return {
-        "mine/grad_norm": stats.grad_norm,
-        "mine/step_distance": stats.step_distance,
-        "mine/reject_share": stats.reject_share,
+        K.MINE_GRAD_NORM: stats.grad_norm,
+        K.MINE_STEP_DISTANCE: stats.step_distance,
+        K.MINE_REJECT_SHARE: stats.reject_share,
     }
 
 
-def descend(batch: MiningBatch, *, ascend: bool) -> Negatives:
+def descend(batch: MiningBatch, *, opt_steps: int, ascent_lr: float, descent: DescentOptions) -> Negatives:
     """Negatives mined by `opt_steps` energy-descent (or ascent) moves from the start, then re-noised."""
     y, stats = opt_step(
         batch.model,
@@ -115,15 +145,15 @@ def descend(batch: MiningBatch, *, ascend: bool) -> Negatives:
         batch.x,
         batch.start,
         batch.t,
-        steps=batch.cfg.opt_steps,
-        multiplier=batch.cfg.ascent_lr,
-        options=descent_options(batch.cfg, ascend=ascend),
+        steps=opt_steps,
+        multiplier=ascent_lr,
+        options=descent,
         cond=batch.cond,
     )
     return Negatives(y=renoise(batch, y), chain=y, stats=chain_stats(stats))
 
 
-def problems(batch: MiningBatch, index: slice) -> MiningBatch:
+def restrict(batch: MiningBatch, index: slice) -> MiningBatch:
     """The same batch restricted to the problems `index` of every seed."""
     return dataclasses.replace(
         batch,
@@ -146,43 +176,44 @@ def random_negatives(batch: MiningBatch) -> Negatives:
     return Negatives(y=renoise(batch, batch.start), chain=batch.start)
 
 
-def adversarial_negatives(batch: MiningBatch) -> Negatives:
+def adversarial_negatives(
+    batch: MiningBatch, *, opt_steps: int, ascent_lr: float, descent: DescentOptions
+) -> Negatives:
     """Strategy `adversarial` (the reference): energy DEScent to points the model already likes."""
-    return descend(batch, ascend=False)
+    return descend(batch, opt_steps=opt_steps, ascent_lr=ascent_lr, descent=dataclasses.replace(descent, ascend=False))
 
 
-def ascent_negatives(batch: MiningBatch) -> Negatives:
+def ascent_negatives(batch: MiningBatch, *, opt_steps: int, ascent_lr: float, descent: DescentOptions) -> Negatives:
     """Strategy `ascent`: true energy maximisation, accepting only uphill moves."""
-    return descend(batch, ascend=True)
+    return descend(batch, opt_steps=opt_steps, ascent_lr=ascent_lr, descent=dataclasses.replace(descent, ascend=True))
 
 
-def mixed_negatives(batch: MiningBatch) -> Negatives:
+def mixed_negatives(
+    batch: MiningBatch, *, mixed_ratio: float, opt_steps: int, ascent_lr: float, descent: DescentOptions
+) -> Negatives:
     """Strategy `mixed`: the first `mixed_ratio` share of each seed's batch adversarial, the rest random."""
-    k = round(batch.cfg.mixed_ratio * batch.t.shape[1])
+    k = round(mixed_ratio * batch.t.shape[1])
     empty = batch.y0[:, :0]
-    hard = adversarial_negatives(problems(batch, slice(0, k))) if k > 0 else Negatives(y=empty, chain=empty)
-    easy = random_negatives(problems(batch, slice(k, None)))
+    hard = (
+        adversarial_negatives(restrict(batch, slice(0, k)), opt_steps=opt_steps, ascent_lr=ascent_lr, descent=descent)
+        if k > 0
+        else Negatives(y=empty, chain=empty)
+    )
+    easy = random_negatives(restrict(batch, slice(k, None)))
     return Negatives(
         y=torch.cat([hard.y, easy.y], dim=1), chain=torch.cat([hard.chain, easy.chain], dim=1), stats=hard.stats
     )
 
 
-def langevin_negatives(batch: MiningBatch) -> Negatives:
-    """Strategy `langevin` (spec section 9): `langevin_steps` Langevin moves from the start, not re-noised."""
-    cfg = batch.cfg
-    options = LangevinOptions(
-        steps=cfg.langevin_steps,
-        step_scale=cfg.langevin_step_scale,
-        sigma_scale=cfg.langevin_sigma_scale,
-        clamp=cfg.langevin_clamp,
-    )
+def langevin_negatives(batch: MiningBatch, *, langevin: LangevinOptions) -> Negatives:
+    """Strategy `langevin` (spec section 9): `langevin.steps` Langevin moves from the start, not re-noised."""
     y, stats = langevin_chain(
-        batch.model, batch.sched, batch.cond, batch.start, batch.t, options=options, generators=batch.generators
+        batch.model, batch.sched, batch.cond, batch.start, batch.t, options=langevin, generators=batch.generators
     )
     return Negatives(y=y, chain=y, stats=chain_stats(stats))
 
 
-STRATEGIES: dict[str, Strategy] = {
+STRATEGIES: dict[str, Callable[..., Negatives | None]] = {
     "none": no_negatives,
     "random": random_negatives,
     "adversarial": adversarial_negatives,

@@ -1,6 +1,6 @@
 """The IRED energy model (spec section 2), with a leading seed axis on every parameter.
 
-`EnergyModel(num_seeds=S, ...)` holds S independently initialised copies of the network
+`EnergyModel(seeds=[s0, ..., sS-1], ...)` holds S independently initialised copies of the network
 as stacked tensors and evaluates them in one batched computation: inputs are (S, B, .),
 energies (S, B). Seed s of a stacked model is initialised exactly as a single-seed
 model of seed s, so S = 1 is the ordinary single-run trainer and S > 1 trains S seeds
@@ -23,9 +23,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from tune_ired.data import make_generator
+from tune_ired.data import Stream, make_generator
 
-INIT_STREAM = 1  # stream key of the weight-initialisation generator of each seed
 MAX_PERIOD = 10_000.0  # the sinusoidal embedding's longest period, as in the transformer
 
 
@@ -133,9 +132,14 @@ class EnergyModel(nn.Module):
         self.l3 = StackedLinear(s, hidden, hidden)
         self.l4 = StackedLinear(s, hidden, d)
         for i, seed in enumerate(seeds):
-            generator = make_generator(torch.device("cpu"), seed, INIT_STREAM)
+            generator = make_generator(torch.device("cpu"), seed, Stream.INIT)
             for layer in self.layers():
                 layer.reset(i, generator)
+
+    @property
+    def num_seeds(self) -> int:
+        """S: the seeds (independent networks) this model stacks."""
+        return self.l1.weight.shape[0]
 
     def layers(self) -> list[StackedLinear]:
         """The layers in their fixed initialisation order."""
@@ -146,8 +150,7 @@ class EnergyModel(nn.Module):
 
         t takes only T values, so the time MLP runs on T rows, not on every problem.
         """
-        s = self.l1.weight.shape[0]
-        emb = sinusoidal_embedding(self.steps, self.time_dim).to(self.l1.weight.dtype).expand(s, -1, -1)
+        emb = sinusoidal_embedding(self.steps, self.time_dim).to(self.l1.weight.dtype).expand(self.num_seeds, -1, -1)
         temb = self.time2(F.gelu(self.time1(emb)))
         return self.film2(temb), self.film3(temb)
 

@@ -16,11 +16,15 @@ whatever the buffer holds, so the random streams do not depend on the buffer's f
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import torch
 import torch.nn.functional as F
 
-from tune_ired.config import Config
 from tune_ired.noise import seed_rand
+
+if TYPE_CHECKING:
+    from tune_ired.config import Config
 
 
 class ReplayBuffer:

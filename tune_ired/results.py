@@ -2,13 +2,13 @@
 
 A sweep folder (`results/<name>/`, written by `python -m tune_ired.sweep`) holds Ray
 Tune's experiment state (`experiment_state-*.json`), our `sweep.json` (file, budget,
-metric, mode, searched keys) and one folder per trial, `trial_<id>/`. Each is a run
-folder (`tune_ired.runlog`) that the trial's worker writes itself: `config.json` (the
-trial's config) and `metrics.jsonl` (one row per evaluation); next to them are Tune's
-own `params.json`, `result.json`, checkpoints and, for failed trials, `error.txt`. The
-tables read our two files (`params.json` only for trials that never started): Tune's
-driver re-copies its files into the folder at every snapshot, and a kill during that
-copy truncates them.
+metric, mode, searched keys, provenance) and one folder per trial, `trial_<id>/`. Each is
+a run folder (`tune_ired.runlog`) that the trial's worker writes itself: `config.json`
+(the trial's whole config), `run.json` (its provenance) and `metrics.jsonl` (one row per
+evaluation); next to them are Tune's own `params.json`, `result.json`, checkpoints and,
+for failed trials, `error.txt`. The tables read our files (`params.json` only for trials
+that never started): Tune's driver re-copies its files into the folder at every snapshot,
+and a kill during that copy truncates them.
 
     from tune_ired.results import load_sweep
     sweep = load_sweep("results/noise_scale")
@@ -17,45 +17,54 @@ copy truncates them.
     sweep.seeds    # one row per (trial, seed)
 
 Stable columns (analysis reads exactly these):
-- `trials`: `trial_id`, `status` (see STATUSES), `trial_dir`, `iterations`, `last_step`,
-  `num_failures`, `error`, `config/<key>` for every key of the trial's config,
-  `final/<metric>` (the last report) and `best/<metric>` (the report where the sweep's
-  metric was best, with `best/step`), for every metric key except `seed/...` ones.
+- `trials`: `trial_id`, `status` (a `catalogue.TrialStatus`), `trial_dir`, `iterations`,
+  `last_step`, `num_failures`, `error`, `num_seeds`, `seeds_diverged`, `config_complete`
+  (False for folders written before configs were recorded whole: their missing keys are
+  left empty, never filled with today's defaults), `config/<key>` for every key of the
+  trial's config, `run/code_version`, `run/host`, `run/device`, `run/started_at`,
+  `run/ended_at`, `run/sessions` (from run.json; empty for older folders), `final/<metric>`
+  (the last report) and `best/<metric>` (the report where the sweep's metric was best,
+  with `best/step`), for every metric key except `seed/...` ones.
 - `curves`: `trial_id`, `step` and every metric key (`val/mse`, `seed/3/val/mse`, ...).
   Reports repeated by retries and resumes are deduplicated: the last report of each
   (trial, step) is kept.
-- `seeds`: `trial_id`, `seed`, `status`, `config/<key>`, `final/<metric>`, `best/<metric>`
-  (best by that seed's own metric), `best/step`, one row per seed of each trial (the
-  config's seed when the trial trained one seed), for paired-by-seed statistics.
-A diverged trial's non-finite metrics are NaN here (the trainable reported
-DIVERGED_SENTINEL in their place, so that Tune's schedulers never saw a NaN).
+- `seeds`: `trial_id`, `seed`, `status`, `diverged` (this seed diverged: in a batched trial
+  a seed can diverge while its siblings train on), `diverged_step`, `config/<key>`,
+  `final/<metric>` (NaN for a diverged seed: its last values are not results),
+  `best/<metric>` (best by that seed's own metric), `best/step`; one row per seed of each
+  trial (the config's seed when the trial trained one seed), for paired-by-seed statistics.
+Non-finite metrics are NaN here. `write_tables` writes `trials` and `seeds` as Parquet
+and CSV beside the sweep, so every paired statistic of the report can be recomputed.
 """
 
 from __future__ import annotations
 
 import json
 import math
-import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 
-from tune_ired.config import FIELDS
-from tune_ired.runlog import CONFIG_FILE, read_json, read_metrics
+from tune_ired import catalogue as K
+from tune_ired.budgets import BUDGETS
+from tune_ired.catalogue import SEED_KEY, TrialStatus
+from tune_ired.runlog import CONFIG_FILE, RUN_FILE, TRIAL_PREFIX, read_json, read_metrics, replace_atomically
 
-DIVERGED_SENTINEL = 1e12  # reported in place of a non-finite sweep metric: worse than any real val/mse
 SWEEP_FILE = "sweep.json"  # our description of the sweep, written by tune_ired.sweep before it starts
-TABLE_NAME = "trials"  # the tidy table is written as trials.parquet and trials.csv
+TABLES = ("trials", "seeds")  # written as <name>.parquet and <name>.csv into the sweep folder
 STATE_GLOB = "experiment_state-*.json"
-TRIAL_PREFIX = "trial_"  # trial folders are trial_<Tune's trial id>
 PARAMS_FILE = "params.json"  # Tune's copy of a trial's config, there before the trial starts
-DEFAULT_METRIC, DEFAULT_MODE = "val/mse", "min"  # when a folder has no sweep.json
-STATUSES = ("completed", "stopped", "early_stopped", "diverged", "errored", "running", "pending")
-TUNE_STATUS = {"ERROR": "errored", "RUNNING": "running", "PAUSED": "running", "PENDING": "pending"}
-PLAIN_KEYS = ("step", "diverged", "early_stopped")  # the trainer's metric keys without a group prefix
-SEED_KEY = re.compile(r"^seed/(\d+)/(.+)$")
+DEFAULT_METRIC, DEFAULT_MODE = K.VAL_MSE, K.Mode.MIN  # when a folder has no sweep.json
+DEFAULT_SEED = 0  # Config.seed's default: the seed of a trial whose older, partial config.json omits it
+TUNE_STATUS = {
+    "ERROR": TrialStatus.ERRORED,
+    "RUNNING": TrialStatus.RUNNING,
+    "PAUSED": TrialStatus.RUNNING,
+    "PENDING": TrialStatus.PENDING,
+}
+PLAIN_KEYS = tuple(key for key in K.METRICS if "/" not in key)  # the row's keys without a group prefix
 
 
 class NotASweepError(ValueError):
@@ -71,6 +80,11 @@ class TrialFiles:
     params: dict[str, Any]
     rows: list[dict[str, Any]]
     state: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def sessions(self) -> list[dict[str, Any]]:
+        """The run's provenance, one entry per start or resume (empty for older folders)."""
+        return read_json(self.folder / RUN_FILE).get("sessions", [])
 
     @property
     def error(self) -> str:
@@ -97,11 +111,6 @@ class SweepResults:
     @property
     def mode(self) -> str:
         return self.meta.get("mode", DEFAULT_MODE)
-
-
-def trial_dirname(trial_id: str) -> str:
-    """The folder name of a trial in its sweep folder (Tune's default name embeds the whole config)."""
-    return f"{TRIAL_PREFIX}{trial_id}"
 
 
 def trial_folders(folder: Path) -> list[Path]:
@@ -165,26 +174,28 @@ def read_trials(folder: Path) -> list[TrialFiles]:
     return trials
 
 
-def config_value(params: dict[str, Any], key: str) -> Any:
-    """A trial's value of config key `key`: its config entry, else the Config default."""
-    return params.get(key, FIELDS[key].default)
+def train_steps(trial: TrialFiles, budget: str | None) -> float:
+    """The steps the trial was to train: its config's, else (older partial configs) its sweep budget's."""
+    if "train_steps" in trial.params:
+        return trial.params["train_steps"]
+    return BUDGETS.get(budget or "", {}).get("train_steps", math.inf)
 
 
-def classify(trial: TrialFiles) -> str:
+def classify(trial: TrialFiles, budget: str | None) -> TrialStatus:
     """The trial's status: Tune's ERROR/RUNNING/PENDING, else how its last report says it ended."""
     tune_status = trial.state.get("status")
     if tune_status in TUNE_STATUS:
         return TUNE_STATUS[tune_status]
     last = trial.rows[-1] if trial.rows else {}
-    if last.get("diverged"):
-        return "diverged"
-    if last.get("early_stopped"):
-        return "early_stopped"
-    if last and last["step"] >= config_value(trial.params, "train_steps"):
-        return "completed"
+    if last.get(K.DIVERGED):
+        return TrialStatus.DIVERGED
+    if last.get(K.EARLY_STOPPED):
+        return TrialStatus.EARLY_STOPPED
+    if last and last[K.STEP] >= train_steps(trial, budget):
+        return TrialStatus.COMPLETED
     if tune_status == "TERMINATED":
-        return "stopped"  # ended by the scheduler (ASHA) before its last step
-    return "errored" if trial.error else "running"
+        return TrialStatus.STOPPED  # ended by the scheduler (ASHA) before its last step
+    return TrialStatus.ERRORED if trial.error else TrialStatus.RUNNING
 
 
 def metrics_of(row: dict[str, Any]) -> dict[str, Any]:
@@ -193,7 +204,7 @@ def metrics_of(row: dict[str, Any]) -> dict[str, Any]:
     for key, value in row.items():
         if key not in PLAIN_KEYS and "/" not in key:
             continue  # Tune's bookkeeping: trial_id, timestamp, done, pid, ...
-        if isinstance(value, float) and (not math.isfinite(value) or abs(value) == DIVERGED_SENTINEL):
+        if isinstance(value, float) and not math.isfinite(value):
             value = math.nan
         out[key] = value
     return out
@@ -213,19 +224,46 @@ def prefixed(prefix: str, values: dict[str, Any], *, seeds: bool = False) -> dic
     return {f"{prefix}{key}": value for key, value in values.items() if bool(SEED_KEY.match(key)) == seeds}
 
 
-def trial_row(trial: TrialFiles, metric: str, mode: str) -> dict[str, Any]:
-    """One row of the trials table."""
+def code_version(code: dict[str, Any]) -> str:
+    """A short code version: the git commit (with -dirty), else the package version."""
+    if code.get("git_commit"):
+        return code["git_commit"][:12] + ("-dirty" if code.get("git_dirty") else "")
+    return str(code.get("version") or "")
+
+
+def run_columns(sessions: list[dict[str, Any]]) -> dict[str, Any]:
+    """The run/ columns: where the trial last ran, when it started and ended, how many sessions it took."""
+    if not sessions:
+        return {}
+    first, last = sessions[0], sessions[-1]
+    return {
+        "run/code_version": code_version(last.get("code", {})),
+        "run/host": last.get("host"),
+        "run/device": (last.get("device") or {}).get("name"),
+        "run/started_at": first.get("started_at"),
+        "run/ended_at": last.get("ended_at"),
+        "run/sessions": len(sessions),
+    }
+
+
+def trial_row(trial: TrialFiles, status: TrialStatus, seeds: list[dict[str, Any]], metric: str, mode: str) -> dict:
+    """One row of the trials table (`seeds`: its rows of the seeds table)."""
     rows = [metrics_of(row) for row in trial.rows]
     best = best_row(rows, metric, mode)
+    sessions = trial.sessions
     return {
         "trial_id": trial.trial_id,
-        "status": classify(trial),
+        "status": status.value,
         "trial_dir": trial.folder.name,
         "iterations": len(rows),
-        "last_step": rows[-1]["step"] if rows else 0,
+        "last_step": rows[-1][K.STEP] if rows else 0,
         "num_failures": trial.state.get("num_failures", 0),
         "error": trial.error,
+        "num_seeds": len(seeds),
+        "seeds_diverged": sum(bool(seed["diverged"]) for seed in seeds),
+        "config_complete": bool(sessions),  # run.json exists only beside a whole config
         **prefixed("config/", trial.params),
+        **run_columns(sessions),
         **prefixed("final/", rows[-1] if rows else {}),
         **prefixed("best/", best),
     }
@@ -243,21 +281,37 @@ def seed_metrics(rows: list[dict[str, Any]], seed: int) -> list[dict[str, Any]]:
     return [{"step": row["step"], **values} for row, values in zip(rows, own, strict=True)]
 
 
-def seed_rows(trial: TrialFiles, status: str, metric: str, mode: str) -> list[dict[str, Any]]:
+def seed_divergence(own: list[dict[str, Any]], status: TrialStatus) -> tuple[bool, float]:
+    """(diverged, diverged_step) of one seed from its rows; older folders: the trial's diverged status."""
+    last = own[-1] if own else {}
+    if K.DIVERGED in last:
+        step = last.get(K.DIVERGED_STEP)
+        return bool(last[K.DIVERGED]), math.nan if step is None else float(step)
+    return status is TrialStatus.DIVERGED, math.nan
+
+
+def seed_rows(trial: TrialFiles, status: TrialStatus, metric: str, mode: str) -> list[dict[str, Any]]:
     """The trial's rows of the seeds table: one per seed, from `seed/{s}/...` keys or the plain keys."""
     rows = [metrics_of(row) for row in trial.rows]
     seeds = sorted({int(m.group(1)) for row in rows for key in row if (m := SEED_KEY.match(key))})
-    per_seed = {seed: seed_metrics(rows, seed) for seed in seeds} or {config_value(trial.params, "seed"): rows}
-    common = {"trial_id": trial.trial_id, "status": status, **prefixed("config/", trial.params)}
-    return [
-        {
-            **common,
-            "seed": seed,
-            **prefixed("final/", own[-1] if own else {}),
-            **prefixed("best/", best_row(own, metric, mode)),
-        }
-        for seed, own in per_seed.items()
-    ]
+    single = trial.params.get("seed", DEFAULT_SEED)
+    per_seed = {seed: seed_metrics(rows, seed) for seed in seeds} or {single: rows}
+    common = {"trial_id": trial.trial_id, "status": status.value, **prefixed("config/", trial.params)}
+    out = []
+    for seed, own in per_seed.items():
+        diverged, step = seed_divergence(own, status)
+        final = {} if diverged else own[-1] if own else {}
+        out.append(
+            {
+                **common,
+                "seed": seed,
+                "diverged": diverged,
+                "diverged_step": step,
+                **prefixed("final/", final),
+                **prefixed("best/", best_row(own, metric, mode)),
+            }
+        )
+    return out
 
 
 def load_sweep(folder: Path | str) -> SweepResults:
@@ -268,37 +322,28 @@ def load_sweep(folder: Path | str) -> SweepResults:
     metric, mode = meta.get("metric", DEFAULT_METRIC), meta.get("mode", DEFAULT_MODE)
     trial_rows, curves, seeds = [], [], []
     for trial in read_trials(folder):
-        trial_rows.append(trial_row(trial, metric, mode))
+        status = classify(trial, meta.get("budget"))
+        own = seed_rows(trial, status, metric, mode)
+        trial_rows.append(trial_row(trial, status, own, metric, mode))
         curves += curve_rows(trial)
-        seeds += seed_rows(trial, trial_rows[-1]["status"], metric, mode)
+        seeds += own
     return SweepResults(
         folder=folder,
         meta=meta,
         trials=pd.DataFrame(trial_rows, columns=None if trial_rows else ["trial_id", "status"]),
         curves=pd.DataFrame(curves, columns=None if curves else ["trial_id", "step"]),
-        seeds=pd.DataFrame(seeds, columns=None if seeds else ["trial_id", "seed", "status"]),
+        seeds=pd.DataFrame(seeds, columns=None if seeds else ["trial_id", "seed", "status", "diverged"]),
     )
 
 
-def trial_table(folder: Path | str) -> pd.DataFrame:
-    """The tidy per-trial table of a sweep folder."""
-    return load_sweep(folder).trials
-
-
-def curve_table(folder: Path | str) -> pd.DataFrame:
-    """The per-evaluation curves table of a sweep folder."""
-    return load_sweep(folder).curves
-
-
-def seed_table(folder: Path | str) -> pd.DataFrame:
-    """The per-seed table of a sweep folder."""
-    return load_sweep(folder).seeds
-
-
 def write_tables(folder: Path | str) -> list[Path]:
-    """Write the trials table as trials.parquet and trials.csv into the sweep folder; return their paths."""
+    """Write the trials and seeds tables as Parquet and CSV into the sweep folder, atomically; return the paths."""
     sweep = load_sweep(folder)
-    parquet, csv = sweep.folder / f"{TABLE_NAME}.parquet", sweep.folder / f"{TABLE_NAME}.csv"
-    sweep.trials.to_parquet(parquet, index=False)
-    sweep.trials.to_csv(csv, index=False)
-    return [parquet, csv]
+    paths = []
+    for name in TABLES:
+        table = getattr(sweep, name)
+        for suffix, write in ((".parquet", table.to_parquet), (".csv", table.to_csv)):
+            path = sweep.folder / f"{name}{suffix}"
+            replace_atomically(path, lambda tmp, write=write: write(tmp, index=False))
+            paths.append(path)
+    return paths

@@ -32,23 +32,11 @@ from typing import Any
 
 from ray.tune.search.sample import Categorical, Domain, Float, Integer
 
-from tune_ired.config import BUDGETS, ConfigError, check_key, coerce_value, make_config
+from tune_ired.budgets import BUDGETS
+from tune_ired.catalogue import METRICS, Mode, sweepable_metrics
+from tune_ired.config import ConfigError, check_key, coerce_value, make_config
 
 SEARCHERS = ("grid", "random", "optuna")  # grid and random: Tune's variant generator; optuna: TPE
-MODES = ("min", "max")
-# The trainer's per-evaluation metrics a sweep may optimise (means over seeds; see tune_ired.trainer).
-METRICS = (
-    "val/mse",
-    "val/mse_live",
-    "val/mse_ood",
-    "val/residual",
-    "val/residual_norm",
-    "val/residual_ood",
-    "val/elem_acc",
-    "val/best_mse",
-    "train/loss",
-    "train/loss_denoise",
-)
 
 
 class SpaceError(ConfigError):
@@ -66,7 +54,7 @@ class ASHA:
 
 @dataclass(frozen=True)
 class Budget:
-    """A budget a file supports: overrides on top of `tune_ired.config.BUDGETS[name]` and of the file."""
+    """A budget a file supports: explicit keys on top of `tune_ired.budgets.BUDGETS[name]` and of the file."""
 
     config: dict[str, Any] = field(default_factory=dict)  # fixed config keys for this budget
     space: dict[str, Any] = field(default_factory=dict)  # searched keys replaced for this budget
@@ -104,8 +92,12 @@ class SearchSpace:
         return self.num_samples if given is None else given
 
     def fixed_config(self, budget: str) -> dict[str, Any]:
-        """The fixed keys of every trial at `budget`: config budget, then the file's base, then its budget."""
-        return {**BUDGETS[budget], **self.base, **self.budgets[budget].config}
+        """The explicit fixed keys of every trial at `budget`: the file's base, then its Budget(config=...).
+
+        The named budget itself (tune_ired.budgets) is applied by `make_config(..., budget=...)`,
+        under the preset and these keys, exactly as `python -m tune_ired.train --budget` does.
+        """
+        return {**self.base, **self.budgets[budget].config}
 
 
 def is_grid(value: Any) -> bool:
@@ -148,10 +140,16 @@ def first_values(space: Mapping[str, Any]) -> dict[str, Any]:
 def check_settings(spec: SearchSpace, *, source: str) -> None:
     """Check the sweep settings that are not config keys: metric, mode, searcher, scheduler, samples, budgets."""
     problems = []
-    if spec.metric not in METRICS:
-        problems.append(f"metric '{spec.metric}' is not a trainer metric (one of {', '.join(METRICS)})")
-    if spec.mode not in MODES:
+    metrics = sweepable_metrics()
+    if spec.metric not in metrics:
+        problems.append(
+            f"metric '{spec.metric}' is not a trainer metric a sweep can optimise (one of {', '.join(metrics)})"
+        )
+    if spec.mode not in tuple(Mode):
         problems.append(f"mode '{spec.mode}' is not 'min' or 'max'")
+    elif spec.metric in metrics and METRICS[spec.metric].direction != spec.mode:
+        better = "lower" if METRICS[spec.metric].direction is Mode.MIN else "higher"
+        problems.append(f"mode '{spec.mode}' for metric '{spec.metric}', which is better when {better}")
     if spec.searcher not in SEARCHERS:
         problems.append(f"searcher '{spec.searcher}' is not one of {', '.join(SEARCHERS)}")
     if spec.scheduler is not None and not isinstance(spec.scheduler, ASHA):
@@ -182,7 +180,7 @@ def check_space(spec: SearchSpace, *, source: str) -> None:
             raise SpaceError(f"{where}: expected Budget(config=..., space=..., num_samples=...).")
         check_entries(budget.config, source=f"{where}.config")
         check_entries(budget.space, source=f"{where}.space")
-        make_config({**spec.fixed_config(name), **first_values(spec.budget_space(name))}, source=where)
+        make_config({**spec.fixed_config(name), **first_values(spec.budget_space(name))}, budget=name, source=where)
 
 
 def run_file(path: Path) -> dict[str, Any]:
@@ -218,7 +216,8 @@ def trial_space(
 ) -> dict[str, Any]:
     """Tune's param_space for a sweep at `budget`: fixed keys, then `overrides` (--set), then searched keys.
 
-    An override of a searched key fixes it (the dimension is dropped from the search).
+    An override of a searched key fixes it (the dimension is dropped from the search). The
+    space holds explicit keys only: each trial applies the budget itself (`make_config`).
     """
     if budget not in spec.budgets:
         raise SpaceError(
@@ -227,5 +226,5 @@ def trial_space(
         )
     searched = {key: value for key, value in spec.budget_space(budget).items() if key not in overrides}
     fixed = {**spec.fixed_config(budget), **overrides}
-    make_config({**fixed, **first_values(searched)}, source=source)
+    make_config({**fixed, **first_values(searched)}, budget=budget, source=source)
     return {**fixed, **searched}

@@ -31,12 +31,14 @@ from ray.tune.schedulers import ASHAScheduler
 from ray.tune.search.basic_variant import BasicVariantGenerator
 from ray.tune.search.optuna import OptunaSearch
 
-from tune_ired import results
-from tune_ired.config import BUDGETS, ConfigError, make_config, parse_assignments
+from tune_ired import provenance, results
+from tune_ired.budgets import BUDGETS
+from tune_ired.cli import ExitCode, fail
+from tune_ired.config import ConfigError, make_config, parse_assignments
+from tune_ired.runlog import read_json, trial_dirname, write_json
 from tune_ired.space import SearchSpace, SpaceError, first_values, load_space, trial_space
 from tune_ired.trainable import train_ired
 
-EXIT_BAD_INPUT = 2
 SNAPSHOT_PERIOD_S = "1"  # experiment snapshot every second (Tune's default is 10 s+): a kill -9 loses no trial
 CHECKPOINTS_TO_KEEP = 2  # a retry needs only the latest; one spare in case the latest is being written
 MAX_FAILURES = 2  # a trial that raises is retried this many times, each from its last checkpoint
@@ -60,6 +62,7 @@ class Plan:
     max_concurrent: int
     address: str | None
     resume: bool
+    command: str  # this command line, recorded in sweep.json and every trial's run.json
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -135,6 +138,7 @@ def plan_sweep(args: argparse.Namespace) -> Plan:
         max_concurrent=args.max_concurrent,
         address=args.address,
         resume=args.resume,
+        command=provenance.command_line(),
     )
 
 
@@ -160,7 +164,7 @@ def make_scheduler(plan: Plan) -> ASHAScheduler | None:
     asha = plan.spec.scheduler
     if asha is None:
         return None
-    cfg = make_config(first_values(plan.param_space), source=str(plan.file))
+    cfg = make_config(first_values(plan.param_space), budget=plan.budget, source=str(plan.file))
     return ASHAScheduler(
         time_attr="training_iteration",
         max_t=math.ceil(cfg.train_steps / cfg.eval_every),
@@ -196,7 +200,14 @@ def run_config(plan: Plan) -> tune.RunConfig:
 def make_tuner(plan: Plan, trainable=train_ired) -> tune.Tuner:
     """A new Tuner for the plan, or the restored one (--resume: unfinished and errored trials continue)."""
     fn = tune.with_resources(
-        tune.with_parameters(trainable, metric=plan.spec.metric, mode=plan.spec.mode, folder=str(plan.folder)),
+        tune.with_parameters(
+            trainable,
+            metric=plan.spec.metric,
+            mode=plan.spec.mode,
+            folder=str(plan.folder),
+            budget=plan.budget,
+            command=plan.command,
+        ),
         plan.resources,
     )
     if plan.resume:
@@ -208,14 +219,23 @@ def make_tuner(plan: Plan, trainable=train_ired) -> tune.Tuner:
         search_alg=make_searcher(plan.spec),
         num_samples=plan.num_samples,
         max_concurrent_trials=plan.max_concurrent or None,
-        trial_dirname_creator=lambda trial: results.trial_dirname(trial.trial_id),
+        trial_dirname_creator=lambda trial: trial_dirname(trial.trial_id),
         reuse_actors=True,
     )
     return tune.Tuner(fn, param_space=plan.param_space, tune_config=tune_config, run_config=run_config(plan))
 
 
 def write_meta(plan: Plan) -> None:
-    """Write sweep.json: what analysis needs to read the folder (metric, mode, searched keys, budget)."""
+    """Write sweep.json: what analysis needs to read the folder (metric, mode, searched keys, budget),
+    and the provenance of this start (a resume adds a session; `provenance` is the latest)."""
+    path = plan.folder / results.SWEEP_FILE
+    session = provenance.collect(command=plan.command)
+    if plan.resume:
+        meta = read_json(path)
+        meta["sessions"] = [*meta.get("sessions", []), session]
+        meta["provenance"] = session
+        write_json(path, meta)
+        return
     meta = {
         "file": str(plan.file),
         "name": plan.folder.name,
@@ -228,9 +248,19 @@ def write_meta(plan: Plan) -> None:
         "searched": plan.searched,
         "resources": plan.resources,
         "description": plan.spec.description,
+        "provenance": session,
+        "sessions": [session],
     }
-    plan.folder.mkdir(parents=True, exist_ok=True)
-    (plan.folder / results.SWEEP_FILE).write_text(json.dumps(meta, indent=2) + "\n")
+    write_json(path, meta)
+
+
+def close_meta(plan: Plan) -> None:
+    """Record in sweep.json when this session ended."""
+    path = plan.folder / results.SWEEP_FILE
+    meta = read_json(path)
+    if meta.get("sessions"):
+        meta["sessions"][-1]["ended_at"] = meta["provenance"]["ended_at"] = provenance.now()
+        write_json(path, meta)
 
 
 def summarize(plan: Plan) -> None:
@@ -256,13 +286,13 @@ def run(plan: Plan, trainable=train_ired) -> None:
     os.environ["TUNE_GLOBAL_CHECKPOINT_S"] = SNAPSHOT_PERIOD_S
     os.environ["TUNE_WARN_EXCESSIVE_EXPERIMENT_CHECKPOINT_SYNC_THRESHOLD_S"] = "0"  # frequent snapshots are wanted
     os.environ["RAY_AIR_NEW_OUTPUT"] = "0"  # the compact CLIReporter table instead of every metric column
-    if not plan.resume:
-        write_meta(plan)
+    write_meta(plan)
     start_ray(plan.address)
     try:
         make_tuner(plan, trainable).fit()
     finally:
         ray.shutdown()
+    close_meta(plan)
     summarize(plan)
 
 
@@ -271,11 +301,10 @@ def main(argv: list[str] | None = None) -> int:
     try:
         plan = plan_sweep(args)
     except ConfigError as err:
-        print(f"error: {err}", file=sys.stderr)
-        return EXIT_BAD_INPUT
+        return fail(str(err))
     print(f"sweep {plan.file} at budget '{plan.budget}' into {plan.folder}", flush=True)
     run(plan)
-    return 0
+    return ExitCode.OK
 
 
 if __name__ == "__main__":

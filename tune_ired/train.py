@@ -2,12 +2,13 @@
 
     python -m tune_ired.train --budget quick --out runs/quick
     python -m tune_ired.train --budget quick --set strategy=random --set seed=3 --out runs/r3
-    python -m tune_ired.train --out runs/quick --resume      # continue from the latest checkpoint
-    python -m tune_ired.train --list-keys                    # every config key and its range
+    python -m tune_ired.train --out runs/quick --resume                        # continue from the latest checkpoint
+    python -m tune_ired.train --config runs/quick/config.json --out runs/again  # repeat a run (or a sweep trial)
+    python -m tune_ired.train --list-keys                                      # every config key and its range
 
-A run folder holds `config.json`, `metrics.jsonl` (one JSON object per evaluation) and
-`checkpoints/` (`latest.pt`, `best.pt` by val/mse, `final.pt`). Bad input exits with
-code 2 and a message naming the key.
+A run folder holds `config.json` (every key), `run.json` (provenance, one session per start
+or resume), `metrics.jsonl` (one JSON object per evaluation) and `checkpoints/` (`latest.pt`,
+`best.pt` by val/mse, `final.pt`). Bad input exits with code 2 and a message naming the key.
 """
 
 from __future__ import annotations
@@ -16,14 +17,16 @@ import argparse
 import json
 import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from tune_ired.checkpoint import load_state, save_state
-from tune_ired.config import Config, ConfigError, config_help, make_config, parse_assignments
-from tune_ired.runlog import CONFIG_FILE, METRICS_FILE, append_row, restart_metrics, write_config
-from tune_ired.trainer import Trainer
+from tune_ired.budgets import BUDGETS, describe_budgets
+from tune_ired.cli import ExitCode, fail
 
-EXIT_BAD_INPUT = 2
+if TYPE_CHECKING:
+    from tune_ired.config import Config
+    from tune_ired.trainer import Trainer
+
+CHECKPOINTS = "checkpoints"
 
 
 def format_row(row: dict[str, Any], total_steps: int) -> str:
@@ -31,6 +34,8 @@ def format_row(row: dict[str, Any], total_steps: int) -> str:
     parts = [f"step {row['step']:>7}/{total_steps}", f"loss {row['train/loss']:.4f}"]
     parts += [f"{key} {row[key]:.5f}" for key in ("val/mse", "val/mse_ood", "val/elem_acc") if key in row]
     parts.append(f"{row['perf/steps_per_s']:.1f} steps/s")
+    if row["seeds_diverged"] and not row["diverged"]:
+        parts.append(f"{row['seeds_diverged']} seed(s) diverged")
     if row["diverged"]:
         parts.append("DIVERGED")
     if row["early_stopped"]:
@@ -40,7 +45,12 @@ def format_row(row: dict[str, Any], total_steps: int) -> str:
 
 def prepare_run(out: Path, cfg: Config | None, *, resume: bool) -> Trainer:
     """A trainer for `out`, restored from its latest checkpoint when resuming."""
-    config_path, latest = out / CONFIG_FILE, out / "checkpoints" / "latest.pt"
+    from tune_ired.checkpoint import load_state
+    from tune_ired.config import ConfigError, make_config
+    from tune_ired.runlog import CONFIG_FILE
+    from tune_ired.trainer import Trainer
+
+    config_path, latest = out / CONFIG_FILE, out / CHECKPOINTS / "latest.pt"
     if resume:
         if not config_path.exists():
             raise ConfigError(f"--resume: {out} holds no run (no config.json); start it without --resume.")
@@ -54,22 +64,25 @@ def prepare_run(out: Path, cfg: Config | None, *, resume: bool) -> Trainer:
         return trainer
     if config_path.exists():
         raise ConfigError(f"--out: {out} already holds a run; pass --resume or choose another folder.")
-    cfg = cfg or make_config()
-    write_config(out, cfg.to_dict())
-    return Trainer(cfg)
+    return Trainer(cfg or make_config())
 
 
-def run_to_dir(out: Path, cfg: Config | None, *, resume: bool = False, echo=print) -> list[dict[str, Any]]:
+def run_to_dir(
+    out: Path, cfg: Config | None, *, budget: str | None = None, resume: bool = False, echo=print
+) -> list[dict[str, Any]]:
     """Train into run folder `out` (see the module docstring); returns the new metric rows."""
+    from tune_ired.checkpoint import save_state
+    from tune_ired.runlog import METRICS_FILE, RUN_FILE, read_json, recorded_run
+
     trainer = prepare_run(out, cfg, resume=resume)
     cfg = trainer.cfg
-    ckpt_dir = out / "checkpoints"
-    restart_metrics(out, up_to_step=trainer.step)  # rows past the checkpoint were left by a killed run
+    if resume:
+        budget = read_json(out / RUN_FILE).get("budget")
+    ckpt_dir = out / CHECKPOINTS
     echo(f"run {out}: n={cfg.n} strategy={cfg.strategy} seeds={cfg.seeds} device={trainer.device}")
     echo(f"from step {trainer.step} of {cfg.train_steps}; metrics in {out / METRICS_FILE}")
     rows = []
-    for row in trainer.run():
-        append_row(out, row)
+    for row in recorded_run(trainer, out, budget=budget):
         state = trainer.state_dict()
         if cfg.checkpoint_every == 0 or row["step"] % cfg.checkpoint_every == 0 or trainer.finished:
             save_state(state, ckpt_dir / "latest.pt")
@@ -85,31 +98,54 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         prog="python -m tune_ired.train",
         description="Train one IRED matrix-inversion config into a run folder.",
-        epilog="Config keys: python -m tune_ired.train --list-keys",
+        epilog=f"budgets:\n{describe_budgets()}\n\nconfig keys: python -m tune_ired.train --list-keys",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    parser.add_argument("--budget", help="named budget: tiny, quick or paper (defaults: the paper's config)")
-    parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override a config key")
-    parser.add_argument("--out", type=Path, help="run folder (config.json, metrics.jsonl, checkpoints/)")
+    parser.add_argument(
+        "--budget", choices=list(BUDGETS), help="named budget (default: none, i.e. the paper's config defaults)"
+    )
+    parser.add_argument("--config", type=Path, metavar="FILE", help="a JSON file of config keys, e.g. RUN/config.json")
+    parser.add_argument(
+        "--set", action="append", default=[], metavar="KEY=VALUE", help="set a config key (after --config)"
+    )
+    parser.add_argument("--out", type=Path, metavar="DIR", help="run folder (config.json, metrics.jsonl, checkpoints/)")
     parser.add_argument("--resume", action="store_true", help="continue the run in --out from its latest checkpoint")
     parser.add_argument("--list-keys", action="store_true", help="print every config key with its range and exit")
     return parser.parse_args(argv)
 
 
+def explicit_keys(args: argparse.Namespace) -> dict[str, Any]:
+    """The explicit config keys of the command line: --config's file, then --set (raises ConfigError)."""
+    from tune_ired.config import ConfigError, parse_assignments
+
+    keys: dict[str, Any] = {}
+    if args.config is not None:
+        try:
+            keys = json.loads(args.config.read_text())
+        except (OSError, json.JSONDecodeError) as err:
+            raise ConfigError(f"--config {args.config}: not a readable JSON file of config keys ({err}).") from err
+        if not isinstance(keys, dict):
+            raise ConfigError(f"--config {args.config}: expected a JSON object of config keys.")
+    return keys | parse_assignments(args.set)
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
+    from tune_ired.config import ConfigError, config_help, make_config
+
     if args.list_keys:
         print(config_help())
-        return 0
+        return ExitCode.OK
     try:
         if args.out is None:
             raise ConfigError("--out: a run folder is required (e.g. --out runs/quick).")
-        given = args.budget is not None or args.set
-        cfg = make_config(parse_assignments(args.set), budget=args.budget, source="--set") if given else None
-        run_to_dir(args.out, cfg, resume=args.resume)
+        keys = explicit_keys(args)
+        given = args.budget is not None or keys
+        cfg = make_config(keys, budget=args.budget, source=str(args.config or "--set")) if given else None
+        run_to_dir(args.out, cfg, budget=args.budget, resume=args.resume)
     except ConfigError as err:
-        print(f"error: {err}", file=sys.stderr)
-        return EXIT_BAD_INPUT
-    return 0
+        return fail(str(err))
+    return ExitCode.OK
 
 
 if __name__ == "__main__":

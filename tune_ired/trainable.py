@@ -1,15 +1,17 @@
 """The Ray Tune function trainable: a thin adapter from a Tune trial to `tune_ired.trainer.Trainer`.
 
-The trial's config dict becomes a `Config` once (`make_config`; an unknown key is an
-error naming it). The trainer is restored from `tune.get_checkpoint()` when Tune retries
-or resumes the trial, and every evaluation row of `Trainer.run()` is reported with
-`tune.report(row, checkpoint=...)`. The trial's own folder in the sweep's storage
-(`<folder>/trial_<id>/`) is also a run folder (`tune_ired.runlog`): the worker writes
-`config.json` and appends each row to `metrics.jsonl` before reporting it, so the
-tables never depend on the copies of Tune's files that its driver keeps rewriting.
-A diverging trial (NaN or inf loss) reports `DIVERGED_SENTINEL` (signed for the
-sweep's mode) in place of the metric, plus `diverged=True`, and returns: neither ASHA
-nor Optuna ever sees a NaN.
+The trial's config dict (its explicit keys) and the sweep's budget become a `Config` once,
+through `make_config`, as `train` does (an unknown key is an error naming it). The
+trainer is restored from `tune.get_checkpoint()` when Tune retries or resumes the trial,
+and every evaluation row of `Trainer.run()` is reported with `tune.report(row,
+checkpoint=...)`. The trial's own folder in the sweep's storage (`<folder>/trial_<id>/`)
+is a run folder written by the same loop as `train --out` (`tune_ired.runlog.recorded_run`:
+the whole config, provenance, each row on disk before it is reported), so the tables never
+depend on the copies of Tune's files that its driver keeps rewriting. A batched trial
+whose seeds diverge reports the rule of `tune_ired.divergence.seed_mean`; a trial whose
+every seed diverged reports `DIVERGED_SENTINEL` (signed for the sweep's mode) in place of
+a non-finite metric, plus `diverged=True`, and returns: neither ASHA nor Optuna ever sees
+a NaN.
 
 Checkpoints go with the first evaluation of every (re)start, then at most every
 `MIN_CHECKPOINT_INTERVAL_S` (and every `checkpoint_every` steps), and with the last row.
@@ -17,26 +19,26 @@ Tune keeps the two newest and deletes older ones, while its experiment snapshot,
 a resume restores from, lags the trials by a second or more (Ray issue #27790): spacing
 checkpoints keeps the one a snapshot names on disk until a later snapshot replaces it.
 
-    tuner = tune.Tuner(tune.with_parameters(train_ired, metric="val/mse", mode="min", folder=...), ...)
+    tuner = tune.Tuner(tune.with_parameters(train_ired, metric="val/mse", mode="min", folder=..., budget=...), ...)
 
 `tune_ired.sweep` builds that Tuner; nothing here starts Ray.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import tempfile
 import time
 from pathlib import Path
 from typing import Any
 
-import torch
 from ray import tune
 
+from tune_ired.catalogue import worst
 from tune_ired.checkpoint import STATE_FILE, load_state, save_state
 from tune_ired.config import Config, make_config
-from tune_ired.results import DIVERGED_SENTINEL, trial_dirname
-from tune_ired.runlog import append_row, restart_metrics, write_config
+from tune_ired.runlog import recorded_run, trial_dirname
 from tune_ired.trainer import Trainer
 
 MIN_CHECKPOINT_INTERVAL_S = 10.0  # >> the experiment snapshot's period (1 s): see the module docstring
@@ -64,7 +66,7 @@ def finite_metric(row: dict[str, Any], *, metric: str, mode: str) -> dict[str, A
     value = row.get(metric)
     if isinstance(value, (int, float)) and math.isfinite(value):
         return row
-    return {**row, metric: DIVERGED_SENTINEL if mode == "min" else -DIVERGED_SENTINEL}
+    return {**row, metric: worst(mode)}
 
 
 def wants_checkpoint(cfg: Config, row: dict[str, Any], trainer: Trainer, *, since_last: float | None) -> bool:
@@ -77,22 +79,22 @@ def wants_checkpoint(cfg: Config, row: dict[str, Any], trainer: Trainer, *, sinc
     return (every == 0 or row["step"] % every == 0) and since_last >= MIN_CHECKPOINT_INTERVAL_S
 
 
-def train_ired(config: dict[str, Any], *, metric: str, mode: str, folder: str) -> None:
+def train_ired(
+    config: dict[str, Any], *, metric: str, mode: str, folder: str, budget: str | None, command: str | None = None
+) -> None:
     """Train one trial's config into `<folder>/trial_<id>/`, reporting each evaluation row to Tune.
 
-    `folder` is the sweep's folder in storage (shared by every node on a cluster). The
-    trainer stops by itself after a diverged or early-stopped row, so the trial returns there.
+    `folder` is the sweep's folder in storage (shared by every node on a cluster), `budget`
+    the sweep's budget and `command` the sweep's command line (recorded in run.json). The
+    CPU threads the trial uses are written into its config, so its folder repeats it exactly.
+    The trainer stops by itself after a diverged or early-stopped row, so the trial returns there.
     """
-    cfg = make_config(config, source="trial config")
-    torch.set_num_threads(trial_threads(cfg))
-    trainer = Trainer(cfg)
+    cfg = make_config(config, budget=budget, source="trial config")
+    trainer = Trainer(dataclasses.replace(cfg, num_threads=trial_threads(cfg)))
     restore(trainer)
     own = Path(folder) / trial_dirname(tune.get_context().get_trial_id())
-    write_config(own, {key: getattr(cfg, key) for key in config})  # the trial's keys, typed by Config
-    restart_metrics(own, up_to_step=trainer.step)
     last_checkpoint = None
-    for row in trainer.run():
-        append_row(own, row)
+    for row in recorded_run(trainer, own, budget=budget, command=command):
         report = finite_metric(row, metric=metric, mode=mode)
         since_last = None if last_checkpoint is None else time.monotonic() - last_checkpoint
         if not wants_checkpoint(cfg, row, trainer, since_last=since_last):

@@ -1,10 +1,12 @@
 """The IRED training loop: Adam, per-seed gradient clipping, EMA, LR schedule, early stopping.
 
 `Trainer(cfg).run()` trains `cfg.num_seeds` seeds at once (one batched computation) and
-yields one metrics row per evaluation. `state_dict()` / `load_state_dict()` round-trip
-the whole state, so a resumed run continues exactly as an uninterrupted one. The
-trainer knows nothing of files or Ray: `tune_ired.train` and `tune_ired.trainable` are
-thin drivers around it.
+yields one metrics row per evaluation (keys: `tune_ired.catalogue`). A seed that diverges
+is frozen while the others train on (`tune_ired.divergence`); the run ends as diverged when
+every seed has. `state_dict()` / `load_state_dict()` round-trip the whole state, so a
+resumed run continues exactly as an uninterrupted one. The option objects of the maths are
+built once here from the config; the maths never sees `Config`. The trainer knows nothing
+of files or Ray: `tune_ired.train` and `tune_ired.trainable` drive it (`tune_ired.runlog`).
 """
 
 from __future__ import annotations
@@ -18,16 +20,18 @@ from typing import Any
 import torch
 from ema_pytorch import EMA
 
-from tune_ired.config import FIELDS, Config, ConfigError
-from tune_ired.data import draw_seed_batch, fixed_set, make_generator
+from tune_ired import catalogue as K
+from tune_ired.config import FIELDS, RUNTIME_KEYS, Config, ConfigError
+from tune_ired.data import Stream, draw_seed_batch, fixed_set, make_generator
 from tune_ired.diagnostics import mining_diagnostics
 from tune_ired.diffusion import Schedule
-from tune_ired.evaluate import evaluate
-from tune_ired.loss import training_loss
+from tune_ired.divergence import NOT_DIVERGED, SeedGuard, seed_mean
+from tune_ired.evaluate import EvalOptions, evaluate
+from tune_ired.loss import LossOptions, training_loss
 from tune_ired.model import EnergyModel
+from tune_ired.provenance import cpu_device
 from tune_ired.replay import ReplayBuffer
 
-DATA_STREAM, NOISE_STREAM = 2, 3  # stream keys of each seed's problem and noise generators
 OOD_SEED_OFFSET = 1  # the OOD set's seed is val_seed + 1, so it never repeats the validation set
 EMA_POWER = 2 / 3  # ema-pytorch's warm-up exponent (its default)
 CLIP_EPS = 1e-6  # as torch.nn.utils.clip_grad_norm_
@@ -84,17 +88,37 @@ class Trainer:
         )
         self.optimizer = torch.optim.Adam(self.model.parameters(), lr=cfg.lr, betas=(cfg.adam_beta1, cfg.adam_beta2))
         self.sched = Schedule(cfg.diffusion_steps, clip_scale=cfg.clip_scale, device=self.device)
-        self.data_generators = [make_generator(self.device, s, DATA_STREAM) for s in seeds]
-        self.noise_generators = [make_generator(self.device, s, NOISE_STREAM) for s in seeds]
+        self.loss_options = LossOptions.from_config(cfg)
+        self.miner = self.loss_options.mining.miner()
+        self.eval_options = EvalOptions.from_config(cfg)
+        self.data_generators = [make_generator(self.device, s, Stream.DATA) for s in seeds]
+        self.noise_generators = [make_generator(self.device, s, Stream.NOISE) for s in seeds]
         self.replay = ReplayBuffer.from_config(cfg, device=self.device)
         self.val = fixed_set(cfg.val_size, cfg.n, cfg.train_lambda, seed=cfg.val_seed, device=self.device)
         self.ood = fixed_set(
             cfg.val_size, cfg.n, cfg.ood_lambda, seed=cfg.val_seed + OOD_SEED_OFFSET, device=self.device
         )
+        self.guard = SeedGuard(len(seeds), diverge_loss=cfg.diverge_loss, device=self.device)
         self.step = 0
         self.best_mse = math.inf
         self.evals_since_best = 0
         self.finished = False
+        self.guard.take_snapshot(self.seed_state())
+
+    def device_info(self) -> dict[str, Any]:
+        """The device this trainer computes on, for the run's provenance: its kind, name and CUDA version."""
+        if self.device.type == "cuda":
+            name = torch.cuda.get_device_name(self.device)
+            return {"kind": "cuda", "name": name, "cuda": torch.version.cuda}
+        return cpu_device()
+
+    def seed_state(self) -> dict[str, torch.Tensor]:
+        """Every live tensor with a leading seed axis: parameters, Adam's moments, the EMA's weights."""
+        state = {f"model.{name}": p for name, p in self.model.named_parameters()}
+        for name, p in self.model.named_parameters():
+            moments = self.optimizer.state.get(p, {})
+            state |= {f"adam.{name}.{k}": moments[k] for k in ("exp_avg", "exp_avg_sq") if k in moments}
+        return state | {f"ema.{name}": p for name, p in self.ema.ema_model.named_parameters()}
 
     def train_step(self) -> dict[str, torch.Tensor]:
         """One optimiser step on a fresh batch per seed; returns per-seed metrics (S,)."""
@@ -104,7 +128,14 @@ class Trainer:
             group["lr"] = lr
         problems = draw_seed_batch(cfg.batch_size, cfg.n, cfg.train_lambda, self.data_generators)
         out = training_loss(
-            self.model, self.sched, cfg, problems, self.noise_generators, step=self.step, replay=self.replay
+            self.model,
+            self.sched,
+            problems,
+            generators=self.noise_generators,
+            options=self.loss_options,
+            miner=self.miner,
+            step=self.step,
+            replay=self.replay,
         )
         self.optimizer.zero_grad(set_to_none=True)
         out.loss.backward()
@@ -112,23 +143,38 @@ class Trainer:
         self.optimizer.step()
         self.ema.update()
         self.step += 1
-        return {**out.metrics, "train/grad_norm": grad_norm, "train/lr": torch.full_like(grad_norm, lr)}
+        self.guard.observe_step(out.metrics[K.TRAIN_LOSS], grad_norm, self.step)
+        self.guard.restore_dead(self.seed_state())
+        return {**out.metrics, K.TRAIN_GRAD_NORM: grad_norm, K.TRAIN_LR: torch.full_like(grad_norm, lr)}
 
     def evaluate(self) -> dict[str, torch.Tensor]:
         """Validation metrics of the EMA weights (and val/mse_live of the live weights), per seed."""
-        cfg, ema_model = self.cfg, self.ema.ema_model
-        val = evaluate(ema_model, self.sched, cfg, self.val)
-        ood = evaluate(ema_model, self.sched, cfg, self.ood)
-        live = evaluate(self.model, self.sched, cfg, self.val)
-        metrics = {f"val/{key}": value for key, value in val.items()}
-        metrics["val/mse_ood"] = ood["mse"]
-        metrics["val/residual_ood"] = ood["residual"]
-        metrics["val/mse_live"] = live["mse"]
-        metrics.update(mining_diagnostics(self.model, self.sched, cfg, self.val, replay=self.replay))
-        return metrics
+        ema_model, options = self.ema.ema_model, self.eval_options
+        val = evaluate(ema_model, self.sched, self.val, options=options)
+        ood = evaluate(ema_model, self.sched, self.ood, options=options)
+        live = evaluate(self.model, self.sched, self.val, options=options)
+        metrics = {
+            K.VAL_MSE: val["mse"],
+            K.VAL_RESIDUAL: val["residual"],
+            K.VAL_RESIDUAL_NORM: val["residual_norm"],
+            K.VAL_ELEM_ACC: val["elem_acc"],
+            K.VAL_MSE_OOD: ood["mse"],
+            K.VAL_RESIDUAL_OOD: ood["residual"],
+            K.VAL_MSE_LIVE: live["mse"],
+        }
+        diagnostics = mining_diagnostics(
+            self.model,
+            self.sched,
+            self.val,
+            seeds=self.cfg.seeds,
+            miner=self.miner,
+            options=self.loss_options.mining,
+            replay=self.replay,
+        )
+        return metrics | diagnostics
 
     def run(self) -> Iterator[dict[str, Any]]:
-        """Train to cfg.train_steps (or an early stop), yielding a metrics row per evaluation."""
+        """Train to cfg.train_steps (or an early stop, or every seed diverged), yielding a row per evaluation."""
         cfg = self.cfg
         sums: dict[str, torch.Tensor] = {}
         window_start, window_steps = time.perf_counter(), 0
@@ -142,31 +188,46 @@ class Trainer:
             per_seed = {key: value / window_steps for key, value in sums.items()}
             eval_start = time.perf_counter()
             per_seed.update(self.evaluate())
-            row = self.make_row(per_seed)
-            row["perf/steps_per_s"] = window_steps / train_seconds
-            row["perf/seed_steps_per_s"] = window_steps * cfg.num_seeds / train_seconds
-            row["perf/eval_s"] = time.perf_counter() - eval_start
+            frozen_before = list(self.guard.dead)
+            self.guard.settle(self.seed_state(), val_mse=per_seed[K.VAL_MSE], step=self.step)
+            row = self.make_row(per_seed, frozen_before=frozen_before)
+            row[K.VAL_IS_BEST] = self.track_best(row[K.VAL_MSE])
+            row[K.VAL_BEST_MSE] = self.best_mse
+            patience = cfg.early_stop_patience
+            row[K.EARLY_STOPPED] = bool(patience) and self.evals_since_best >= patience
+            row[K.PERF_STEPS_PER_S] = window_steps / train_seconds
+            row[K.PERF_SEED_STEPS_PER_S] = window_steps * cfg.num_seeds / train_seconds
+            row[K.PERF_EVAL_S] = time.perf_counter() - eval_start
+            self.finished = row[K.DIVERGED] or row[K.EARLY_STOPPED] or self.step >= cfg.train_steps
             yield row
             sums, window_start, window_steps = {}, time.perf_counter(), 0
 
-    def make_row(self, per_seed: dict[str, torch.Tensor]) -> dict[str, Any]:
-        """A flat metrics row: means over seeds, per-seed values when S > 1, stopping state."""
-        row: dict[str, Any] = {"step": self.step}
+    def make_row(self, per_seed: dict[str, torch.Tensor], *, frozen_before: list[int]) -> dict[str, Any]:
+        """A flat metrics row: the run's values (see `divergence.seed_mean`) and, when S > 1, each seed's.
+
+        A seed frozen at an earlier evaluation (`frozen_before`) shows NaN; a seed that diverged
+        since the last evaluation shows its values as measured, which say why.
+        """
+        seeds, dead = self.cfg.seeds, self.guard.dead
+        row: dict[str, Any] = {K.STEP: self.step}
         for key, value in per_seed.items():
             values = value.detach().float().cpu()
-            row[key] = values.mean().item()
-            if len(values) > 1:
-                row.update({f"seed/{s}/{key}": v for s, v in zip(self.cfg.seeds, values.tolist(), strict=True)})
-        row["diverged"] = not (math.isfinite(row["val/mse"]) and row["train/loss"] <= self.cfg.diverge_loss)
-        row["val/is_best"] = self.track_best(row["val/mse"])
-        row["val/best_mse"] = self.best_mse
-        patience = self.cfg.early_stop_patience
-        row["early_stopped"] = bool(patience) and self.evals_since_best >= patience
-        self.finished = row["diverged"] or row["early_stopped"] or self.step >= self.cfg.train_steps
+            row[key] = seed_mean(values, key=key, dead=dead)
+            if len(seeds) > 1:
+                shown = values.index_fill(0, torch.tensor(frozen_before, dtype=torch.long), math.nan)
+                row.update({K.seed_key(s, key): v for s, v in zip(seeds, shown.tolist(), strict=True)})
+        steps = [None if k == NOT_DIVERGED else k for k in self.guard.diverged_step.tolist()]
+        row[K.DIVERGED] = len(dead) == len(seeds)
+        row[K.DIVERGED_STEP] = max(steps) if row[K.DIVERGED] else None  # when the last seed diverged
+        row[K.SEEDS_DIVERGED] = len(dead)
+        if len(seeds) > 1:
+            for index, s in enumerate(seeds):
+                row[K.seed_key(s, K.DIVERGED)] = index in dead
+                row[K.seed_key(s, K.DIVERGED_STEP)] = steps[index] if index in dead else None
         return row
 
     def track_best(self, mse: float) -> bool:
-        """Update the early-stopping state with a new val/mse; True when it is a new best."""
+        """Update the early-stopping state with an evaluation's val/mse; True when it is a new best."""
         if math.isfinite(mse) and mse < self.best_mse - self.cfg.early_stop_min_delta:
             self.best_mse, self.evals_since_best = mse, 0
             return True
@@ -184,19 +245,25 @@ class Trainer:
             "data_rng": [g.get_state() for g in self.data_generators],
             "noise_rng": [g.get_state() for g in self.noise_generators],
             "replay": self.replay.state_dict() if self.replay is not None else {},
+            "guard": self.guard.state_dict(),
             "best_mse": self.best_mse,
             "evals_since_best": self.evals_since_best,
             "finished": self.finished,
         }
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
-        """Restore a state_dict() of a trainer with the same config.
+        """Restore a state_dict() of a trainer with the same config (RUNTIME_KEYS may differ).
 
         A key the checkpoint's config lacks (added to Config after it was written) counts
-        as its default, so checkpoints of older versions still load.
+        as its default, so checkpoints of older versions still load (with every seed healthy
+        when they predate per-seed divergence).
         """
         saved, current = json.loads(state["config"]), json.loads(self.cfg.to_json())
-        changed = [key for key, value in current.items() if saved.get(key, FIELDS[key].default) != value]
+        changed = [
+            key
+            for key, value in current.items()
+            if key not in RUNTIME_KEYS and saved.get(key, FIELDS[key].default) != value
+        ]
         if changed:
             raise ValueError(f"checkpoint was written by a run with a different config ({', '.join(changed)})")
         self.model.load_state_dict(state["model"])
@@ -208,7 +275,10 @@ class Trainer:
             gen.set_state(rng)
         if self.replay is not None:
             self.replay.load_state_dict(state["replay"])
+        if "guard" in state:
+            self.guard.load_state_dict(state["guard"])
         self.step = state["step"]
         self.best_mse = state["best_mse"]
         self.evals_since_best = state["evals_since_best"]
         self.finished = state["finished"]
+        self.guard.take_snapshot(self.seed_state())
