@@ -16,11 +16,13 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import plotly.graph_objects as go
 import pytest
 import torch
 from conftest import ANALYSIS_ARMS, ANALYSIS_SEEDS
 from test_report import ExternalRefs
 
+from tune_ired.analysis.static import BROWSER_VARIABLE, StaticExportError, export_static
 from tune_ired.basin import basin_measures, energy_along, line_grid, orthonormal, plane_rises, target_measures, unit
 from tune_ired.config import make_config
 from tune_ired.landscape import landscape, main, write_landscapes
@@ -206,3 +208,11 @@ def test_landscape_of_the_tiny_sweep_with_static_figures(analysis_sweep, tmp_pat
         image = read_ppm(tmp_path / f"{pdf.stem}.ppm").astype(int)
         coloured = (image.max(axis=-1) - image.min(axis=-1)) > SATURATION
         assert coloured.mean() > 0.001, f"{pdf.name} renders without plotted colour"
+
+
+def test_static_export_names_a_missing_browser(monkeypatch, tmp_path):
+    pytest.importorskip("kaleido", reason="static export needs the 'static' extra (kaleido)")
+    monkeypatch.setenv(BROWSER_VARIABLE, str(tmp_path / "no-chromium"))
+    with pytest.raises(StaticExportError, match="no-chromium"):
+        export_static([("a figure", go.Figure())], tmp_path / "figures")
+    assert not (tmp_path / "figures").exists()  # checked before anything is written

@@ -77,7 +77,8 @@ def export_static(figures: list[tuple[str, go.Figure]], out: Path, *, formats: t
     try:
         import kaleido  # optional dependency, imported when asked for
     except ImportError as err:
-        raise StaticExportError("static export needs kaleido >= 1: pip install 'tune_ired[static]'") from err
+        raise StaticExportError("static export needs kaleido >= 1.1: pip install 'tune_ired[static]'") from err
+    options = {"mathjax": False, "path": browser(), "timeout": RENDER_TIMEOUT_S}
     out.mkdir(parents=True, exist_ok=True)
     specs, paths = [], []
     for i, (title, fig) in enumerate(figures):
@@ -88,7 +89,6 @@ def export_static(figures: list[tuple[str, go.Figure]], out: Path, *, formats: t
             scale = PNG_SCALE if fmt == "png" else 1
             specs.append({"fig": data, "path": path, "opts": {"format": fmt, "scale": scale, **size}})
             paths.append(path)
-    options = {"mathjax": False, "path": browser(), "timeout": RENDER_TIMEOUT_S}
     kaleido.write_fig_from_object_sync(specs, kopts=options)
     missing = [str(p) for p in paths if not p.is_file() or p.stat().st_size == 0]
     if missing:
