@@ -4,14 +4,15 @@
 #   bash cluster/ci_system_setup.sh
 #
 # Installs the Debian packages the tests need: SLURM and munge for the cluster tests
-# (tests/test_cluster.py) and Chromium for the report's browser test; then starts the local
+# (tests/test_cluster.py), Chromium for the report's browser test and for static figure export
+# (kaleido drives it), and poppler-utils (pdftoppm) to check the exported PDFs; then starts the local
 # SLURM (cluster/slurm_local.sh: partitions `solo` and `duo`) in the background, where pytest's
 # `sbatch` calls land. Idempotent and quick when already done: installed packages are not
 # fetched again and running daemons are kept.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-PACKAGES=(slurmctld slurmd slurm-client slurm-wlm-basic-plugins munge chromium)
+PACKAGES=(slurmctld slurmd slurm-client slurm-wlm-basic-plugins munge chromium poppler-utils)
 APT_LOCK_WAIT_S=300   # another apt run (a parallel job) may hold the dpkg lock for a while
 
 started=$SECONDS

@@ -15,7 +15,7 @@ SWEEP_VARIABLE = "TUNE_IRED_SWEEP"  # the notebooks' SWEEP = os.environ.get(...)
 
 
 def test_there_are_notebooks():
-    assert {p.stem for p in NOTEBOOKS} >= {"multiseed_comparison", "knob_sweep", "dcd_ablation"}
+    assert {p.stem for p in NOTEBOOKS} >= {"multiseed_comparison", "knob_sweep", "dcd_ablation", "energy_landscape"}
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
