@@ -34,6 +34,7 @@ LAYERS: list[tuple[str, set[str]]] = [
     ("analysis", {"analysis"}),
     ("report", {"report", "status"}),
     ("sweeps", {"space", "sweep"}),
+    ("tools", {"basin", "probe", "snapshots", "landscape"}),  # energy landscapes of trained runs and sweeps
 ]
 TRAINER_STACK = {"problems", "model", "dynamics", "objective", "config", "measures", "trainer", "drivers"}
 ANALYSIS_STACK = {"tables", "analysis", "report"}

@@ -19,7 +19,7 @@ t, on the first `problems` validation problems (x = vec(A), true inverse y0):
   plane of the negative and prediction directions (Gram-Schmidt), the median rise over
   problems at SLICE_POINTS x SLICE_POINTS points of [-R, R]^2.
 Random draws (the random directions first, then the mining noise, Langevin and replay
-choices) come from generators keyed (seed, LANDSCAPE_STREAM, t): an arm's numbers at one
+choices) come from generators keyed (seed, Stream.LANDSCAPE, t): an arm's numbers at one
 step do not depend on the other steps asked for, and every arm gets the same random
 directions for the same seed.
 
@@ -40,6 +40,7 @@ import pandas as pd
 import torch
 
 from tune_ired.basin import (
+    WIDTH_RISE,
     EnergyFn,
     basin_measures,
     energy_along,
@@ -50,15 +51,14 @@ from tune_ired.basin import (
     unit,
 )
 from tune_ired.config import Config
-from tune_ired.data import Problems, fixed_set, make_generator
+from tune_ired.data import Problems, Stream, fixed_set, make_generator
 from tune_ired.diffusion import Schedule, q_sample
-from tune_ired.evaluate import sample_candidates
-from tune_ired.mining import STRATEGIES, make_batch
+from tune_ired.evaluate import EvalOptions, sample_candidates
+from tune_ired.mining import MiningOptions, make_batch
 from tune_ired.model import EnergyModel
 from tune_ired.noise import seed_randn
 from tune_ired.snapshots import Snapshot
 
-LANDSCAPE_STREAM = 6  # stream key of the landscape's generators (1 init, 2 data, 3 noise, 4 evaluation, 5 diagnostics)
 DEFAULT_PROBLEMS = 32  # validation problems per landscape: stable medians, seconds per step at paper size
 LINE_POINTS = 41  # odd, so the centre is on the grid; a step of R/20
 SLICE_POINTS = 21  # per axis of a 2-D slice
@@ -80,6 +80,7 @@ class Landscape:
     plane_targets: pd.DataFrame
     sources: list[str] = field(default_factory=list)
     skipped: list[str] = field(default_factory=list)
+    width_rise: float = WIDTH_RISE  # the rise that defines the basin's width
 
     @staticmethod
     def table_names() -> tuple[str, ...]:
@@ -113,22 +114,30 @@ def mined_targets(
     snap: Snapshot, sched: Schedule, problems: Problems, t: torch.Tensor, generators: list[torch.Generator]
 ) -> torch.Tensor:
     """Mined negatives placed at c + (y_neg - y_pos), (S, P, d), from the seeds' generators (eps drawn first)."""
-    cfg = mining_config(snap.cfg)
+    options = MiningOptions.from_config(mining_config(snap.cfg))
     eps = seed_randn(generators, tuple(problems.y0.shape[1:]))
     with torch.no_grad():
         cond = snap.model.condition(problems.x, t)
     batch, _ = make_batch(
-        snap.model, sched, cfg, problems=problems, cond=cond, t=t, eps=eps, generators=generators, replay=snap.replay
+        snap.model,
+        sched,
+        problems=problems,
+        cond=cond,
+        t=t,
+        eps=eps,
+        generators=generators,
+        options=options,
+        replay=snap.replay,
     )
-    mined = STRATEGIES[cfg.strategy](batch)
+    mined = options.miner()(batch)
     y_pos = q_sample(sched, problems.y0, t, eps)
     return sched.sqrt_alphas_cumprod[t][..., None] * problems.y0 + (mined.y - y_pos)
 
 
 def predictions(snap: Snapshot, sched: Schedule, problems: Problems) -> torch.Tensor:
     """The model's sampled clean candidates (S, P, d) for problems (P, d): the evaluation's sampler, no shrink."""
-    cfg = dataclasses.replace(snap.cfg, ref_sample_shrink=False)
-    return sample_candidates(snap.model, sched, cfg, problems)
+    options = dataclasses.replace(EvalOptions.from_config(snap.cfg), shrink=False)
+    return sample_candidates(snap.model, sched, problems, options=options)
 
 
 def over_problems(values: torch.Tensor, q: float | None = None) -> np.ndarray:
@@ -177,7 +186,7 @@ def step_frame(snap: Snapshot, sched: Schedule, problems: Problems, t: int) -> S
 
 def targets(snap: Snapshot, sched: Schedule, frame: StepFrame, predicted: torch.Tensor) -> dict[str, torch.Tensor]:
     """Each direction's target point (S, P, d); the random one, c + a Gaussian draw, first (alike for every arm)."""
-    generators = [make_generator(torch.device("cpu"), seed, LANDSCAPE_STREAM, frame.t) for seed in snap.cfg.seeds]
+    generators = [make_generator(torch.device("cpu"), seed, Stream.LANDSCAPE, frame.t) for seed in snap.cfg.seeds]
     random = frame.centre + seed_randn(generators, tuple(frame.centre.shape[1:]))
     return {
         "negative": mined_targets(snap, sched, frame.problems, frame.steps, generators),

@@ -22,7 +22,6 @@ from plotly.offline import get_plotlyjs
 from plotly.subplots import make_subplots
 
 from tune_ired.analysis.figures import BAND_OPACITY, rgba
-from tune_ired.basin import WIDTH_RISE
 
 DIRECTION_COLORS = {"negative": "#d62728", "random": "#7f7f7f", "prediction": "#1f77b4"}
 TARGET_SYMBOLS = {"negative": "x", "prediction": "circle-open"}
@@ -45,7 +44,7 @@ def arms_and_steps(table: pd.DataFrame) -> tuple[list[str], list[int]]:
     return list(dict.fromkeys(table["arm"])), sorted(table["t"].unique())
 
 
-def line_figure(profiles: pd.DataFrame, basin: pd.DataFrame) -> go.Figure:
+def line_figure(profiles: pd.DataFrame, basin: pd.DataFrame, *, width_rise: float) -> go.Figure:
     """Energy rise E(c + alpha u) - E(c) along each direction; crosses and circles mark the targets."""
     arms, steps = arms_and_steps(profiles)
     titles = [f"{arm}, t = {t}" for t in steps for arm in arms]
@@ -72,7 +71,7 @@ def line_figure(profiles: pd.DataFrame, basin: pd.DataFrame) -> go.Figure:
             name=f"{direction} (median position)", legendgroup=direction,
             showlegend=(arm, t) == (arms[0], steps[0]), row=steps.index(t) + 1, col=arms.index(arm) + 1,
         )  # fmt: skip
-    fig.add_hline(y=WIDTH_RISE, line_dash="dot", line_color="black", opacity=0.4, row="all", col="all")
+    fig.add_hline(y=width_rise, line_dash="dot", line_color="black", opacity=0.4, row="all", col="all")
     fig.update_xaxes(title_text="alpha (distance from c)", row=len(steps))
     fig.update_yaxes(title_text="E - E(c)", col=1)
     fig.update_layout(title="Energy along lines from the true inverse c (median over seeds; band: seed range)")
@@ -115,7 +114,7 @@ def slice_figure(slices: pd.DataFrame, plane_targets: pd.DataFrame) -> go.Figure
     return fig
 
 
-def basin_figure(basin: pd.DataFrame) -> go.Figure:
+def basin_figure(basin: pd.DataFrame, *, width_rise: float) -> go.Figure:
     """Width towards each target (and the negatives' distance) and depth per arm, each seed a point."""
     _, steps = arms_and_steps(basin)
     titles = [f"{what}, t = {t}" for what in ("width towards the target", "depth") for t in steps]
@@ -134,7 +133,7 @@ def basin_figure(basin: pd.DataFrame) -> go.Figure:
             )  # fmt: skip
     fig.update_layout(
         boxmode="group",
-        title=f"Basin width (distance to a rise of {WIDTH_RISE:g}; drawn at the window's edge when never reached) "
+        title=f"Basin width (distance to a rise of {width_rise:g}; drawn at the window's edge when never reached) "
         "and depth, per seed",
     )
     return fig
@@ -143,9 +142,9 @@ def basin_figure(basin: pd.DataFrame) -> go.Figure:
 def landscape_figures(tables) -> list[tuple[str, go.Figure]]:
     """(title, figure) of a `tune_ired.landscape.Landscape`, in page order."""
     return [
-        ("Energy along lines", line_figure(tables.profiles, tables.basin)),
+        ("Energy along lines", line_figure(tables.profiles, tables.basin, width_rise=tables.width_rise)),
         ("Energy on the negative-prediction plane", slice_figure(tables.slices, tables.plane_targets)),
-        ("Basin width and depth per arm", basin_figure(tables.basin)),
+        ("Basin width and depth per arm", basin_figure(tables.basin, width_rise=tables.width_rise)),
     ]
 
 
