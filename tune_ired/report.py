@@ -4,12 +4,15 @@
     python -m tune_ired.report results/strategies --baseline none --out reports/strategies
     python -m tune_ired.report results/dcd_ablation --baseline Q-201
 
-The folder is read without Ray (`tune_ired.results`). The report holds per-arm mean, std
-and bootstrap CI over seeds, paired-by-seed tests against the baseline arm (Holm
-corrected), rank consistency, a verdict line per arm against the research's success
-criteria, the best trials, and every figure the sweep supports (`report.html` opens
-offline: plotly.js is inlined). Progress goes to stderr. A folder that is not a sweep,
-or an unknown arm, exits with code 2 and a message naming it.
+The folder is read without Ray (`tune_ired.results`). The report opens with a verdict per
+arm against the research's success criteria (a MEETS / MISSES / INCONCLUSIVE badge, the
+improvement's Fieller interval, seeds and divergence counts on one line), then per-arm
+mean, std and bootstrap CI over seeds, paired-by-seed tests against the baseline arm
+(Holm corrected), rank consistency, the best trials, notes, a provenance block and every
+figure the sweep supports (`report.html` opens offline: plotly.js is inlined). A diverged
+seed counts as a failure by one rule (`tune_ired.analysis.divergence`). Progress goes to
+stderr. A folder that is not a sweep, or an unknown arm, exits with code 2 and a message
+naming it.
 """
 
 from __future__ import annotations
