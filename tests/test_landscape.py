@@ -33,7 +33,7 @@ from tune_ired.train import run_to_dir
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 PDFTOPPM = shutil.which("pdftoppm")
 LINEAR_BIAS = 40.0  # swish(u) = u to 1e-15 relative for u >= 40: the hand-set model's layers are linear there
-SATURATION = 60  # max - min of RGB above this: a coloured (plotted) pixel
+from test_report import SATURATION  # noqa: E402
 CLI_TIMEOUT_S = 300
 
 
@@ -216,3 +216,19 @@ def test_static_export_names_a_missing_browser(monkeypatch, tmp_path):
     with pytest.raises(StaticExportError, match="no-chromium"):
         export_static([("a figure", go.Figure())], tmp_path / "figures")
     assert not (tmp_path / "figures").exists()  # checked before anything is written
+
+
+@pytest.mark.skipif(PDFTOPPM is None, reason="pdftoppm is not installed (Debian package poppler-utils)")
+def test_report_static_figures_are_pdfs_that_render(analysis_sweep, tmp_path):
+    pytest.importorskip("kaleido", reason="static export needs the 'static' extra (kaleido)")
+    cmd = [sys.executable, "-m", "tune_ired.report", str(analysis_sweep.folder), "--static", "--out", str(tmp_path)]
+    done = subprocess.run(cmd, capture_output=True, text=True, timeout=CLI_TIMEOUT_S)
+    assert done.returncode == 0, done.stderr[-3000:]
+    pdfs = sorted((tmp_path / "figures").glob("*.pdf"))
+    assert pdfs and len(list((tmp_path / "figures").glob("*.png"))) == len(pdfs)
+    tex = (tmp_path / "tables.tex").read_text()
+    for pdf in pdfs:
+        assert f"\\includegraphics[width=\\linewidth]{{figures/{pdf.name}}}" in tex
+        subprocess.run([PDFTOPPM, "-r", "30", "-singlefile", str(pdf), str(tmp_path / pdf.stem)], check=True)
+        image = read_ppm(tmp_path / f"{pdf.stem}.ppm").astype(int)
+        assert ((image.max(axis=-1) - image.min(axis=-1)) > SATURATION).mean() > 0.001, pdf.name

@@ -40,15 +40,29 @@ STEPS = list(range(ANALYSIS_EVAL_EVERY, ANALYSIS_STEPS + 1, ANALYSIS_EVAL_EVERY)
 
 
 class ExternalRefs(HTMLParser):
-    """Collects every src= / href= of script, link, img and iframe tags (a self-contained page has none)."""
+    """Collects every src= / href= of script, link, img and iframe tags (a self-contained page has none).
+
+    Also counts the rows of each table's header (thead).
+    """
 
     def __init__(self):
         super().__init__()
         self.refs: list[str] = []
+        self.header_rows: list[int] = []
+        self.in_head = False
 
     def handle_starttag(self, tag, attrs):
         if tag in ("script", "link", "img", "iframe"):
             self.refs += [value for name, value in attrs if name in ("src", "href") and value]
+        if tag == "thead":
+            self.in_head = True
+            self.header_rows.append(0)
+        if tag == "tr" and self.in_head:
+            self.header_rows[-1] += 1
+
+    def handle_endtag(self, tag):
+        if tag == "thead":
+            self.in_head = False
 
 
 def run_report(*args: str) -> subprocess.CompletedProcess:
@@ -102,9 +116,11 @@ def test_analysis_and_figures(analysis_sweep):
     assert findings.baseline == "none"
     assert list(findings.comparison.index) == ["adversarial"]
     assert findings.summary["seeds"].tolist() == [ANALYSIS_SEEDS] * 2
-    assert len(findings.verdicts) == 1 and "adversarial vs none" in findings.verdicts[0]
+    assert len(findings.verdicts) == 1 and str(findings.verdicts[0]).split(": ")[1] == "adversarial vs none"
+    assert "diverged: adversarial 0/3, none 0/3" in findings.verdicts[0].text
     titles = [title for title, _ in study_figures(study, findings)]
     assert "Learning curves: val/mse" in titles and "Energy gap E(neg) - E(pos)" in titles
+    assert "Trial survival (ASHA rungs)" not in titles  # the sweep ran without a scheduler
 
 
 def test_report_writes_three_outputs(report):
@@ -113,7 +129,11 @@ def test_report_writes_three_outputs(report):
     assert "report: [1/" in done.stderr  # progress
     markdown = (out / "summary.md").read_text()
     assert "## Verdicts" in markdown and "adversarial vs none" in markdown
-    assert "| adversarial | 3 |" in markdown and "| none | 3 |" in markdown
+    assert markdown.index("## Verdicts") < markdown.index("## Key findings") < markdown.index("## Per-arm summary")
+    verdict = next(line for line in markdown.splitlines() if "adversarial vs none" in line)
+    assert verdict.split()[1] in ("**MEETS**", "**MISSES**", "**INCONCLUSIVE**") and "none 0/3" in verdict
+    assert "| adversarial | 3 | 0/3 |" in markdown and "| none | 3 | 0/3 |" in markdown
+    assert "## Provenance" in markdown
     assert markdown in done.stdout
     latex = (out / "tables.tex").read_text()
     assert latex.count(r"\begin{tabular}") == latex.count(r"\end{tabular}") == 3
@@ -122,6 +142,7 @@ def test_report_writes_three_outputs(report):
     parser = ExternalRefs()
     parser.feed(page)
     assert parser.refs == []  # offline: nothing loaded from elsewhere, plotly.js is inlined
+    assert parser.header_rows == [1, 1, 1]  # every table's header on one row
     assert "Plotly.newPlot" in page and "plotly.js" in page
 
 
@@ -200,7 +221,8 @@ def test_html_renders_in_chromium(report, tmp_path):
     assert console_lines(dom.stderr) == []
 
     shot = tmp_path / "shot.png"
-    size = ["--window-size=1200,3000", "--force-device-scale-factor=0.5", f"--screenshot={shot}"]
+    # tall enough for the whole page (about 4,200 CSS pixels): every figure is in the capture
+    size = ["--window-size=1200,5000", "--force-device-scale-factor=0.5", f"--screenshot={shot}"]
     chromium(*size, url, profile=tmp_path / "p2")
     pixels = read_png(shot)[..., :3].astype(int)
     painted = (pixels < 250).any(axis=-1).mean()

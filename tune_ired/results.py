@@ -281,13 +281,25 @@ def seed_metrics(rows: list[dict[str, Any]], seed: int) -> list[dict[str, Any]]:
     return [{"step": row["step"], **values} for row, values in zip(rows, own, strict=True)]
 
 
-def seed_divergence(own: list[dict[str, Any]], status: TrialStatus) -> tuple[bool, float]:
-    """(diverged, diverged_step) of one seed from its rows; older folders: the trial's diverged status."""
+def seed_divergence(own: list[dict[str, Any]], status: TrialStatus, metric: str) -> tuple[bool, float]:
+    """(diverged, diverged_step) of one seed from its rows (its `seed/<s>/...` values, or a one-seed trial's).
+
+    Folders written before per-seed divergence have no such keys: the seed diverged when its
+    trial did, or when its last reported `metric` is not finite (its siblings trained on);
+    its step is then the first evaluation with a non-finite `metric`, else the last one.
+    """
     last = own[-1] if own else {}
+    bad = [row[K.STEP] for row in own if isinstance(row.get(metric), float) and not math.isfinite(row[metric])]
     if K.DIVERGED in last:
-        step = last.get(K.DIVERGED_STEP)
-        return bool(last[K.DIVERGED]), math.nan if step is None else float(step)
-    return status is TrialStatus.DIVERGED, math.nan
+        diverged = bool(last[K.DIVERGED])
+    else:
+        diverged = status is TrialStatus.DIVERGED or bool(bad and bad[-1] == last.get(K.STEP))
+    if not diverged:
+        return False, math.nan
+    step = last.get(K.DIVERGED_STEP)
+    if step is None:
+        step = bad[0] if bad else last.get(K.STEP, math.nan)
+    return True, float(step)
 
 
 def seed_rows(trial: TrialFiles, status: TrialStatus, metric: str, mode: str) -> list[dict[str, Any]]:
@@ -299,7 +311,7 @@ def seed_rows(trial: TrialFiles, status: TrialStatus, metric: str, mode: str) ->
     common = {"trial_id": trial.trial_id, "status": status.value, **prefixed("config/", trial.params)}
     out = []
     for seed, own in per_seed.items():
-        diverged, step = seed_divergence(own, status)
+        diverged, step = seed_divergence(own, status, metric)
         final = {} if diverged else own[-1] if own else {}
         out.append(
             {

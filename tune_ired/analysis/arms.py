@@ -7,7 +7,7 @@ care which design a sweep used. The tables themselves come from `tune_ired.resul
 
     from tune_ired.analysis.arms import label_arms, seed_finals, seed_curves
     trials = label_arms(trials)                 # adds the 'arm' column
-    finals = seed_finals(trials, per_seed)      # arm, seed, trial_id, final/..., best/...
+    finals = seed_finals(trials, per_seed)      # arm, seed, trial_id, diverged, final/..., best/...
     curves = seed_curves(trials, curves, "val/mse")   # arm, seed, step, value
 """
 
@@ -15,6 +15,9 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
+
+from tune_ired import results
+from tune_ired.catalogue import TrialStatus
 
 CONFIG = "config/"
 SEED_KEYS = ("seed", "num_seeds")  # config keys that pick seeds, not arms
@@ -59,15 +62,37 @@ def resolve_arm(name: str, arms) -> str:
     raise KeyError(f"no arm named '{name}'; arms: {', '.join(arms)}")
 
 
-def seed_finals(trials: pd.DataFrame, seeds: pd.DataFrame) -> pd.DataFrame:
-    """One row per (arm, seed): arm, trial_id, status, seed and the final/ and best/ metrics of that seed.
+def seed_divergence(seeds: pd.DataFrame, *, metric: str) -> pd.DataFrame:
+    """Per seed: diverged (bool) and diverged_step (NaN when not diverged); the one place this is decided.
 
-    `seeds` is the loader's per-seed table (`tune_ired.results`, one row per seed of each trial).
+    The loader's own `diverged` / `diverged_step` columns when present. Older folders have
+    none: a seed diverged when its trial's status says so, or when it reported and its
+    final `metric` is not finite; its step is then its last report's.
+    """
+    if "diverged" in seeds:
+        diverged = seeds["diverged"].astype("boolean").fillna(False).astype(bool)
+        step = seeds["diverged_step"] if "diverged_step" in seeds else pd.Series(np.nan, index=seeds.index)
+    else:
+        final = "final/" + metric
+        reported = seeds["final/step"].notna() if "final/step" in seeds else pd.Series(False, index=seeds.index)
+        values = seeds[final].astype(float) if final in seeds else pd.Series(np.nan, index=seeds.index)
+        diverged = (seeds["status"] == TrialStatus.DIVERGED) | (reported & ~np.isfinite(values))
+        step = seeds["final/step"] if "final/step" in seeds else pd.Series(np.nan, index=seeds.index)
+    return pd.DataFrame({"diverged": diverged, "diverged_step": step.astype(float).where(diverged)})
+
+
+def seed_finals(trials: pd.DataFrame, seeds: pd.DataFrame, *, metric: str = results.DEFAULT_METRIC) -> pd.DataFrame:
+    """One row per (arm, seed): arm, trial_id, status, seed, diverged, diverged_step, final/ and best/ metrics.
+
+    `seeds` is the loader's per-seed table (`tune_ired.results`, one row per seed of each
+    trial); `metric` decides divergence in folders whose table has no `diverged` column.
     """
     labelled = trials if "arm" in trials else label_arms(trials)
     merged = seeds.merge(labelled[["trial_id", "arm"]], on="trial_id", how="left")
+    merged[["diverged", "diverged_step"]] = seed_divergence(merged, metric=metric)
     metrics = [c for c in merged.columns if c.startswith(("final/", "best/"))]
-    return merged[["arm", "trial_id", "status", "seed", *metrics]].sort_values(["arm", "seed"], ignore_index=True)
+    columns = ["arm", "trial_id", "status", "seed", "diverged", "diverged_step", *metrics]
+    return merged[columns].sort_values(["arm", "seed"], ignore_index=True)
 
 
 def seed_curves(trials: pd.DataFrame, curves: pd.DataFrame, metric: str) -> pd.DataFrame:

@@ -3,7 +3,9 @@
 Each function takes the long tables of `tune_ired.analysis.arms` (or the trial table) and
 returns a `plotly.graph_objects.Figure`; nothing here reads files or shows anything.
 Pass `colors=arm_colors(all_arms)` to keep one colour per arm across figures that show
-different subsets of the arms (the report does).
+different subsets of the arms (the report does). Tables scored by
+`tune_ired.analysis.divergence` carry a bool 'diverged' column: those seeds are counted in
+the legend and marked with an x.
 
     from tune_ired.analysis import figures
     figures.learning_curves(seed_curves(trials, curves, "val/mse"), metric="val/mse").show()
@@ -17,18 +19,23 @@ import plotly.graph_objects as go
 from plotly.colors import hex_to_rgb, qualitative
 from plotly.subplots import make_subplots
 
+from tune_ired.catalogue import TrialStatus
+
 PALETTE = qualitative.Plotly
 BAND_OPACITY = 0.2  # seed bands stay readable when several arms overlap
+HISTOGRAM_OPACITY = 0.55  # overlaid groups show through each other
+HISTOGRAM_BINS = 30  # at most this many bins per panel, shared by every group so none gets hairline bars
+REFERENCE_COLOR = "#222222"  # a group every arm shares (the positives): drawn last, on top, as a dark outline
+REFERENCE_FILL = 0.25  # the reference group's fill opacity: bars under it stay visible
 LOG_AXIS_SPAN = 50.0  # a positive knob whose values span more than this factor gets a log axis
-STATUS_COLORS = {  # tune_ired.results.STATUSES
-    "completed": "#2ca02c",
-    "stopped": "#ff7f0e",
-    "early_stopped": "#bcbd22",
-    "diverged": "#d62728",
-    "errored": "#7f7f7f",
-    "running": "#1f77b4",
-    "pending": "#c7c7c7",
-}
+DIVERGED_MARKER = {"symbol": "x", "size": 10, "line": {"width": 2}}
+STATUS_COLORS = dict(  # one colour per trial status, in TrialStatus order
+    zip(
+        (status.value for status in TrialStatus),
+        ("#2ca02c", "#ff7f0e", "#bcbd22", "#d62728", "#7f7f7f", "#1f77b4", "#c7c7c7"),
+        strict=True,
+    )
+)
 
 
 def arm_colors(arms) -> dict[str, str]:
@@ -41,22 +48,37 @@ def rgba(color: str, alpha: float) -> str:
     return f"rgba({r},{g},{b},{alpha})"
 
 
+def seeds_label(arm: str, group: pd.DataFrame) -> str:
+    """'adversarial (10 seeds, 3 diverged)'."""
+    seeds = group["seed"].nunique()
+    diverged = group.loc[group["diverged"], "seed"].nunique() if "diverged" in group else 0
+    return f"{arm} ({seeds} seeds{f', {diverged} diverged' if diverged else ''})"
+
+
 def band_traces(group: pd.DataFrame, *, arm: str, color: str) -> list[go.Scatter]:
-    """Mean line over seeds and a min-max band (shaded) for one arm's long curve table."""
+    """Mean line over seeds, a min-max band (shaded) and x marks where seeds diverged, for one arm."""
     by_step = group.groupby("step")["value"].agg(["mean", "min", "max", "count"]).reset_index()
     x = list(by_step["step"]) + list(by_step["step"][::-1])
     y = list(by_step["max"]) + list(by_step["min"][::-1])
-    seeds = group["seed"].nunique()
-    return [
+    traces = [
         go.Scatter(
             x=x, y=y, mode="lines", fill="toself", fillcolor=rgba(color, BAND_OPACITY), line={"width": 0},
             hoverinfo="skip", showlegend=False, legendgroup=arm,
         ),
         go.Scatter(
             x=by_step["step"], y=by_step["mean"], mode="lines+markers", line={"color": color},
-            name=f"{arm} ({seeds} seeds)", legendgroup=arm,
+            name=seeds_label(arm, group), legendgroup=arm,
         ),
     ]  # fmt: skip
+    if "diverged" in group and group["diverged"].any():
+        onsets = group[group["diverged"]].groupby("seed", as_index=False).first()
+        traces.append(
+            go.Scatter(
+                x=onsets["step"], y=onsets["value"], mode="markers", marker={**DIVERGED_MARKER, "color": color},
+                name=f"{arm}: diverged", legendgroup=arm, text=[f"seed {s} diverged" for s in onsets["seed"]],
+            )
+        )  # fmt: skip
+    return traces
 
 
 def learning_curves(
@@ -68,8 +90,10 @@ def learning_curves(
     for arm, group in curves.groupby("arm"):
         fig.add_traces(band_traces(group, arm=str(arm), color=colors[str(arm)]))
     positive = bool(len(curves)) and bool((curves["value"] > 0).all())
+    scored = "diverged" in curves and bool(curves["diverged"].any())
+    note = "; x: a seed diverged, the study's worst value from then on" if scored else ""
     fig.update_layout(
-        title=f"{metric} over training (line: mean over seeds; band: min to max)",
+        title=f"{metric} over training (line: mean over seeds; band: min to max{note})",
         xaxis_title="step",
         yaxis_title=metric,
         yaxis_type="log" if log_y and positive else "linear",
@@ -86,17 +110,24 @@ def knob_axis_type(values: pd.Series) -> str:
 
 
 def response_curve(finals: pd.DataFrame, *, knob: str, metric: str) -> go.Figure:
-    """Final metric vs one knob: every seed as a point, the mean over seeds as a line."""
+    """Final metric vs one knob: every seed as a point (diverged ones as x), the mean over seeds as a line."""
     axis = knob_axis_type(finals[knob])
     data = finals.dropna(subset=[metric]).sort_values(knob, key=lambda s: pd.to_numeric(s, errors="coerce"))
+    diverged = data["diverged"] if "diverged" in data else pd.Series(False, index=data.index)
     means = data.groupby(knob, sort=False)[metric].mean().reset_index()
     fig = go.Figure(
         [
-            go.Scatter(x=data[knob], y=data[metric], mode="markers", name="seeds", opacity=0.6,
-                       text=[f"seed {s}" for s in data["seed"]]),
+            go.Scatter(x=data.loc[~diverged, knob], y=data.loc[~diverged, metric], mode="markers", name="seeds",
+                       opacity=0.6, text=[f"seed {s}" for s in data.loc[~diverged, "seed"]]),
             go.Scatter(x=means[knob], y=means[metric], mode="lines+markers", name="mean over seeds"),
         ]
     )  # fmt: skip
+    if diverged.any():
+        fig.add_scatter(
+            x=data.loc[diverged, knob], y=data.loc[diverged, metric], mode="markers", marker=DIVERGED_MARKER,
+            name="diverged (the worst final value)",
+            text=[f"seed {s}" for s in data.loc[diverged, "seed"]],
+        )  # fmt: skip
     fig.update_layout(
         title=f"{metric} vs {knob}", xaxis_title=knob, yaxis_title=metric, xaxis_type=axis, yaxis_type="log"
     )
@@ -143,29 +174,75 @@ def rung_survival(curves: pd.DataFrame, trials: pd.DataFrame) -> go.Figure:
     return fig
 
 
-def histograms(finals: pd.DataFrame, *, columns: list[str]) -> go.Figure:
-    """Overlaid histograms per arm of each column (e.g. conditioning of positives vs negatives)."""
-    fig = make_subplots(rows=len(columns), cols=1, subplot_titles=columns)
-    colors = arm_colors(finals["arm"])
-    for row, column in enumerate(columns, start=1):
-        for arm, group in finals.groupby("arm"):
+def shared_bins(values: pd.Series) -> dict:
+    """One set of histogram bins for every group of a panel (a near-constant group still gets a visible bar)."""
+    finite = values[np.isfinite(values.to_numpy(dtype=float))]
+    if finite.empty:
+        return {}
+    edges = np.histogram_bin_edges(finite, bins="auto")
+    low, high = float(edges[0]), float(edges[-1])
+    if high <= low:  # every value equal: one bar around it
+        half = max(abs(low), 1.0) * 1e-3
+        return {"start": low - half, "end": low + half, "size": 2 * half}
+    return {"start": low, "end": high, "size": (high - low) / min(len(edges) - 1, HISTOGRAM_BINS)}
+
+
+def histogram_marker(color: str, *, reference: bool) -> dict:
+    """Arms: translucent bars; the reference group: a dark outline over a faint fill, so nothing hides."""
+    if reference:
+        return {"color": rgba(color, REFERENCE_FILL), "line": {"color": color, "width": 2}}
+    return {"color": rgba(color, HISTOGRAM_OPACITY), "line": {"color": color, "width": 1}}
+
+
+def histograms(
+    table: pd.DataFrame,
+    *,
+    columns: dict[str, str],
+    reference: str | None = None,
+    count_label: str = "count",
+    title: str = "Distributions over seeds",
+) -> go.Figure:
+    """Overlaid histograms per group ('arm' column) of each column, one panel each, bins shared in a panel.
+
+    `columns` maps each column to its x-axis title; the `reference` group (e.g. the
+    positives, shared by every arm) is drawn last, as an outline on top of the others.
+    """
+    fig = make_subplots(rows=len(columns), cols=1, vertical_spacing=0.3 / max(len(columns), 1))
+    groups = sorted(table["arm"].astype(str).unique(), key=lambda g: g == reference)  # the reference last
+    colors = arm_colors([g for g in groups if g != reference]) | ({reference: REFERENCE_COLOR} if reference else {})
+    for row, (column, axis_title) in enumerate(columns.items(), start=1):
+        bins = shared_bins(table[column])
+        for group in groups:
+            values = table.loc[table["arm"].astype(str) == group, column]
             fig.add_histogram(
-                x=group[column], name=str(arm), marker_color=colors[str(arm)], opacity=0.6,
-                legendgroup=str(arm), showlegend=row == 1, row=row, col=1,
+                x=values, name=group, marker=histogram_marker(colors[group], reference=group == reference),
+                xbins=bins, autobinx=False, legendgroup=group, showlegend=row == 1, row=row, col=1,
             )  # fmt: skip
-    fig.update_layout(barmode="overlay", title="Distributions over seeds", height=max(300, 260 * len(columns)))
+        fig.update_xaxes(title_text=axis_title, row=row, col=1)
+        fig.update_yaxes(title_text=count_label, row=row, col=1)
+    fig.update_layout(barmode="overlay", title=title, height=max(300, 280 * len(columns)))
     return fig
 
 
 def steps_to_threshold_figure(
-    reached: pd.DataFrame, *, metric: str, threshold: float, colors: dict[str, str] | None = None
+    reached: pd.DataFrame,
+    *,
+    metric: str,
+    threshold: float,
+    target: str = "",
+    mode: str = "min",
+    colors: dict[str, str] | None = None,
 ) -> go.Figure:
-    """Box of the steps each seed needed to reach `threshold`; seeds that never did are counted in the name."""
+    """Box of the steps each seed needed to reach `threshold`; seeds that diverged or never did are counted."""
     fig = go.Figure()
     colors = colors or arm_colors(reached["arm"])
     for arm, group in reached.groupby("arm"):
-        never = int(group["steps"].isna().sum())
-        suffix = f" ({never} of {len(group)} never)" if never else ""
+        diverged = int(group["diverged"].sum()) if "diverged" in group else 0
+        never = int(group["steps"].isna().sum()) - diverged
+        counts = [f"{diverged} diverged" if diverged else "", f"{never} never" if never else ""]
+        suffix = f" ({', '.join(c for c in counts if c)} of {len(group)})" if diverged or never else ""
         fig.add_box(y=group["steps"], name=f"{arm}{suffix}", marker_color=colors[str(arm)], boxpoints="all", pointpos=0)
-    fig.update_layout(title=f"Steps to reach {metric} <= {threshold:.4g}", yaxis_title="step", showlegend=False)
+    relation = "<=" if mode == "min" else ">="
+    title = f"Steps to reach {metric} {relation} {threshold:.4g}" + (f"<br><sup>{target}</sup>" if target else "")
+    fig.update_layout(title=title, xaxis_title="arm", yaxis_title="step", showlegend=False)
     return fig

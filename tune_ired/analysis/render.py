@@ -1,8 +1,10 @@
 """Render a study's findings as Markdown, LaTeX (booktabs) and a self-contained HTML page.
 
 The tables are formatted once, as text (`display_tables`), and then written in each
-format, so the three outputs always state the same numbers. The HTML page inlines
-plotly.js, so it opens offline.
+format, so the three outputs always state the same numbers. Verdicts come first, each
+with its badge (MEETS / MISSES / INCONCLUSIVE), interval, seeds, divergence counts and
+caveats on one line; a short provenance block says what produced the sweep. The HTML
+page inlines plotly.js, so it opens offline.
 
     from tune_ired.analysis.render import markdown_summary
     print(markdown_summary(study, findings))
@@ -17,59 +19,91 @@ import pandas as pd
 import plotly.graph_objects as go
 from plotly.offline import get_plotlyjs
 
-from tune_ired.analysis.stats import CONFIDENCE
+from tune_ired.analysis.numbers import NA, count, decimals_for, fixed, mean_pm, percent, pvalue, sig
+from tune_ired.analysis.provenance import provenance_lines
 from tune_ired.analysis.study import Findings, Study
+from tune_ired.analysis.verdict import BADGES, LEVEL, VERDICT_RULE, Verdict
 
-LEVEL = round(CONFIDENCE * 100)
 LATEX_SPECIAL = {"&": r"\&", "%": r"\%", "_": r"\_", "#": r"\#", "$": r"\$", "{": r"\{", "}": r"\}", "±": r"$\pm$"}
+BADGE_COLORS = {"meets": "#1a7f37", "misses": "#cf222e", "inconclusive": "#6e7781"}
+STYLE = (
+    "body{font-family:sans-serif;max-width:1400px;margin:auto;padding:0 16px}.wide{overflow-x:auto}"
+    "table{font-size:90%}td,th{padding:2px 6px;text-align:right;white-space:nowrap}th{border-bottom:1px solid #888}"
+    ".badge{color:#fff;border-radius:4px;padding:1px 6px;font-weight:bold;font-size:90%}"
+    + "".join(f".badge.{outcome}{{background:{color}}}" for outcome, color in BADGE_COLORS.items())
+)
 
 
-def num(value: float) -> str:
-    return "n/a" if value is None or (isinstance(value, float) and math.isnan(value)) else f"{value:.4g}"
+def interval(low: float, high: float, decimals: int | None) -> str:
+    return f"[{fixed(low, decimals)}, {fixed(high, decimals)}]"
 
 
-def intervals(lows: pd.Series, highs: pd.Series, *, signed: bool = False) -> list[str]:
-    """'[low, high]' texts: signed percentages to one decimal, else numbers to 4 significant digits."""
-    text = (lambda v: f"{v:+.1f}") if signed else num
-    return [f"[{text(lo)}, {text(hi)}]" for lo, hi in zip(lows, highs, strict=True)]
+def improvement(estimate: float, low: float, high: float) -> str:
+    """'+30.2 [+24.1, +35.8]': an improvement in percent with its interval ('no CI' where undefined)."""
+    if math.isnan(estimate):
+        return NA
+    return f"{percent(estimate)} " + ("(no CI)" if math.isnan(low) else f"[{percent(low)}, {percent(high)}]")
+
+
+def summary_row(row: pd.Series, ranks: pd.Series) -> dict[str, str]:
+    places = decimals_for(row["std"])
+    all_diverged = row["finite"] == 0 and row["diverged"] > 0
+    first = ranks.get("share_first", math.nan)
+    return {
+        "seeds": str(int(row["seeds"])),
+        "diverged": f"{int(row['diverged'])}/{int(row['seeds'])}",
+        "mean ± std": "all diverged" if all_diverged else mean_pm(row["mean"], row["std"]),
+        f"{LEVEL}% CI (bootstrap)": NA if all_diverged else interval(row["ci_low"], row["ci_high"], places),
+        "best seed": "diverged" if all_diverged else fixed(row["best"], places),
+        "mean rank": sig(ranks.get("mean_rank", math.nan), 3),
+        "ranked first": NA if math.isnan(first) else f"{first:.0%}",
+    }
 
 
 def summary_table(findings: Findings) -> pd.DataFrame:
-    s, r = findings.summary, findings.ranks
-    return pd.DataFrame(
-        {
-            "seeds": s["seeds"].astype(int).astype(str),
-            "mean ± std": [f"{num(m)} ± {num(d)}" for m, d in zip(s["mean"], s["std"], strict=True)],
-            f"{LEVEL}% CI (bootstrap)": intervals(s["ci_low"], s["ci_high"]),
-            "best seed": s["min"].map(num),
-            "mean rank": r["mean_rank"].reindex(s.index).map(num),
-            "ranked first": r["share_first"].reindex(s.index).map(lambda v: "n/a" if math.isnan(v) else f"{v:.0%}"),
-        },
-        index=s.index,
-    )
+    s, r = findings.summary, findings.ranks.reindex(findings.summary.index)
+    table = pd.DataFrame([summary_row(row, r.loc[arm]) for arm, row in s.iterrows()], index=s.index)
+    if s["no_result"].any():
+        table["no result"] = s["no_result"].astype(int).astype(str)
+    return table
+
+
+def comparison_row(row: pd.Series, *, outcome: str, finished_column: bool) -> dict[str, str]:
+    diverged = row["arm_diverged"] > 0 or row["baseline_diverged"] > 0
+    cells = {
+        "verdict": BADGES[outcome],
+        "seeds": str(int(row["seeds"])),
+        "diverged (arm; base)": (
+            f"{row['arm_diverged']}/{row['arm_seeds']}; {row['baseline_diverged']}/{row['baseline_seeds']}"
+        ),
+        f"improvement % [{LEVEL}% CI]": improvement(
+            row["improvement_pct"], row["improvement_low"], row["improvement_high"]
+        ),
+    }
+    if finished_column:
+        finite = (row["finite_improvement_pct"], row["finite_improvement_low"], row["finite_improvement_high"])
+        seeds = 0 if math.isnan(row["finite_seeds"]) else int(row["finite_seeds"])
+        cells["finished seeds only"] = f"{improvement(*finite)}, {count(seeds, 'seed')}" if diverged else "same"
+    cells["Cohen's d (arm - base)"] = NA if math.isnan(row["cohen_d"]) else f"{row['cohen_d']:.2f}"
+    cells["t p (Holm)"] = f"{pvalue(row['t_p'])} ({pvalue(row['t_p_holm'])})"
+    cells["Wilcoxon p (Holm)"] = f"{pvalue(row['wilcoxon_p'])} ({pvalue(row['wilcoxon_p_holm'])})"
+    return cells
 
 
 def comparison_table(findings: Findings) -> pd.DataFrame:
+    """One row per compared arm; a 'finished seeds only' column when any seed of the pair diverged."""
     c = findings.comparison
-    return pd.DataFrame(
-        {
-            "seeds": c["seeds"].astype(int).astype(str),
-            "improvement %": c["improvement_pct"].map(lambda v: f"{v:+.1f}"),
-            f"{LEVEL}% CI (bootstrap)": intervals(c["improvement_ci_low"], c["improvement_ci_high"], signed=True),
-            f"{LEVEL}% CI (t)": intervals(c["improvement_t_low"], c["improvement_t_high"], signed=True),
-            "Cohen's d (arm - baseline)": c["cohen_d"].map(lambda v: "n/a" if math.isnan(v) else f"{v:.2f}"),
-            "t p (Holm)": [f"{num(p)} ({num(h)})" for p, h in zip(c["t_p"], c["t_p_holm"], strict=True)],
-            "Wilcoxon p (Holm)": [
-                f"{num(p)} ({num(h)})" for p, h in zip(c["wilcoxon_p"], c["wilcoxon_p_holm"], strict=True)
-            ],
-        },
-        index=c.index,
-    )
+    finished_column = bool(((c["arm_diverged"] > 0) | (c["baseline_diverged"] > 0)).any())
+    rows = [
+        comparison_row(row, outcome=findings.outcomes.get(arm, "inconclusive"), finished_column=finished_column)
+        for arm, row in c.iterrows()
+    ]
+    return pd.DataFrame(rows, index=c.index)
 
 
 def best_table(findings: Findings) -> pd.DataFrame:
     table = findings.best_trials.set_index("trial_id")
-    return table.map(lambda v: num(v) if isinstance(v, float) else str(v))
+    return table.map(lambda v: sig(v) if isinstance(v, float) else str(v))
 
 
 def display_tables(findings: Findings) -> dict[str, pd.DataFrame]:
@@ -97,20 +131,30 @@ def overview_lines(study: Study, findings: Findings) -> list[str]:
 
 
 def key_findings(study: Study, findings: Findings) -> list[str]:
-    """The few sentences a reader wants first: the best arm, how the verdicts came out, what failed."""
-    summary = findings.summary.dropna(subset=["mean"])
+    """The few sentences a reader wants after the verdicts: the best arm and the tally."""
+    summary = findings.summary[findings.summary["finite"] > 0]
     lines = []
     if len(summary):
         best = summary["mean"].idxmin() if study.mode == "min" else summary["mean"].idxmax()
         row = summary.loc[best]
         first = findings.ranks["share_first"].get(best, math.nan)
-        ranked = "" if math.isnan(first) else f", ranked first in {first:.0%} of seeds"
-        lines.append(f"Best arm by mean final {study.metric}: {best} ({num(row['mean'])} ± {num(row['std'])}{ranked}).")
+        ranked = "" if math.isnan(first) else f"; ranked first in {first:.0%} of seeds"
+        spread = f"{mean_pm(row['mean'], row['std'])} over {int(row['seeds'])} seeds, {int(row['diverged'])} diverged"
+        lines.append(
+            f"Best arm by mean final {study.metric}, diverged seeds counted as the worst finite value: "
+            f"{best} ({spread}{ranked})."
+        )
+    else:
+        lines.append(f"No arm has a finite final {study.metric}: every seed diverged or has no result.")
     if len(findings.outcomes):
         counts = findings.outcomes.value_counts()
         tally = ", ".join(f"{counts.get(k, 0)} {k}" for k in ("meets", "misses", "inconclusive"))
         lines.append(f"Against '{findings.baseline}', of {len(findings.outcomes)} arm(s): {tally} (their criterion).")
     return lines
+
+
+def verdict_rule(findings: Findings) -> list[str]:
+    return [f"Rule: {VERDICT_RULE}."] if findings.verdicts else []
 
 
 def markdown_table(table: pd.DataFrame) -> str:
@@ -120,15 +164,20 @@ def markdown_table(table: pd.DataFrame) -> str:
     return "\n".join(lines + ["| " + " | ".join(r) + " |" for r in rows])
 
 
+def markdown_verdict(verdict: Verdict) -> str:
+    return f"- **{verdict.badge}** {verdict.text}"
+
+
 def markdown_summary(study: Study, findings: Findings) -> str:
     parts = [f"# Sweep report: {study.folder.name}", "", *overview_lines(study, findings), ""]
-    parts += ["## Key findings", "", *[f"- {line}" for line in key_findings(study, findings)], ""]
     if findings.verdicts:
-        parts += ["## Verdicts", "", *[f"- {line}" for line in findings.verdicts], ""]
+        parts += ["## Verdicts", "", *map(markdown_verdict, findings.verdicts), "", *verdict_rule(findings), ""]
+    parts += ["## Key findings", "", *[f"- {line}" for line in key_findings(study, findings)], ""]
     for title, table in display_tables(findings).items():
         parts += [f"## {title}", "", markdown_table(table), ""]
     if findings.notes:
         parts += ["## Notes", "", *[f"- {note}" for note in findings.notes], ""]
+    parts += ["## Provenance", "", *[f"- {line}" for line in provenance_lines(study.provenance, study.trials)], ""]
     return "\n".join(parts)
 
 
@@ -161,7 +210,7 @@ def latex_table(table: pd.DataFrame, *, caption: str) -> str:
 def latex_tables(study: Study, findings: Findings) -> str:
     intro = "\n".join(
         [f"% tune_ired report of {study.folder}: final {study.metric}; needs \\usepackage{{booktabs}}"]
-        + [f"% {line}" for line in key_findings(study, findings)]
+        + [f"% {line}" for line in [*map(str, findings.verdicts), *key_findings(study, findings)]]
     )
     tables = [
         latex_table(table, caption=f"{title} (final {study.metric})")
@@ -177,20 +226,36 @@ def html_list(title: str, items: list[str]) -> str:
     return f"<h2>{html.escape(title)}</h2><ul>" + "".join(f"<li>{html.escape(i)}</li>" for i in items) + "</ul>"
 
 
+def html_verdicts(findings: Findings) -> str:
+    if not findings.verdicts:
+        return ""
+    items = "".join(
+        f"<li><span class='badge {v.outcome}'>{v.badge}</span> {html.escape(v.text)}</li>" for v in findings.verdicts
+    )
+    rule = "".join(f"<p>{html.escape(line)}</p>" for line in verdict_rule(findings))
+    return f"<h2>Verdicts</h2><ul>{items}</ul>{rule}"
+
+
+def html_table(table: pd.DataFrame) -> str:
+    """The table with its header on one row (the index is an ordinary first column)."""
+    flat = table.rename_axis(table.index.name or "arm").reset_index()
+    return f"<div class='wide'>{flat.to_html(classes='table', border=0, index=False)}</div>"
+
+
 def html_report(study: Study, findings: Findings, figures: list[tuple[str, go.Figure]]) -> str:
-    """A self-contained page: overview, verdicts, tables and every figure, plotly.js inlined (no CDN)."""
+    """A self-contained page: verdicts first, findings, tables, notes, provenance and every figure (no CDN)."""
     body = [f"<h1>Sweep report: {html.escape(study.folder.name)}</h1>"]
     body += [f"<p>{html.escape(line)}</p>" for line in overview_lines(study, findings)]
+    body.append(html_verdicts(findings))
     body.append(html_list("Key findings", key_findings(study, findings)))
-    body.append(html_list("Verdicts", findings.verdicts))
     for title, table in display_tables(findings).items():
-        body.append(f"<h2>{html.escape(title)}</h2>" + table.to_html(classes="table", border=0))
+        body.append(f"<h2>{html.escape(title)}</h2>" + html_table(table))
     body.append(html_list("Notes", findings.notes))
+    body.append(html_list("Provenance", provenance_lines(study.provenance, study.trials)))
     for title, fig in figures:
         body.append(f"<h2>{html.escape(title)}</h2>" + fig.to_html(full_html=False, include_plotlyjs=False))
-    style = "body{font-family:sans-serif;max-width:1100px;margin:auto}td,th{padding:2px 8px;text-align:right}"
     return (
         "<!DOCTYPE html><html><head><meta charset='utf-8'>"
-        f"<title>Sweep report: {html.escape(study.folder.name)}</title><style>{style}</style>"
+        f"<title>Sweep report: {html.escape(study.folder.name)}</title><style>{STYLE}</style>"
         f"<script type='text/javascript'>{get_plotlyjs()}</script></head><body>{''.join(body)}</body></html>"
     )

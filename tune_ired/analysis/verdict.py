@@ -1,15 +1,17 @@
-"""Verdict lines: each arm against the research's success criteria, stated with its uncertainty.
+"""Verdicts: each arm against the research's success criteria, stated with its uncertainty and its failures.
 
 The research asks for at least 20% lower val/mse than the baseline (mining strategies) and
 expects 1-5% from the corrected DCD variant (spec section 9). An arm *meets* a criterion
-when the whole 95% bootstrap interval of its improvement lies at or above the threshold,
-*misses* it when the whole interval lies below, and is *inconclusive* otherwise. The
-interval judged is the wider envelope of the bootstrap and the Student-t intervals: with
-a handful of seeds the bootstrap alone is too narrow.
+when the whole 95% Fieller interval of its improvement lies at or above the threshold,
+*misses* it when the whole interval lies below, and is *inconclusive* otherwise
+(VERDICT_RULE). When a seed of the arm or the baseline diverged, the arm is judged twice
+(`tune_ired.analysis.divergence`): diverged seeds scored as the study's worst finite
+value, and the seeds both arms finished; the verdict is the worse of the two. No arm is
+judged against a baseline without a finite seed.
 
     from tune_ired.analysis.verdict import verdicts
-    for line in verdicts(compare_to_baseline(wide, baseline="none"), baseline="none"):
-        print(line)
+    for verdict in verdicts(compare_counting_divergence(scored, baseline="none", mode="min"), baseline="none"):
+        print(verdict)            # 'MEETS: adversarial vs none: ...'
 """
 
 from __future__ import annotations
@@ -18,9 +20,23 @@ import math
 import re
 from dataclasses import dataclass
 
+import numpy as np
 import pandas as pd
 
+from tune_ired.analysis.numbers import NA, count, percent, pvalue
 from tune_ired.analysis.stats import CONFIDENCE
+
+LEVEL = round(CONFIDENCE * 100)
+VERDICT_RULE = (
+    f"MEETS when the whole {LEVEL}% Fieller interval of the improvement (the ratio of the arm's and the "
+    "baseline's mean, paired by seed) lies at or above the criterion, MISSES when it lies wholly below, "
+    "INCONCLUSIVE otherwise"
+)
+OUTCOMES = ("meets", "misses", "inconclusive")
+BADGES = {"meets": "MEETS", "misses": "MISSES", "inconclusive": "INCONCLUSIVE"}
+WORSE_FIRST = ("misses", "inconclusive", "meets")  # of two verdicts the one earlier here is the worse
+DCD_PATTERN = re.compile(r"dcd|Q-20[2-4]", re.IGNORECASE)  # arm labels naming the DCD variant or its ablations
+WILCOXON_FEW_SEEDS = 6  # below this many seeds the exact two-sided Wilcoxon p cannot reach 0.05 (2 / 2**5)
 
 
 @dataclass(frozen=True)
@@ -38,8 +54,22 @@ class Criterion:
 
 MINING_CRITERION = Criterion("mining", low=20.0)  # the research plan's bar for a better mining strategy
 DCD_CRITERION = Criterion("DCD", low=1.0, high=5.0)  # the corrected variant's expected gain (spec section 9)
-OUTCOME_TEXT = {"meets": "MEETS", "misses": "MISSES", "inconclusive": "INCONCLUSIVE for"}
-DCD_PATTERN = re.compile(r"dcd|Q-20[2-4]", re.IGNORECASE)  # arm labels naming the DCD variant or its ablations
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """One arm's verdict: its outcome ('meets', 'misses', 'inconclusive') and the sentence that states it."""
+
+    arm: str
+    outcome: str
+    text: str
+
+    @property
+    def badge(self) -> str:
+        return BADGES[self.outcome]
+
+    def __str__(self) -> str:
+        return f"{self.badge}: {self.text}"
 
 
 def criterion_for(arm: str) -> Criterion:
@@ -47,63 +77,98 @@ def criterion_for(arm: str) -> Criterion:
     return DCD_CRITERION if DCD_PATTERN.search(str(arm)) else MINING_CRITERION
 
 
-def envelope(row: pd.Series) -> tuple[float, float]:
-    """The wider of the bootstrap and t intervals of a comparison row's improvement, in percent."""
-    low = min(row["improvement_ci_low"], row["improvement_t_low"])
-    high = max(row["improvement_ci_high"], row["improvement_t_high"])
-    return (low, high)
+def judge_intervals(low, high, threshold: float) -> np.ndarray:
+    """'meets', 'misses' or 'inconclusive' per interval (arrays or scalars; NaN bounds: inconclusive)."""
+    low, high = np.asarray(low, dtype=float), np.asarray(high, dtype=float)
+    with np.errstate(invalid="ignore"):
+        return np.where(low >= threshold, "meets", np.where(high < threshold, "misses", "inconclusive"))
+
+
+def worse(*outcomes: str) -> str:
+    return min(outcomes, key=WORSE_FIRST.index)
+
+
+def diverged_any(row: pd.Series) -> bool:
+    return bool(row.get("arm_diverged", 0) or row.get("baseline_diverged", 0))
 
 
 def judge(row: pd.Series, criterion: Criterion) -> str:
-    """'meets', 'misses' or 'inconclusive' for one comparison row (see the module docstring)."""
-    low, high = envelope(row)
-    if math.isnan(low) or math.isnan(high):
+    """The outcome of one comparison row (see the module docstring)."""
+    if row.get("baseline_finite", 1) == 0:
         return "inconclusive"
-    if low >= criterion.low:
-        return "meets"
-    if high < criterion.low:
-        return "misses"
-    return "inconclusive"
+    scored = str(judge_intervals(row["improvement_low"], row["improvement_high"], criterion.low))
+    if not diverged_any(row):
+        return scored
+    finite = str(judge_intervals(row["finite_improvement_low"], row["finite_improvement_high"], criterion.low))
+    return worse(scored, finite)
 
 
-def format_p(p: float) -> str:
-    return "n/a" if math.isnan(p) else f"{p:.3g}"
+def estimate_text(estimate: float, low: float, high: float, *, mode: str) -> str:
+    """'30.2% lower (95% CI +24.1% to +35.8%)'; 'no CI' where the interval is undefined."""
+    better, worse_word = ("lower", "higher") if mode == "min" else ("higher", "lower")
+    if math.isnan(estimate):
+        return NA
+    direction = better if estimate >= 0 else worse_word
+    ci = "no CI" if math.isnan(low) else f"{LEVEL}% CI {percent(low)}% to {percent(high)}%"
+    return f"{abs(estimate):.1f}% {direction} ({ci})"
 
 
-def verdict_line(arm: str, row: pd.Series, *, baseline: str, metric: str = "val/mse", mode: str = "min") -> str:
-    """One sentence: the arm's improvement with its CI, the tests, and whether it meets its criterion."""
-    criterion = criterion_for(arm)
-    better, worse = ("lower", "higher") if mode == "min" else ("higher", "lower")
-    estimate = row["improvement_pct"]
-    seeds = int(row["seeds"])
-    if seeds < 2 or math.isnan(estimate):
-        return f"{arm} vs {baseline}: too few paired seeds ({seeds}) for a verdict."
-    direction = better if estimate >= 0 else worse
-    level = round(CONFIDENCE * 100)
-    low, high = envelope(row)
-    text = (
-        f"{arm} vs {baseline}: {metric} {abs(estimate):.1f}% {direction} over {seeds} seeds "
-        f"(improvement {level}% CI {low:+.1f}% to {high:+.1f}%, the wider of bootstrap "
-        f"[{row['improvement_ci_low']:+.1f}, {row['improvement_ci_high']:+.1f}] and t "
-        f"[{row['improvement_t_low']:+.1f}, {row['improvement_t_high']:+.1f}]; "
-        f"paired t p={format_p(row['t_p'])} (Holm {format_p(row['t_p_holm'])}), "
-        f"Wilcoxon p={format_p(row['wilcoxon_p'])} (Holm {format_p(row['wilcoxon_p_holm'])}), "
-        f"Cohen's d={row['cohen_d']:.2f})"
+def finished_text(row: pd.Series, *, mode: str) -> str:
+    """The finished-seeds view of a comparison, for a verdict line."""
+    seeds = 0 if math.isnan(row["finite_seeds"]) else int(row["finite_seeds"])
+    if seeds < 2:
+        return f"{count(seeds, 'seed')} both finished, too few to judge"
+    low, high = row["finite_improvement_low"], row["finite_improvement_high"]
+    return f"{estimate_text(row['finite_improvement_pct'], low, high, mode=mode)} over the {seeds} seeds both finished"
+
+
+def divergence_text(row: pd.Series, arm: str, baseline: str) -> str:
+    arm_part = f"{arm} {int(row.get('arm_diverged', 0))}/{int(row.get('arm_seeds', row['seeds']))}"
+    base_part = f"{baseline} {int(row.get('baseline_diverged', 0))}/{int(row.get('baseline_seeds', row['seeds']))}"
+    return f"diverged: {arm_part}, {base_part}"
+
+
+def tests_text(row: pd.Series) -> str:
+    d = NA if math.isnan(row["cohen_d"]) else f"{row['cohen_d']:.2f}"
+    return (
+        f"paired t p={pvalue(row['t_p'])} (Holm {pvalue(row['t_p_holm'])}), "
+        f"Wilcoxon p={pvalue(row['wilcoxon_p'])} (Holm {pvalue(row['wilcoxon_p_holm'])}), Cohen's d={d}"
     )
+
+
+def caveats(row: pd.Series, criterion: Criterion, outcome: str) -> list[str]:
+    """What a reader must know next to this verdict."""
+    notes = []
+    if row.get("constant", False):
+        notes.append("the paired differences are constant: t-test and d undefined")
+    if 0 < row["seeds"] < WILCOXON_FEW_SEEDS:
+        notes.append(f"with {int(row['seeds'])} seeds the exact Wilcoxon p is at least {2 / 2 ** row['seeds']:.3g}")
+    if criterion.high is not None and outcome == "meets" and row["improvement_pct"] > criterion.high:
+        notes.append(f"above the expected {criterion.low:g}-{criterion.high:g}%")
+    return notes
+
+
+def verdict(arm: str, row: pd.Series, *, baseline: str, metric: str = "val/mse", mode: str = "min") -> Verdict:
+    """The verdict of one comparison row (a row of `compare_counting_divergence` or `compare_to_baseline`)."""
+    criterion = criterion_for(arm)
     outcome = judge(row, criterion)
-    note = ""
-    if criterion.high is not None and outcome == "meets" and estimate > criterion.high:
-        note = f"; above the expected {criterion.low:g}-{criterion.high:g}%"
-    return f"{text}: {OUTCOME_TEXT[outcome]} the {criterion.describe()}{note}."
+    head = f"{arm} vs {baseline}"
+    counts = divergence_text(row, arm, baseline)
+    if row.get("baseline_finite", 1) == 0:
+        text = f"{head}: no verdict, the baseline has no finite seed to compare with ({counts})."
+        return Verdict(arm, outcome, text)
+    if row["seeds"] < 2 or math.isnan(row["improvement_pct"]):
+        seeds = count(int(row["seeds"]), "paired seed")
+        return Verdict(arm, outcome, f"{head}: too few for a verdict, {seeds} ({counts}).")
+    low, high = row["improvement_low"], row["improvement_high"]
+    measured = f"{metric} {estimate_text(row['improvement_pct'], low, high, mode=mode)} over {int(row['seeds'])} seeds"
+    if diverged_any(row):
+        measured += f" with diverged seeds as the worst finite value; {finished_text(row, mode=mode)}"
+        measured += " (the verdict takes the worse)"
+    parts = [measured, counts, tests_text(row), *caveats(row, criterion, outcome)]
+    return Verdict(arm, outcome, f"{head}: {'; '.join(parts)}; {criterion.describe()}.")
 
 
-def outcomes(comparison: pd.DataFrame) -> pd.Series:
-    """'meets', 'misses' or 'inconclusive' per compared arm, each against its own criterion."""
-    return pd.Series({arm: judge(row, criterion_for(str(arm))) for arm, row in comparison.iterrows()}, dtype=object)
-
-
-def verdicts(comparison: pd.DataFrame, *, baseline: str, metric: str = "val/mse", mode: str = "min") -> list[str]:
-    """A verdict line per compared arm (rows of `compare_to_baseline`)."""
-    return [
-        verdict_line(str(arm), row, baseline=baseline, metric=metric, mode=mode) for arm, row in comparison.iterrows()
-    ]
+def verdicts(comparison: pd.DataFrame, *, baseline: str, metric: str = "val/mse", mode: str = "min") -> list[Verdict]:
+    """A verdict per compared arm (rows of `compare_counting_divergence`)."""
+    return [verdict(str(arm), row, baseline=baseline, metric=metric, mode=mode) for arm, row in comparison.iterrows()]
