@@ -20,7 +20,7 @@ import plotly.graph_objects as go
 import pytest
 import torch
 from conftest import ANALYSIS_ARMS, ANALYSIS_SEEDS
-from test_report import ExternalRefs
+from test_report import SATURATION, ExternalRefs
 
 from tune_ired.analysis.static import BROWSER_VARIABLE, StaticExportError, export_static
 from tune_ired.basin import basin_measures, energy_along, line_grid, orthonormal, plane_rises, target_measures, unit
@@ -33,7 +33,6 @@ from tune_ired.train import run_to_dir
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 PDFTOPPM = shutil.which("pdftoppm")
 LINEAR_BIAS = 40.0  # swish(u) = u to 1e-15 relative for u >= 40: the hand-set model's layers are linear there
-from test_report import SATURATION  # noqa: E402
 CLI_TIMEOUT_S = 300
 
 
