@@ -20,9 +20,10 @@ import flaky_trainable
 import pytest
 import ray
 
-from tune_ired import sweep
+from tune_ired import sweep, tuner
 from tune_ired.cli import ExitCode
 from tune_ired.config import make_config
+from tune_ired.plan import plan_sweep
 from tune_ired.results import load_sweep
 from tune_ired.runlog import read_metrics
 from tune_ired.trainable import MIN_CHECKPOINT_INTERVAL_S, wants_checkpoint
@@ -57,7 +58,7 @@ long = SearchSpace(
 """
 SWEEP_TIMEOUT_S = 600  # a busy 2-core machine; a healthy tiny sweep takes well under a minute
 KILL_AFTER_REPORTS = 3  # per trial: checkpoints exist, the trial is mid-run
-SNAPSHOT_WAIT_S = 2 * float(sweep.SNAPSHOT_PERIOD_S)  # the experiment snapshot has caught up with the checkpoints
+SNAPSHOT_WAIT_S = 2 * float(tuner.SNAPSHOT_PERIOD_S)  # the experiment snapshot has caught up with the checkpoints
 
 
 @dataclass(frozen=True)
@@ -197,7 +198,7 @@ def test_trial_that_raises_once_is_retried_from_its_checkpoint(tmp_path, monkeyp
         monkeypatch.setenv(name, os.environ.get(name, ""))
     ray.cloudpickle.register_pickle_by_value(flaky_trainable)  # Ray's workers cannot import tests/
     space = write_space(tmp_path, "flaky", ASHA_SPACE.replace("[3e-3, 1.0, 1e-3, 1e-4]", "[3e-3]"))
-    plan = sweep.plan_sweep(sweep.parse_args([str(space), "--budget", "tiny", "--storage", str(tmp_path)]))
+    plan = plan_sweep(sweep.parse_args([str(space), "--budget", "tiny", "--storage", str(tmp_path)]))
     sweep.run(plan, trainable=flaky_trainable.fail_once)
     (trial,) = load_sweep(plan.folder).trials.to_dict("records")
     assert trial["status"] == "completed" and trial["num_failures"] == 1
