@@ -59,6 +59,8 @@ def resolve_arm(name: str, arms) -> str:
     matches = [a for a in arms if name in (part.partition("=")[2] for part in a.split())]
     if len(matches) == 1:
         return matches[0]
+    if matches:
+        raise KeyError(f"'{name}' names several arms ({', '.join(matches)}); give one label in full")
     raise KeyError(f"no arm named '{name}'; arms: {', '.join(arms)}")
 
 
