@@ -1,4 +1,4 @@
-"""The IRED-DCD ablation (spec section 9): Q-201 reference, Q-202 +CD, Q-203 +replay, Q-204 all, each also with `energy_l2`.
+"""The IRED-DCD ablation (spec section 9): Q-201 reference, Q-202 +CD, Q-203 +replay, Q-204 all, +-energy_l2.
 
     python -m tune_ired.sweep search_spaces/dcd_ablation.py --budget quick
     python -m tune_ired.report results/dcd_ablation --baseline "energy_l2=0 preset=Q-201"

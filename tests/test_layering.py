@@ -33,7 +33,7 @@ LAYERS: list[tuple[str, set[str]]] = [
     ("tables", {"results"}),
     ("analysis", {"analysis"}),
     ("report", {"report", "status"}),
-    ("sweeps", {"space", "plan", "tuner", "summary", "sweep"}),
+    ("sweeps", {"space", "plan", "tuner", "summary", "campaign", "sweep"}),
     ("tools", {"basin", "probe", "snapshots", "landscape"}),  # energy landscapes of trained runs and sweeps
 ]
 TRAINER_STACK = {"problems", "model", "dynamics", "objective", "config", "measures", "trainer", "drivers"}

@@ -8,9 +8,11 @@ import pytest
 from ray import tune
 
 from tune_ired.config import ConfigError, make_config
-from tune_ired.space import SearchSpace, SpaceError, load_space, trial_space
+from tune_ired.space import SearchSpace, SpaceError, load_campaign, load_space, trial_space
 
-SPACES = sorted((Path(__file__).parent.parent / "search_spaces").glob("*.py"))
+FILES = sorted((Path(__file__).parent.parent / "search_spaces").glob("*.py"))
+CAMPAIGNS = {"research_plan"}  # files that assign a Campaign of studies
+SPACES = [path for path in FILES if path.stem not in CAMPAIGNS]
 STUDIES = {
     "strategies",
     "multiseed",
@@ -97,3 +99,21 @@ def test_unsupported_budget_and_set_overrides(tmp_path):
     assert param_space["n"] == 5 and param_space["seed"] == 2 and param_space["lr"] == 0.01
     with pytest.raises(ConfigError, match="hidden"):
         trial_space(spec, "tiny", {"hidden": 0})
+
+
+def test_the_research_plan_is_a_campaign_of_the_plans_studies_in_order():
+    campaign, files = load_campaign(next(p for p in FILES if p.stem == "research_plan"))
+    assert [f.stem for f in files] == [
+        "multiseed", "opt_steps", "ascent_lr", "noise_scale", "mixed_ratio",
+        "dcd_ablation", "ood", "matrix_size", "diffusion_steps",
+    ]  # fmt: skip
+    assert all(load_space(f).budgets for f in files) and campaign.description
+    assert {p.stem for p in FILES if load_campaign(p) is not None} == CAMPAIGNS
+
+
+def test_a_campaign_naming_a_missing_study_is_an_error(tmp_path):
+    path = tmp_path / "plan.py"
+    path.write_text('from tune_ired.space import Campaign\nc = Campaign(studies=["here.py", "gone.py"])\n')
+    (tmp_path / "here.py").write_text(HEADER + "s = SearchSpace(space={})\n")
+    with pytest.raises(SpaceError, match=r"do not exist.*gone\.py"):
+        load_campaign(path)

@@ -53,6 +53,7 @@ from tune_ired.catalogue import SEED_KEY, TrialStatus
 from tune_ired.runlog import CONFIG_FILE, RUN_FILE, TRIAL_PREFIX, read_json, read_metrics, replace_atomically
 
 SWEEP_FILE = "sweep.json"  # our description of the sweep, written by tune_ired.sweep before it starts
+CAMPAIGN_FILE = "campaign.json"  # a campaign folder's record of its studies (tune_ired.campaign)
 TABLES = ("trials", "seeds")  # written as <name>.parquet and <name>.csv into the sweep folder
 STATE_GLOB = "experiment_state-*.json"
 PARAMS_FILE = "params.json"  # Tune's copy of a trial's config, there before the trial starts

@@ -1,6 +1,7 @@
 """The search-space file contract: `SearchSpace` and its loader, which validates a file before Ray starts.
 
-A file in `search_spaces/` is data: it assigns one `SearchSpace` holding the parameter
+A file in `search_spaces/` is data: it assigns one `SearchSpace` (or, for a campaign of
+several studies, one `Campaign` listing search-space files) holding the parameter
 space in Ray Tune's own vocabulary (`tune.grid_search`, `tune.loguniform`, ...), the
 metric and mode, the scheduler (`ASHA(...)` or None), the searcher ("grid", "random"
 or "optuna"), `num_samples`, the fixed `base` config and the named budgets it supports:
@@ -100,6 +101,14 @@ class SearchSpace:
         return {**self.base, **self.budgets[budget].config}
 
 
+@dataclass(frozen=True)
+class Campaign:
+    """Several studies run on one Ray, in this order (`python -m tune_ired.sweep CAMPAIGN_FILE`)."""
+
+    studies: list[str]  # search-space files, relative to the campaign file, in the order the research needs
+    description: str = ""
+
+
 def is_grid(value: Any) -> bool:
     return isinstance(value, Mapping) and set(value) == {"grid_search"}
 
@@ -196,10 +205,35 @@ def run_file(path: Path) -> dict[str, Any]:
         raise SpaceError(f"{path}: running it raised {type(err).__name__}: {err} (line {where.lineno}).") from err
 
 
+def assigned(path: Path, kind: type) -> dict[str, Any]:
+    """The objects of type `kind` a search-space or campaign file assigns, by name (raises SpaceError)."""
+    return {name: value for name, value in run_file(path).items() if isinstance(value, kind)}
+
+
+def load_campaign(path: Path | str) -> tuple[Campaign, list[Path]] | None:
+    """The campaign a file assigns and its study files (checked to exist, in order), or None for a study file."""
+    path = Path(path)
+    found = assigned(path, Campaign)
+    if not found:
+        return None
+    if len(found) > 1:
+        raise SpaceError(f"{path}: a campaign file must assign one Campaign; it assigns {', '.join(sorted(found))}.")
+    campaign = next(iter(found.values()))
+    files = [(path.parent / study).resolve() for study in campaign.studies]
+    if not files:
+        raise SpaceError(f"{path}: the Campaign lists no studies.")
+    missing = [str(study) for study, file in zip(campaign.studies, files, strict=True) if not file.is_file()]
+    if missing:
+        raise SpaceError(
+            f"{path}: the Campaign lists studies that do not exist (relative to the file): {', '.join(missing)}."
+        )
+    return campaign, files
+
+
 def load_space(path: Path | str) -> SearchSpace:
     """Run a search-space file, find its one SearchSpace and validate it (raises SpaceError)."""
     path = Path(path)
-    found = {name: value for name, value in run_file(path).items() if isinstance(value, SearchSpace)}
+    found = assigned(path, SearchSpace)
     if len(found) != 1:
         names = f" (it assigns {', '.join(sorted(found))})" if found else ""
         raise SpaceError(

@@ -21,9 +21,10 @@ from plotly.offline import get_plotlyjs
 
 from tune_ired.analysis.numbers import NA, count, decimals_for, fixed, mean_pm, percent, pvalue, sig
 from tune_ired.analysis.provenance import provenance_lines
-from tune_ired.analysis.study import Findings, Study
+from tune_ired.analysis.study import Findings, Study, best_arm
 from tune_ired.analysis.verdict import BADGES, LEVEL, VERDICT_RULE, Verdict
 
+Links = tuple[tuple[str, str], ...] | list[tuple[str, str]]  # (title, href relative to the report)
 LATEX_SPECIAL = {"&": r"\&", "%": r"\%", "_": r"\_", "#": r"\#", "$": r"\$", "{": r"\{", "}": r"\}", "±": r"$\pm$"}
 BADGE_COLORS = {"meets": "#1a7f37", "misses": "#cf222e", "inconclusive": "#6e7781"}
 STYLE = (
@@ -132,11 +133,10 @@ def overview_lines(study: Study, findings: Findings) -> list[str]:
 
 def key_findings(study: Study, findings: Findings) -> list[str]:
     """The few sentences a reader wants after the verdicts: the best arm and the tally."""
-    summary = findings.summary[findings.summary["finite"] > 0]
+    best = best_arm(study, findings)
     lines = []
-    if len(summary):
-        best = summary["mean"].idxmin() if study.mode == "min" else summary["mean"].idxmax()
-        row = summary.loc[best]
+    if best is not None:
+        row = findings.summary.loc[best]
         first = findings.ranks["share_first"].get(best, math.nan)
         ranked = "" if math.isnan(first) else f"; ranked first in {first:.0%} of seeds"
         spread = f"{mean_pm(row['mean'], row['std'])} over {int(row['seeds'])} seeds, {int(row['diverged'])} diverged"
@@ -168,7 +168,8 @@ def markdown_verdict(verdict: Verdict) -> str:
     return f"- **{verdict.badge}** {verdict.text}"
 
 
-def markdown_summary(study: Study, findings: Findings) -> str:
+def markdown_summary(study: Study, findings: Findings, *, links: Links = ()) -> str:
+    """The report as Markdown; `links` are (title, relative path) of outputs beside it (energy landscapes)."""
     parts = [f"# Sweep report: {study.folder.name}", "", *overview_lines(study, findings), ""]
     if findings.verdicts:
         parts += ["## Verdicts", "", *map(markdown_verdict, findings.verdicts), "", *verdict_rule(findings), ""]
@@ -178,6 +179,8 @@ def markdown_summary(study: Study, findings: Findings) -> str:
     if findings.notes:
         parts += ["## Notes", "", *[f"- {note}" for note in findings.notes], ""]
     parts += ["## Provenance", "", *[f"- {line}" for line in provenance_lines(study.provenance, study.trials)], ""]
+    if links:
+        parts += ["## Linked outputs", "", *[f"- [{title}]({href})" for title, href in links], ""]
     return "\n".join(parts)
 
 
@@ -242,8 +245,15 @@ def html_table(table: pd.DataFrame) -> str:
     return f"<div class='wide'>{flat.to_html(classes='table', border=0, index=False)}</div>"
 
 
-def html_report(study: Study, findings: Findings, figures: list[tuple[str, go.Figure]]) -> str:
-    """A self-contained page: verdicts first, findings, tables, notes, provenance and every figure (no CDN)."""
+def html_links(links: Links) -> str:
+    if not links:
+        return ""
+    items = "".join(f"<li><a href='{html.escape(href)}'>{html.escape(title)}</a></li>" for title, href in links)
+    return f"<h2>Linked outputs</h2><ul>{items}</ul>"
+
+
+def html_report(study: Study, findings: Findings, figures: list[tuple[str, go.Figure]], *, links: Links = ()) -> str:
+    """A self-contained page: verdicts first, findings, tables, notes, provenance, links and every figure (no CDN)."""
     body = [f"<h1>Sweep report: {html.escape(study.folder.name)}</h1>"]
     body += [f"<p>{html.escape(line)}</p>" for line in overview_lines(study, findings)]
     body.append(html_verdicts(findings))
@@ -252,6 +262,7 @@ def html_report(study: Study, findings: Findings, figures: list[tuple[str, go.Fi
         body.append(f"<h2>{html.escape(title)}</h2>" + html_table(table))
     body.append(html_list("Notes", findings.notes))
     body.append(html_list("Provenance", provenance_lines(study.provenance, study.trials)))
+    body.append(html_links(links))
     for title, fig in figures:
         body.append(f"<h2>{html.escape(title)}</h2>" + fig.to_html(full_html=False, include_plotlyjs=False))
     return (

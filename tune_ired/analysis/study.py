@@ -121,6 +121,14 @@ def pick_baseline(study: Study, requested: str | None) -> str | None:
     return PREFERRED_BASELINE if PREFERRED_BASELINE in arms else arms[0]
 
 
+def best_arm(study: Study, findings: Findings) -> str | None:
+    """The arm with the best mean final metric (diverged seeds scored by the rule); None when none is finite."""
+    summary = findings.summary[findings.summary["finite"] > 0]
+    if not len(summary):
+        return None
+    return summary["mean"].idxmin() if study.mode == "min" else summary["mean"].idxmax()
+
+
 def best_trials(study: Study, scored: pd.DataFrame, *, top: int = TOP_TRIALS) -> pd.DataFrame:
     """The `top` trials by their seeds' mean final metric (diverged seeds scored), with status and seeds.
 

@@ -1,0 +1,153 @@
+"""Campaigns for real: three tiny studies with one command on one Ray, killed with SIGKILL, resumed, indexed.
+
+The campaign process is killed with its process group (itself and the Ray it started);
+its studies' sweep processes, in their own groups, notice and stop by themselves. `--resume`
+skips the finished study, resumes the stopped one and starts the one that never ran, and
+`python -m tune_ired.report` on the campaign folder indexes every study in every state.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from tune_ired.cli import ExitCode
+from tune_ired.runlog import read_metrics
+
+HEADER = "from ray import tune\nfrom tune_ired.space import Budget, SearchSpace\n"
+QUICK = 's = SearchSpace(space={{"strategy": tune.grid_search({arms})}}, scheduler=None, description="{what}", ' \
+    'budgets={{"tiny": Budget(config={{"train_steps": {steps}, "eval_every": {every}}})}})\n'  # fmt: skip
+STUDIES = {  # name -> (arms, train_steps, eval_every): "slow" runs long enough to be killed mid-way
+    "first": (["none"], 40, 20),
+    "slow": (["none", "random"], 3000, 100),
+    "last": (["random"], 40, 20),
+}
+CAMPAIGN = 'from tune_ired.space import Campaign\nplan = Campaign(studies=["first.py", "slow.py", "last.py"], ' \
+    'description="three tiny studies")\n'  # fmt: skip
+TIMEOUT_S = 600
+KILL_AFTER_ROWS = 3  # rows of a "slow" trial on disk when the campaign is killed
+
+
+def write_files(folder: Path) -> Path:
+    for name, (arms, steps, every) in STUDIES.items():
+        body = QUICK.format(arms=json.dumps(arms), steps=steps, every=every, what=f"study {name}")
+        (folder / f"{name}.py").write_text(HEADER + body)
+    (folder / "plan.py").write_text(CAMPAIGN)
+    return folder / "plan.py"
+
+
+def start(args: list[str], log: Path) -> subprocess.Popen:
+    with log.open("a") as out:
+        return subprocess.Popen(
+            [sys.executable, "-m", "tune_ired.sweep", *args], stdout=out, stderr=subprocess.STDOUT, start_new_session=True
+        )
+
+
+def wait_until(condition, *, timeout_s: float = TIMEOUT_S, what: str) -> None:
+    deadline = time.monotonic() + timeout_s
+    while not condition():
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        time.sleep(0.2)
+
+
+def record(folder: Path) -> dict:
+    path = folder / "campaign.json"
+    try:
+        return json.loads(path.read_text())
+    except (OSError, json.JSONDecodeError):
+        return {}
+
+
+def slow_rows(folder: Path) -> int:
+    return min((len(read_metrics(t)) for t in (folder / "slow").glob("trial_*")), default=0)
+
+
+def alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return True
+
+
+@pytest.fixture(scope="module")
+def killed_and_resumed(tmp_path_factory):
+    root = tmp_path_factory.mktemp("campaign")
+    plan, log, folder = write_files(root), root / "campaign.log", root / "results" / "plan"
+    args = [str(plan), "--budget", "tiny", "--storage", str(root / "results")]
+    first = start(args, log)
+    wait_until(lambda: slow_rows(folder) >= KILL_AFTER_ROWS or first.poll() is not None, what="the slow study")
+    assert first.poll() is None, log.read_text()[-3000:]
+    studies = {s["name"]: s for s in record(folder)["studies"]}
+    os.killpg(first.pid, signal.SIGKILL)  # the campaign and the Ray it started, as a crash would
+    first.wait()
+    child = studies["slow"]["pid"]
+    wait_until(lambda: not alive(child), timeout_s=180, what="the orphaned study to stop itself")
+    killed_report = subprocess.run(
+        [sys.executable, "-m", "tune_ired.report", str(folder)], capture_output=True, text=True, timeout=TIMEOUT_S
+    )
+    before = {t.name: read_metrics(t) for t in (folder / "slow").glob("trial_*")}
+    finished_bytes = {p: p.read_bytes() for p in (folder / "first").rglob("*") if p.is_file() and "report" not in p.parts}
+    resumed = start([*args, "--resume"], log)
+    code = resumed.wait(timeout=TIMEOUT_S)
+    assert code == ExitCode.OK, log.read_text()[-4000:]
+    return folder, log.read_text(), studies, killed_report, before, finished_bytes
+
+
+def test_the_first_run_recorded_each_study(killed_and_resumed):
+    _, _, studies, _, _, _ = killed_and_resumed
+    assert studies["first"]["status"] == "finished" and studies["first"]["exit_code"] == 0
+    assert studies["slow"]["status"] == "running" and studies["last"]["status"] == "pending"
+
+
+def test_the_index_of_the_killed_campaign_says_where_each_study_stood(killed_and_resumed):
+    _, _, _, report, _, _ = killed_and_resumed
+    assert report.returncode == 0, report.stderr
+    rows = {line.split("|")[1].strip(): line for line in report.stdout.splitlines() if line.startswith("| ")}
+    assert "| finished |" in rows["first"] and "| killed |" in rows["slow"] and "| not started |" in rows["last"]
+
+
+def test_resume_skips_the_finished_study_and_completes_the_others(killed_and_resumed):
+    folder, log, _, _, before, finished_bytes = killed_and_resumed
+    assert "study first finished before, skipped" in log
+    for path, data in finished_bytes.items():
+        assert path.read_bytes() == data, f"{path} of the finished study changed"
+    assert {s["name"]: s["status"] for s in record(folder)["studies"]} == dict.fromkeys(STUDIES, "finished")
+    for trial in (folder / "slow").glob("trial_*"):
+        steps = [row["step"] for row in read_metrics(trial)]
+        assert steps == list(range(100, 3001, 100))  # every evaluation once
+        assert read_metrics(trial)[0] == before[trial.name][0]  # resumed, not restarted
+
+
+def test_the_campaign_report_indexes_every_study_with_links(killed_and_resumed):
+    folder, _, _, _, _, _ = killed_and_resumed
+    done = subprocess.run(
+        [sys.executable, "-m", "tune_ired.report", str(folder)], capture_output=True, text=True, timeout=TIMEOUT_S
+    )
+    assert done.returncode == 0, done.stderr
+    index = (folder / "report" / "index.md").read_text()
+    for name in STUDIES:
+        assert f"| {name} | finished | study {name} |" in index
+        assert (folder / name / "report" / "report.html").exists()
+        assert f"(../{name}/report/report.html)" in index
+    assert "three tiny studies" in index and (folder / "report" / "index.html").exists()
+
+
+def test_a_bad_study_fails_the_campaign_before_ray_starts(tmp_path):
+    plan = write_files(tmp_path)
+    (tmp_path / "last.py").write_text(HEADER + 's = SearchSpace(space={"noise_scal": tune.grid_search([1.0])})\n')
+    done = subprocess.run(
+        [sys.executable, "-m", "tune_ired.sweep", str(plan), "--budget", "tiny", "--storage", str(tmp_path / "r")],
+        capture_output=True,
+        text=True,
+        timeout=TIMEOUT_S,
+    )
+    assert done.returncode == ExitCode.BAD_INPUT and "last.py" in done.stderr and "noise_scal" in done.stderr
+    assert "Ray dashboard" not in done.stdout

@@ -1,0 +1,300 @@
+"""Campaigns: several studies (search-space files) on one Ray, in order or side by side, resumable.
+
+    python -m tune_ired.sweep search_spaces/research_plan.py --budget quick          # a campaign file
+    python -m tune_ired.sweep search_spaces/strategies.py search_spaces/ood.py       # or several files
+    python -m tune_ired.sweep search_spaces/research_plan.py --budget quick --resume # after a kill or time-out
+    python -m tune_ired.report results/research_plan                                # an index of every study
+
+The campaign folder `<storage>/<name>/` (name: the campaign file's stem, `--name`, else
+"campaign") holds `campaign.json` (the studies in order and where each stands) and one sweep
+folder per study, `<storage>/<name>/<study>/`, a sweep like any other. Every study is planned
+(validated) before Ray starts, so a bad file late in the plan fails in seconds. Then one Ray
+is started (or joined with `--address`) and each study runs as its own `python -m
+tune_ired.sweep` process against it, `--studies-at-once` at a time (default 1: in order,
+each with the whole cluster; more run side by side and share it as Ray schedules their
+trials). Their console lines are prefixed with the study's name and kept in `<study>.log`.
+
+A SIGINT or SIGTERM (Ctrl-C, or SLURM's time-limit warning through cluster/ray_sweep.sbatch)
+is passed on, once, to the running studies (each in its own process group, so a terminal's
+Ctrl-C reaches them only through the campaign), which save and stop; the campaign then exits
+75 (`ExitCode.INTERRUPTED`) and `--resume` continues it: finished studies are skipped,
+stopped ones resumed, the others started. A study whose campaign process dies (kill -9)
+stops itself the same way (`watch_campaign`). A study that fails does not stop the others;
+the campaign then exits 1 and says which.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from tune_ired import provenance
+from tune_ired.cli import ExitCode, fail
+from tune_ired.config import ConfigError
+from tune_ired.results import CAMPAIGN_FILE
+from tune_ired.runlog import read_json, write_json
+from tune_ired.space import SpaceError, load_campaign
+
+PARENT_VARIABLE = "TUNE_IRED_CAMPAIGN_PID"  # set for a study's sweep process: the campaign that started it
+DEFAULT_NAME = "campaign"  # the campaign of a list of files, without --name
+POLL_S = 0.5  # how often the campaign looks at its running studies
+CAMPAIGN_OPTIONS = {"--name": 1, "--storage": 1, "--address": 1, "--studies-at-once": 1, "--resume": 0}
+
+
+class Status:
+    """Where a study of a campaign stands (campaign.json)."""
+
+    PENDING = "pending"  # not started yet
+    RUNNING = "running"
+    FINISHED = "finished"  # its sweep exited 0
+    INTERRUPTED = "interrupted"  # stopped by a signal, resumable
+    FAILED = "failed"  # its sweep exited non-zero
+
+
+@dataclass
+class StudyRun:
+    """One study of the campaign: its file, folder and state, and its process while it runs."""
+
+    name: str
+    file: Path
+    folder: Path
+    status: str = Status.PENDING
+    exit_code: int | None = None
+    started_at: str | None = None
+    ended_at: str | None = None
+    process: subprocess.Popen | None = field(default=None, repr=False)
+
+    def record(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "pid": self.process.pid if self.process is not None else None,
+            "file": str(self.file),
+            "folder": str(self.folder),
+            "status": self.status,
+            "exit_code": self.exit_code,
+            "started_at": self.started_at,
+            "ended_at": self.ended_at,
+        }
+
+
+def study_files(files: list[Path]) -> tuple[list[Path], str | None, str]:
+    """The search-space files of the campaign in order, its name from a campaign file, and its description."""
+    if len(files) == 1 and (loaded := load_campaign(files[0])) is not None:
+        campaign, studies = loaded
+        return studies, files[0].stem, campaign.description
+    nested = [file for file in files if load_campaign(file) is not None]
+    if nested:
+        raise SpaceError(f"{nested[0]}: a campaign file runs on its own, not in a list of files.")
+    return [file.resolve() for file in files], None, ""
+
+
+def is_campaign(files: list[Path]) -> bool:
+    """True when the command line names a campaign: several files, or one campaign file."""
+    return len(files) > 1 or load_campaign(files[0]) is not None
+
+
+def child_options(argv: list[str], files: list[str]) -> list[str]:
+    """The command line's options for every study: all but the files and the campaign's own options."""
+    out, skip = [], 0
+    for token in argv:
+        if skip:
+            skip -= 1
+            continue
+        option = token.partition("=")[0]
+        if option in CAMPAIGN_OPTIONS:
+            skip = CAMPAIGN_OPTIONS[option] if "=" not in token else 0
+            continue
+        if token in files:
+            continue
+        out.append(token)
+    return out
+
+
+def study_argv(study: StudyRun, options: list[str], *, address: str | None, resume: bool) -> list[str]:
+    argv = [str(study.file), *options, "--storage", str(study.folder.parent), "--name", study.name]
+    argv += ["--address", address] if address else []
+    return argv + (["--resume"] if resume else [])
+
+
+def plan_studies(args: argparse.Namespace, argv: list[str]) -> tuple[Path, list[StudyRun], list[str], str]:
+    """Check the whole campaign before Ray starts: its studies, their names and every study's plan."""
+    from tune_ired.plan import plan_sweep
+    from tune_ired.sweep import parse_args
+
+    files, name, description = study_files(args.files)
+    folder = args.storage.resolve() / (args.name or name or DEFAULT_NAME)
+    studies = [StudyRun(name=file.stem, file=file, folder=folder / file.stem) for file in files]
+    names = [study.name for study in studies]
+    if len(set(names)) < len(names):
+        raise SpaceError(f"campaign {folder.name}: two studies would share a folder ({', '.join(names)}).")
+    stored = read_json(folder / CAMPAIGN_FILE).get("studies", [])
+    if stored and not args.resume:
+        raise SpaceError(
+            f"{folder} already holds a campaign: continue it with --resume (finished studies are skipped), "
+            "or choose another --name."
+        )
+    if stored and [study["name"] for study in stored] != names:
+        raise SpaceError(
+            f"--resume: the campaign in {folder} runs {', '.join(s['name'] for s in stored)}, not {', '.join(names)}."
+        )
+    for study, record in zip(studies, stored, strict=False):
+        study.status, study.exit_code = record["status"], record["exit_code"]
+        study.started_at, study.ended_at = record["started_at"], record["ended_at"]
+    options = child_options(argv, [str(file) for file in args.files])
+    for study in studies:
+        if study.status != Status.FINISHED:
+            started = study.status != Status.PENDING
+            plan_sweep(parse_args(study_argv(study, options, address=None, resume=started)))
+    return folder, studies, options, description
+
+
+class Campaign:
+    """Runs the planned studies as sweep processes on one Ray and keeps campaign.json true."""
+
+    def __init__(self, folder: Path, studies: list[StudyRun], *, options: list[str], description: str, at_once: int):
+        self.folder, self.studies, self.options, self.at_once = folder, studies, options, at_once
+        self.meta = {"description": description, "options": options, "provenance": provenance.collect()}
+        self.stopping = False
+
+    def save(self) -> None:
+        write_json(self.folder / CAMPAIGN_FILE, {**self.meta, "studies": [s.record() for s in self.studies]})
+
+    def start(self, study: StudyRun, address: str) -> None:
+        resume = study.status != Status.PENDING
+        argv = [
+            sys.executable,
+            "-m",
+            "tune_ired.sweep",
+            *study_argv(study, self.options, address=address, resume=resume),
+        ]
+        log = (self.folder / f"{study.name}.log").open("a")
+        study.process = subprocess.Popen(
+            argv,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+            bufsize=1,
+            process_group=0,  # its own group: a terminal's Ctrl-C reaches it once, forwarded by `stop`
+            env={**os.environ, PARENT_VARIABLE: str(os.getpid())},
+        )
+        threading.Thread(target=relay, args=(study.process, study.name, log), daemon=True).start()
+        study.status, study.started_at, study.ended_at = Status.RUNNING, provenance.now(), None
+        print(f"campaign: study {study.name} started ({' '.join(argv[3:])})", flush=True)
+        self.save()
+
+    def reap(self, study: StudyRun) -> None:
+        code = study.process.wait()
+        study.process = None  # before the record is saved: no pid of a process that has ended
+        study.exit_code, study.ended_at = code, provenance.now()
+        study.status = (
+            Status.FINISHED if code == 0
+            else Status.INTERRUPTED if self.stopping or code == ExitCode.INTERRUPTED
+            else Status.FAILED
+        )  # fmt: skip
+        print(f"campaign: study {study.name} {study.status} (exit {code})", flush=True)
+        self.save()
+
+    def stop(self, signum: int, _frame) -> None:
+        """Pass a stop signal on to the running studies (Tune saves and stops on SIGINT); start no more."""
+        self.stopping = True
+        for study in self.studies:
+            if study.process is not None and study.process.poll() is None:
+                study.process.send_signal(signal.SIGINT)
+
+    def run(self, address: str) -> ExitCode:
+        """Run every unfinished study, `at_once` at a time, in order; the campaign's exit code."""
+        todo = [study for study in self.studies if study.status != Status.FINISHED]
+        for study in self.studies:
+            if study.status == Status.FINISHED:
+                print(f"campaign: study {study.name} finished before, skipped", flush=True)
+        running: list[StudyRun] = []
+        while todo or running:
+            while todo and len(running) < self.at_once and not self.stopping:
+                running.append(todo.pop(0))
+                self.start(running[-1], address)
+            for study in [s for s in running if s.process.poll() is not None]:
+                self.reap(study)
+                running.remove(study)
+            if self.stopping and not running:
+                break
+            time.sleep(POLL_S)
+        return self.exit_code()
+
+    def exit_code(self) -> ExitCode:
+        statuses = {study.status for study in self.studies}
+        if self.stopping or Status.INTERRUPTED in statuses:
+            return ExitCode.INTERRUPTED
+        return ExitCode.FAILED if Status.FAILED in statuses else ExitCode.OK
+
+
+def relay(process: subprocess.Popen, name: str, log) -> None:
+    """Copy a study's output to the console, each line prefixed with its name, and to its log file."""
+    with log:
+        for line in process.stdout:
+            log.write(line)
+            log.flush()
+            print(f"[{name}] {line}", end="", flush=True)
+
+
+def watch_campaign(poll_s: float = 1.0) -> None:
+    """In a study's sweep process: stop gracefully (a SIGINT to itself) if its campaign process dies."""
+    parent = os.environ.get(PARENT_VARIABLE)
+    if not parent:
+        return
+
+    def watch() -> None:
+        while os.getppid() == int(parent):
+            time.sleep(poll_s)
+        os.kill(os.getpid(), signal.SIGINT)
+
+    threading.Thread(target=watch, daemon=True, name="watch-campaign").start()
+
+
+def start_shared_ray(address: str | None) -> str:
+    """The address of the Ray the studies join: `address`, or a private local Ray started here."""
+    if address:
+        return address
+    import ray
+
+    from tune_ired.tuner import start_ray
+
+    start_ray(None)
+    return ray.get_runtime_context().gcs_address
+
+
+def main(args: argparse.Namespace, argv: list[str]) -> int:
+    """Plan, run and record a campaign (see the module docstring); the process's exit code."""
+    try:
+        folder, studies, options, description = plan_studies(args, argv)
+    except ConfigError as err:
+        return fail(str(err))
+    campaign = Campaign(folder, studies, options=options, description=description, at_once=args.studies_at_once)
+    folder.mkdir(parents=True, exist_ok=True)
+    campaign.save()
+    print(f"campaign {folder.name}: {len(studies)} studies ({', '.join(s.name for s in studies)}) into {folder}")
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, campaign.stop)
+    address = start_shared_ray(args.address)
+    try:
+        code = campaign.run(address)
+    finally:
+        if not args.address:
+            import ray
+
+            ray.shutdown()
+    failed = [s.name for s in studies if s.status == Status.FAILED]
+    print(f"campaign {folder.name}: " + ", ".join(f"{s.name} {s.status}" for s in studies))
+    if failed:
+        print(f"campaign: failed studies (see their .log in {folder}): {', '.join(failed)}")
+    if code == ExitCode.INTERRUPTED:
+        print(f"campaign: stopped; continue it with the same command and --resume (folder {folder})")
+    print(f"next: python -m tune_ired.report {folder}")
+    return code
