@@ -45,9 +45,8 @@ def write_files(folder: Path) -> Path:
 
 def start(args: list[str], log: Path) -> subprocess.Popen:
     with log.open("a") as out:
-        return subprocess.Popen(
-            [sys.executable, "-m", "tune_ired.sweep", *args], stdout=out, stderr=subprocess.STDOUT, start_new_session=True
-        )
+        command = [sys.executable, "-m", "tune_ired.sweep", *args]
+        return subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
 
 
 def wait_until(condition, *, timeout_s: float = TIMEOUT_S, what: str) -> None:
@@ -94,7 +93,8 @@ def killed_and_resumed(tmp_path_factory):
         [sys.executable, "-m", "tune_ired.report", str(folder)], capture_output=True, text=True, timeout=TIMEOUT_S
     )
     before = {t.name: read_metrics(t) for t in (folder / "slow").glob("trial_*")}
-    finished_bytes = {p: p.read_bytes() for p in (folder / "first").rglob("*") if p.is_file() and "report" not in p.parts}
+    finished = [p for p in (folder / "first").rglob("*") if p.is_file() and "report" not in p.parts]
+    finished_bytes = {p: p.read_bytes() for p in finished}
     resumed = start([*args, "--resume"], log)
     code = resumed.wait(timeout=TIMEOUT_S)
     assert code == ExitCode.OK, log.read_text()[-4000:]

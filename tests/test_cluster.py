@@ -340,3 +340,21 @@ def test_node_loss_trials_resume_from_checkpoints_on_the_survivor(tmp_path):
     assert table.loc[rows[0]["trial_id"], "num_failures"] >= 1
     assert [row["step"] for row in rows].count(EVAL_EVERY) == 1  # went on from its checkpoint, not from step 0
     assert len({row["pid"] for row in rows}) > 1  # and in another process, on the surviving node
+
+
+@pytest.mark.slurm
+@needs_slurm
+def test_a_campaign_is_one_job(tmp_path):
+    first = write_space(tmp_path, values=[0.5], steps=40)
+    second = first.with_name("second_study.py")
+    second.write_text(first.read_text().replace("[0.5]", "[1.0, 2.0]"))
+    args = [str(first), str(second), "--budget", "tiny", "--storage", str(tmp_path), "--name", "plan"]
+    job = sbatch(tmp_path, ["--partition=solo", "--cpus-per-task=2"], args)
+    assert_ended_clean(job, tmp_path, state="COMPLETED", exit_code="0:0")
+    record = json.loads((tmp_path / "plan" / "campaign.json").read_text())
+    assert [(s["name"], s["status"]) for s in record["studies"]] == [
+        ("cluster_test", "finished"),
+        ("second_study", "finished"),
+    ]
+    assert_table_complete(tmp_path / "plan" / "cluster_test", trials=1, steps=40)
+    assert_table_complete(tmp_path / "plan" / "second_study", trials=2, steps=40)
