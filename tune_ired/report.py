@@ -25,11 +25,6 @@ import sys
 import time
 from pathlib import Path
 
-from tune_ired import results
-from tune_ired.analysis.panels import figure_builders
-from tune_ired.analysis.render import html_report, latex_tables, markdown_summary
-from tune_ired.analysis.static import StaticExportError, export_static, latex_figures
-from tune_ired.analysis.study import analyse, load_study
 from tune_ired.catalogue import Mode
 from tune_ired.cli import ExitCode, fail
 
@@ -60,6 +55,11 @@ def write_report(
     static: bool = False,
 ) -> dict[str, Path]:
     """Write report.html, summary.md and tables.tex (and with `static` the figures) into `out`; paths by kind."""
+    from tune_ired.analysis.panels import figure_builders
+    from tune_ired.analysis.render import html_report, latex_tables, markdown_summary
+    from tune_ired.analysis.static import export_static, latex_figures
+    from tune_ired.analysis.study import analyse, load_study
+
     study = load_study(sweep, metric=metric, mode=mode)
     findings = analyse(study, baseline=baseline)
     builders = list(figure_builders(study, findings))
@@ -102,7 +102,10 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = parse_args(argv)
+    args = parse_args(argv)  # before the analysis stack is imported: --help answers at once
+    from tune_ired import results
+    from tune_ired.analysis.static import StaticExportError
+
     out = args.out or args.sweep / REPORT_FOLDER
     try:
         paths = write_report(

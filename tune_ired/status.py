@@ -17,13 +17,16 @@ import math
 import sys
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from tune_ired import results
-from tune_ired.catalogue import DIVERGED_SENTINEL, STEP, TrialStatus
+from tune_ired.catalogue import DIVERGED_SENTINEL, STEP, VAL_MSE, Mode, TrialStatus
 from tune_ired.cli import ExitCode, fail
 from tune_ired.runlog import HEARTBEAT_FILE, is_better, read_json
 
+if TYPE_CHECKING:
+    from tune_ired.results import TrialFiles
+
+DEFAULT_METRIC, DEFAULT_MODE = VAL_MSE, Mode.MIN  # tune_ired.results' own, for a folder without sweep.json
 MISSING = "-"  # a value a trial has not reported (yet)
 COLUMN_GAP = "  "
 VALUE_DIGITS = 4  # significant digits of metric values in the tables
@@ -52,12 +55,14 @@ def metric_value(row: dict[str, Any], metric: str) -> float:
     return float(value)
 
 
-def view_of(trial: results.TrialFiles, status: TrialStatus, *, metric: str, mode: str, budget: str | None) -> TrialView:
+def view_of(trial: TrialFiles, status: TrialStatus, *, metric: str, mode: str, budget: str | None) -> TrialView:
     """The view of one trial from its files (`trial.rows`: its metrics.jsonl rows)."""
     best, best_step = math.nan, None
     for row in trial.rows:
         if is_better(metric_value(row, metric), best, mode):
             best, best_step = metric_value(row, metric), row[STEP]
+    from tune_ired.results import train_steps  # pandas: imported once the arguments are parsed
+
     step = trial.rows[-1][STEP] if trial.rows else 0
     if status is TrialStatus.RUNNING:
         step = max(step, read_json(trial.folder / HEARTBEAT_FILE).get(STEP, 0))
@@ -66,7 +71,7 @@ def view_of(trial: results.TrialFiles, status: TrialStatus, *, metric: str, mode
         status=status,
         params=trial.params,
         step=step,
-        train_steps=results.train_steps(trial, budget),
+        train_steps=train_steps(trial, budget),
         last=metric_value(trial.rows[-1], metric) if trial.rows else math.nan,
         best=best,
         best_step=best_step,
@@ -75,9 +80,11 @@ def view_of(trial: results.TrialFiles, status: TrialStatus, *, metric: str, mode
 
 def sweep_views(folder: Path) -> tuple[dict[str, Any], list[TrialView]]:
     """The sweep's sweep.json and a view of every trial with a folder (raises NotASweepError)."""
+    from tune_ired import results
+
     results.check_sweep(folder)
     meta = results.read_meta(folder)
-    metric, mode = meta.get("metric", results.DEFAULT_METRIC), meta.get("mode", results.DEFAULT_MODE)
+    metric, mode = meta.get("metric", DEFAULT_METRIC), meta.get("mode", DEFAULT_MODE)
     budget = meta.get("budget")
     views = [
         view_of(trial, results.classify(trial, budget), metric=metric, mode=mode, budget=budget)
@@ -139,7 +146,7 @@ def best_line(views: list[TrialView], *, metric: str, mode: str, searched: list[
 
 def describe(folder: Path, meta: dict[str, Any], views: list[TrialView]) -> str:
     """The whole status text of a sweep folder."""
-    metric, mode = meta.get("metric", results.DEFAULT_METRIC), meta.get("mode", results.DEFAULT_MODE)
+    metric, mode = meta.get("metric", DEFAULT_METRIC), meta.get("mode", DEFAULT_MODE)
     searched = meta.get("searched", [])
     head = f"sweep {folder}"
     if meta:
@@ -165,9 +172,11 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
+    from tune_ired.results import NotASweepError
+
     try:
         meta, views = sweep_views(args.sweep.resolve())
-    except results.NotASweepError as err:
+    except NotASweepError as err:
         return fail(str(err))
     print(describe(args.sweep.resolve(), meta, views))
     return ExitCode.OK

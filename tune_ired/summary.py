@@ -48,8 +48,8 @@ def best_record(folder: Path, meta: dict[str, Any], top: status.TrialView) -> di
     checkpoint = own / CHECKPOINTS / BEST_CHECKPOINT
     return {
         "sweep": str(folder),
-        "metric": meta.get("metric", results.DEFAULT_METRIC),
-        "mode": meta.get("mode", results.DEFAULT_MODE),
+        "metric": meta.get("metric", status.DEFAULT_METRIC),
+        "mode": meta.get("mode", status.DEFAULT_MODE),
         "trial_id": top.trial_id,
         "status": top.status.value,
         "trial_dir": str(own),
@@ -65,7 +65,7 @@ def best_record(folder: Path, meta: dict[str, Any], top: status.TrialView) -> di
 
 def write_best(folder: Path, meta: dict[str, Any], views: list[status.TrialView]) -> Path | None:
     """Write best.json for the best trial so far; None (nothing written) when no trial has a finite value."""
-    top = status.best_view(views, meta.get("mode", results.DEFAULT_MODE))
+    top = status.best_view(views, meta.get("mode", status.DEFAULT_MODE))
     if top is None:
         return None
     path = folder / BEST_FILE

@@ -31,6 +31,7 @@ from pathlib import Path
 from ray.tune import Callback
 from ray.tune.logger import CSVLoggerCallback, JsonLoggerCallback, TBXLoggerCallback
 
+from tune_ired.runlog import trial_dirname
 from tune_ired.space import SpaceError
 
 TRACKERS = {  # tracker -> the Python module its callback needs
@@ -75,11 +76,17 @@ def wandb_configured() -> bool:
     return bool(wandb.api.api_key)
 
 
-def wandb_callback(*, project: str) -> Callback:
-    """Tune's W&B callback, offline unless the user configured W&B (decided when each run of the sweep starts)."""
+def wandb_callback(*, project: str, folder: Path) -> Callback:
+    """Tune's W&B callback, offline unless the user configured W&B (decided when each run of the sweep starts),
+    writing each trial's W&B files straight into its folder in the sweep (Tune's default is the driver's
+    staging folder, copied to the sweep only at its next sync: a run that ends last can miss it)."""
     from ray.air.integrations.wandb import WandbLoggerCallback
 
     class OfflineUnlessConfigured(WandbLoggerCallback):
+        def log_trial_start(self, trial) -> None:
+            self.kwargs["dir"] = str(folder / trial_dirname(trial.trial_id))  # read as this trial's run starts
+            super().log_trial_start(trial)
+
         def setup(self, *args, **kwargs) -> None:
             self.kwargs["settings"] = {"silent": True}  # the sweep's console is ours: no W&B run summaries in it
             if not wandb_configured():
@@ -106,7 +113,7 @@ def tracker_callbacks(trackers: Trackers, *, folder: Path) -> list[Callback]:
             )
         )
     if "wandb" in trackers.names:
-        callbacks.append(wandb_callback(project=os.environ.get("WANDB_PROJECT") or folder.name))
+        callbacks.append(wandb_callback(project=os.environ.get("WANDB_PROJECT") or folder.name, folder=folder))
     return callbacks
 
 
