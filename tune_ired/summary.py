@@ -73,7 +73,7 @@ def write_best(folder: Path, meta: dict[str, Any], views: list[status.TrialView]
     return path
 
 
-def closing_text(plan: Plan, meta: dict[str, Any], views: list[status.TrialView], best: Path | None) -> list[str]:
+def closing_text(plan: Plan, views: list[status.TrialView], *, best: Path | None) -> list[str]:
     """The closing lines: statuses, the best trials, best.json, errors, and the next commands."""
     metric, mode = plan.spec.metric, plan.spec.mode
     ranked = sorted(views, key=lambda view: (view.best != view.best, view.best if mode == "min" else -view.best))
@@ -109,4 +109,4 @@ def summarize(plan: Plan) -> None:
         print(f"wrote {path}")
     meta, views = status.sweep_views(plan.folder)
     best = write_best(plan.folder, meta, views)
-    print("\n".join(closing_text(plan, meta, views, best)), flush=True)
+    print("\n".join(closing_text(plan, views, best=best)), flush=True)
