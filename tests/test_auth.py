@@ -7,6 +7,8 @@ import stat
 
 from tune_ired import auth
 
+NO_SUCH_PID = 0x7FFFFFF0  # above Linux's largest pid_max (2**22): no process has it
+
 
 def modes(path):
     return stat.S_IMODE(path.stat().st_mode)
@@ -41,3 +43,16 @@ def test_a_users_own_token_and_a_cluster_are_left_alone(tmp_path, monkeypatch):
     monkeypatch.delenv("RAY_AUTH_TOKEN_PATH")
     with auth.private_token(address="10.0.0.1:6379") as path:
         assert path is None and not (tmp_path / ".ray").exists()
+
+
+def test_a_killed_sweeps_token_of_this_host_is_removed_by_the_next(tmp_path, monkeypatch):
+    monkeypatch.setenv("HOME", str(tmp_path))
+    for name in auth.USER_VARIABLES:
+        monkeypatch.delenv(name, raising=False)
+    stale, alive = auth.token_path(NO_SUCH_PID), auth.token_path(os.getppid())
+    other_host = auth.token_folder() / "local-elsewhere-1.token"
+    for path in (stale, alive, other_host):
+        auth.write_private_token(path)
+    with auth.private_token(address=None) as path:
+        assert path.exists() and alive.exists() and other_host.exists()
+    assert not stale.exists()

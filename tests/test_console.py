@@ -173,7 +173,7 @@ def test_local_ray_token_is_private_and_removed(watched):
     assert watched.token_modes == {(0o600, 0o700)}
     assert not list((watched.home / ".ray" / "tune_ired").glob("local-*.token"))
     assert not (watched.home / ".ray" / "auth_token").exists()  # Ray's world-readable default was never written
-    assert f"cat {watched.home}/.ray/tune_ired/local-" in watched.output
+    assert f"cat {watched.home}/.ray/tune_ired/local-" in watched.output  # the start line names it
 
 
 def reported_mse(rows: list[dict]) -> list[float]:

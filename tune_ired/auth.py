@@ -3,12 +3,14 @@
 Ray 2.60 turns token authentication on for a local `ray.init()` and, by default, writes
 the token to `~/.ray/auth_token` with the umask's modes (0644 in a 0755 folder: readable by
 every user of a shared login node). `python -m tune_ired.sweep` instead makes a fresh
-256-bit token per run in `~/.ray/tune_ired/local-<pid>.token` (file 0600, folder 0700,
+256-bit token per run in `~/.ray/tune_ired/local-<host>-<pid>.token` (file 0600, folder 0700,
 the folder where `cluster/ray_sweep.sbatch` keeps its job tokens), hands it to Ray through
 RAY_AUTH_MODE=token and RAY_AUTH_TOKEN_PATH, which Ray reads once per process (so this
 runs before Ray is imported), and deletes it when the sweep ends. A token set-up of the
 user's own (RAY_AUTH_TOKEN, RAY_AUTH_TOKEN_PATH or RAY_AUTH_MODE in the environment) and
-a cluster's (`--address`) are left alone.
+a cluster's (`--address`) are left alone. A sweep killed with SIGKILL cannot delete its
+token; the next sweep on the same host deletes the tokens of this host whose process is gone
+(only this host's: a shared home also holds other login nodes' live tokens).
 
     with private_token(address=None) as path:   # path: the token file, or None when left alone
         ...start Ray and run the sweep...
@@ -18,6 +20,7 @@ from __future__ import annotations
 
 import os
 import secrets
+import socket
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -31,6 +34,31 @@ SET_VARIABLES = ("RAY_AUTH_MODE", "RAY_AUTH_TOKEN_PATH")  # what private_token s
 def token_folder() -> Path:
     """~/.ray/tune_ired, read when called (HOME may differ from when the module was imported)."""
     return Path.home() / ".ray" / "tune_ired"
+
+
+def token_path(pid: int) -> Path:
+    """This host's token file of the sweep process `pid`."""
+    return token_folder() / f"local-{socket.gethostname()}-{pid}.token"
+
+
+def is_running(pid: int) -> bool:
+    """True when a process `pid` exists on this host (also one of another user's)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def remove_stale_tokens() -> None:
+    """Delete this host's tokens whose sweep process is gone (killed before it could delete them)."""
+    prefix = token_path(0).name.removesuffix("0.token")
+    for path in token_folder().glob(f"{prefix}*.token"):
+        pid = path.name.removeprefix(prefix).removesuffix(".token")
+        if pid.isdigit() and not is_running(int(pid)):
+            path.unlink(missing_ok=True)
 
 
 def write_private_token(path: Path) -> None:
@@ -49,8 +77,9 @@ def private_token(*, address: str | None) -> Iterator[Path | None]:
     if address or any(os.environ.get(name) for name in USER_VARIABLES):
         yield None
         return
-    path = token_folder() / f"local-{os.getpid()}.token"
+    path = token_path(os.getpid())
     write_private_token(path)
+    remove_stale_tokens()
     os.environ.update(RAY_AUTH_MODE="token", RAY_AUTH_TOKEN_PATH=str(path))
     try:
         yield path
