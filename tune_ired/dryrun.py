@@ -74,7 +74,7 @@ def dry_run_text(plan: Plan) -> str:
     )
     trials = [] if sampled else grid_trials(plan)
     configs = [make_config(trial, budget=plan.budget, source=str(plan.file)) for trial in trials]
-    first = make_config({**fixed}, budget=plan.budget, source=str(plan.file))
+    first = make_config(fixed, budget=plan.budget, source=str(plan.file))
     lines = [
         f"dry run: {plan.file} at budget '{plan.budget}' into {plan.folder} (Ray is not started)",
         f"metric: {plan.spec.metric} ({plan.spec.mode}); searcher: {plan.spec.searcher}; "

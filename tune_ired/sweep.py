@@ -100,7 +100,9 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     from tune_ired.auth import private_token
 
-    with private_token(address=args.address if not args.dry_run else "no Ray"):  # before Ray is imported
+    if args.dry_run:  # starts no Ray: needs no token
+        return planned_run(args)
+    with private_token(address=args.address):  # before Ray is imported: Ray reads the token set-up once
         return planned_run(args)
 
 
