@@ -133,13 +133,15 @@ def best_view(views: list[TrialView], mode: str) -> TrialView | None:
     return best
 
 
-def best_line(views: list[TrialView], *, metric: str, mode: str, searched: list[str]) -> str:
+def best_line(
+    views: list[TrialView], *, metric: str, mode: str, searched: list[str], label: str = "best so far"
+) -> str:
     """'best so far: <id> val/mse = 0.0209 at step 600 (lr=0.003)', or that no trial has a finite value."""
     top = best_view(views, mode)
     if top is None:
-        return f"best so far: no trial has reported a finite {metric} yet"
+        return f"{label}: no trial has reported a finite {metric}"
     keys = " ".join(f"{key}={top.params.get(key, MISSING)}" for key in searched)
-    return f"best so far: {top.trial_id} {metric} = {number(top.best)} at step {top.best_step}" + (
+    return f"{label}: {top.trial_id} {metric} = {number(top.best)} at step {top.best_step}" + (
         f" ({keys})" if keys else ""
     )
 

@@ -82,7 +82,7 @@ def closing_text(plan: Plan, views: list[status.TrialView], *, best: Path | None
         f"trials: {status.status_counts(views)}",
         f"best {min(TOP_TRIALS, len(ranked))} of {len(ranked)} by {metric} ({mode}):",
         status.trials_table(ranked[:TOP_TRIALS], searched=plan.searched, metric=metric),
-        status.best_line(views, metric=metric, mode=mode, searched=plan.searched),
+        status.best_line(views, metric=metric, mode=mode, searched=plan.searched, label="best"),
     ]
     if best is not None:
         record = read_json(best)
