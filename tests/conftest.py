@@ -1,4 +1,10 @@
-"""Shared fixtures.
+"""Shared fixtures, and the order the tests run in.
+
+Order: fast in-process tests first (so `pytest` shows progress from its first seconds),
+then the slow ones (Ray sweeps, trainings in subprocesses, notebooks, Chromium: marked
+`slow` here), the SLURM ones (`slurm`) last. Each module stays in one piece, so a
+module-scoped fixture (one shared sweep) is built once. For development:
+`pytest -m "not slow and not slurm"` (about a minute) or one file.
 
 `analysis_sweep`: one REAL tiny multi-seed sweep (2 arms x 3 seeds trained together, through
 `python -m tune_ired.sweep`), killed with SIGKILL after its first report and finished with
@@ -35,6 +41,22 @@ ANALYSIS_STEPS, ANALYSIS_EVAL_EVERY = 60, 20  # three evaluations per trial: eno
 ANALYSIS_ARMS, ANALYSIS_SEEDS = ("adversarial", "none"), 3
 FIRST_REPORT_TIMEOUT_S = 180  # Ray start-up plus the first evaluation, on a busy 2-core machine
 SWEEP_TIMEOUT_S = 600
+SLOW_MODULES = {  # tests that start Ray, subprocesses, kernels or a browser: seconds to minutes each
+    "test_sweep",
+    "test_console",
+    "test_trackers",
+    "test_train_cli",
+    "test_progress",
+    "test_notebooks",
+    "test_report",
+    "test_landscape",
+    "test_campaign",
+    "test_sweep_records",
+    "test_divergence",
+    "test_dcd",
+    "test_seed_batch",
+    "test_cluster",
+}
 
 
 @dataclass(frozen=True)
@@ -89,3 +111,23 @@ def analysis_sweep(tmp_path_factory) -> AnalysisSweep:
             os.killpg(resumed.pid, signal.SIGKILL)
     assert code == 0, log.read_text()[-3000:]
     return AnalysisSweep(folder=folder, log=log.read_text(), killed_after_reports=killed_after)
+
+
+def run_rank(item: pytest.Item) -> int:
+    """0: fast, 1: slow (Ray, subprocesses, kernels, browser), 2: needs SLURM."""
+    if item.get_closest_marker("slurm"):
+        return 2
+    return 1 if item.module.__name__.rpartition(".")[2] in SLOW_MODULES else 0
+
+
+@pytest.hookimpl(tryfirst=True)  # before -m selects on the `slow` marker added here
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Fast tests first, SLURM last; each module's tests stay together, in their own order."""
+    module_rank: dict[str, int] = {}
+    for item in items:
+        rank = run_rank(item)
+        if rank:
+            item.add_marker(pytest.mark.slow)
+        module_rank[item.module.__name__] = max(module_rank.get(item.module.__name__, 0), rank)
+    first_seen = {name: index for index, name in reversed(list(enumerate(item.module.__name__ for item in items)))}
+    items.sort(key=lambda item: (module_rank[item.module.__name__], first_seen[item.module.__name__]))

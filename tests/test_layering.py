@@ -29,11 +29,11 @@ LAYERS: list[tuple[str, set[str]]] = [
     ("config", {"config"}),
     ("measures", {"diagnostics", "evaluate", "loss", "divergence"}),
     ("trainer", {"trainer", "checkpoint"}),
-    ("drivers", {"train", "trainable"}),
+    ("drivers", {"train", "trainable", "progress"}),
     ("tables", {"results"}),
     ("analysis", {"analysis"}),
     ("report", {"report", "status"}),
-    ("sweeps", {"space", "plan", "tuner", "summary", "campaign", "sweep"}),
+    ("sweeps", {"space", "plan", "tuner", "summary", "sweep", "auth", "console", "trackers", "dryrun", "campaign"}),
     ("tools", {"basin", "probe", "snapshots", "landscape"}),  # energy landscapes of trained runs and sweeps
 ]
 TRAINER_STACK = {"problems", "model", "dynamics", "objective", "config", "measures", "trainer", "drivers"}

@@ -8,6 +8,7 @@ import math
 from tune_ired.runlog import (
     CONFIG_FILE,
     METRICS_FILE,
+    BestCheckpoint,
     append_row,
     read_json,
     read_metrics,
@@ -48,3 +49,13 @@ def test_config_is_written_whole_and_torn_or_missing_files_read_as_empty(tmp_pat
     assert not list(tmp_path.glob("*.tmp"))
     (tmp_path / "torn.json").write_text('{"lr": 0.0')
     assert read_json(tmp_path / "torn.json") == {} and read_json(tmp_path / "missing.json") == {}
+
+
+def test_best_checkpoint_keeps_the_best_finite_row_and_knows_it_after_a_restart(tmp_path):
+    saved = []
+    best = BestCheckpoint("val/mse", "min", save=lambda path: saved.append(path))
+    for step, mse in [(10, 0.5), (20, math.nan), (30, 0.7), (40, 0.4)]:
+        best.offer(tmp_path, {"step": step, "val/mse": mse})
+    assert len(saved) == 2 and best.value == 0.4 and saved[0].name == "best.pt"
+    higher = BestCheckpoint("val/elem_acc", "max", save=lambda path: saved.append(path))
+    assert higher.observe({"val/elem_acc": 0.2}) and not higher.observe({"val/elem_acc": 0.1})

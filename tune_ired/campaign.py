@@ -124,8 +124,9 @@ def study_argv(study: StudyRun, options: list[str], *, address: str | None, resu
     return argv + (["--resume"] if resume else [])
 
 
-def plan_studies(args: argparse.Namespace, argv: list[str]) -> tuple[Path, list[StudyRun], list[str], str]:
-    """Check the whole campaign before Ray starts: its studies, their names and every study's plan."""
+def plan_studies(args: argparse.Namespace, argv: list[str]) -> tuple[Path, list[StudyRun], list[str], str, list]:
+    """Check the whole campaign before Ray starts: its studies, their names and every unfinished study's plan
+    (returned with the folder, the studies, the options passed to each and the description)."""
     from tune_ired.plan import plan_sweep
     from tune_ired.sweep import parse_args
 
@@ -149,11 +150,12 @@ def plan_studies(args: argparse.Namespace, argv: list[str]) -> tuple[Path, list[
         study.status, study.exit_code = record["status"], record["exit_code"]
         study.started_at, study.ended_at = record["started_at"], record["ended_at"]
     options = child_options(argv, [str(file) for file in args.files])
-    for study in studies:
-        if study.status != Status.FINISHED:
-            started = study.status != Status.PENDING
-            plan_sweep(parse_args(study_argv(study, options, address=None, resume=started)))
-    return folder, studies, options, description
+    plans = [
+        plan_sweep(parse_args(study_argv(study, options, address=None, resume=study.status != Status.PENDING)))
+        for study in studies
+        if study.status != Status.FINISHED
+    ]
+    return folder, studies, options, description, plans
 
 
 class Campaign:
@@ -273,9 +275,15 @@ def start_shared_ray(address: str | None) -> str:
 def main(args: argparse.Namespace, argv: list[str]) -> int:
     """Plan, run and record a campaign (see the module docstring); the process's exit code."""
     try:
-        folder, studies, options, description = plan_studies(args, argv)
+        folder, studies, options, description, plans = plan_studies(args, argv)
     except ConfigError as err:
         return fail(str(err))
+    if args.dry_run:
+        from tune_ired.dryrun import dry_run_text
+
+        for plan in plans:
+            print(f"== study {plan.folder.name} ({plan.file})\n{dry_run_text(plan)}")
+        return ExitCode.OK
     campaign = Campaign(folder, studies, options=options, description=description, at_once=args.studies_at_once)
     folder.mkdir(parents=True, exist_ok=True)
     campaign.save()

@@ -35,16 +35,16 @@ import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from tune_ired import results
-from tune_ired.analysis.index import StudyEntry, entry_of, index_html, index_markdown
-from tune_ired.analysis.panels import figure_builders
-from tune_ired.analysis.render import html_report, latex_tables, markdown_summary
-from tune_ired.analysis.static import StaticExportError, export_static, latex_figures
-from tune_ired.analysis.study import Findings, Study, analyse, load_study
 from tune_ired.catalogue import Mode
 from tune_ired.cli import ExitCode, fail
-from tune_ired.runlog import read_json
+
+if TYPE_CHECKING:
+    from tune_ired.analysis.study import Findings, Study
+
+# The analysis stack (pandas, plotly, scipy) is imported inside the functions that use it, after
+# the arguments are parsed: --help answers at once.
 
 REPORT_FOLDER = "report"  # default output folder, inside the sweep folder
 OUTPUTS = {"html": "report.html", "markdown": "summary.md", "latex": "tables.tex"}
@@ -87,6 +87,11 @@ def write_report(
 ) -> Report:
     """Write report.html, summary.md and tables.tex (with `static` the figures, with `landscape` the
     energy landscapes first) into `out`."""
+    from tune_ired.analysis.panels import figure_builders
+    from tune_ired.analysis.render import html_report, latex_tables, markdown_summary
+    from tune_ired.analysis.static import export_static, latex_figures
+    from tune_ired.analysis.study import analyse, load_study
+
     if landscape:
         write_landscape(sweep)
     study = load_study(sweep, metric=metric, mode=mode)
@@ -144,6 +149,9 @@ def live(pid: int | None) -> bool:
 
 def campaign_studies(folder: Path) -> list[tuple[str, str, Path]]:
     """(name, recorded state, sweep folder) of each study: campaign.json's, else every sweep inside."""
+    from tune_ired import results
+    from tune_ired.runlog import read_json
+
     studies = read_json(folder / results.CAMPAIGN_FILE).get("studies", [])
     if not studies:
         return [(child.name, "", child) for child in sorted(folder.iterdir()) if results.is_sweep(child)]
@@ -156,6 +164,8 @@ def campaign_studies(folder: Path) -> list[tuple[str, str, Path]]:
 
 def is_campaign_folder(folder: Path) -> bool:
     """A folder of several sweeps (a campaign's): campaign.json, or sweeps inside and none itself."""
+    from tune_ired import results
+
     if (folder / results.CAMPAIGN_FILE).exists():
         return True
     return folder.is_dir() and not results.is_sweep(folder) and any(results.is_sweep(c) for c in folder.iterdir())
@@ -163,6 +173,10 @@ def is_campaign_folder(folder: Path) -> bool:
 
 def write_campaign_report(folder: Path, *, out: Path, static: bool = False, landscape: bool = False) -> dict:
     """Every study's report (into its folder) and the campaign's index (into `out`); the index paths."""
+    from tune_ired import results
+    from tune_ired.analysis.index import StudyEntry, entry_of, index_html, index_markdown
+    from tune_ired.runlog import read_json
+
     entries = []
     for name, state, sweep in campaign_studies(folder):
         if not results.is_sweep(sweep):
@@ -206,7 +220,10 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = parse_args(argv)
+    args = parse_args(argv)  # before the analysis stack is imported: --help answers at once
+    from tune_ired import results
+    from tune_ired.analysis.static import StaticExportError
+
     out = args.out or args.sweep / REPORT_FOLDER
     try:
         if is_campaign_folder(args.sweep):

@@ -10,7 +10,11 @@ hold the same three files, written by one loop, `recorded_run`, and read back by
 - `run.json`: the budget, and one session per start or resume: code version, packages,
   device, host, SLURM job, command, start and end times, first and last step
   (`tune_ired.provenance`);
-- `metrics.jsonl`: one JSON row per evaluation (keys: `tune_ired.catalogue`).
+- `metrics.jsonl`: one JSON row per evaluation (keys: `tune_ired.catalogue`);
+- `heartbeat.json`: the step reached between evaluations (at most every `HEARTBEAT_PERIOD_S`),
+  which `python -m tune_ired.status` and the sweep's live table show;
+- `checkpoints/best.pt` (with `BestCheckpoint`): the state at the evaluation whose metric
+  was best so far; `train --out` keeps it by val/mse, a sweep trial by the sweep's metric.
 
 Rows are appended and never rewritten in place, and a restart replaces the file
 atomically, so a process killed at any moment leaves at worst a torn last line, which
@@ -22,16 +26,24 @@ during that copy leaves them truncated.
 from __future__ import annotations
 
 import json
+import math
 import os
+import time
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
 from tune_ired import provenance
+from tune_ired.catalogue import Mode
 
 CONFIG_FILE = "config.json"
 METRICS_FILE = "metrics.jsonl"
 RUN_FILE = "run.json"
+HEARTBEAT_FILE = "heartbeat.json"
+CHECKPOINTS = "checkpoints"  # a run folder's own checkpoints (Tune's stay in checkpoint_NNNNNN/ beside it)
+BEST_CHECKPOINT = "best.pt"
+HEARTBEAT_PERIOD_S = 5.0  # heartbeat.json is rewritten at most this often: cheap, yet live for a human
 TRIAL_PREFIX = "trial_"  # a sweep's trial folders are trial_<Tune's trial id>
 
 
@@ -41,7 +53,7 @@ class Trainable(Protocol):
     step: int
     cfg: Any  # a tune_ired.config.Config: to_dict() gives every key
 
-    def run(self) -> Iterator[dict[str, Any]]: ...
+    def run(self, on_step: Callable[[int], None] | None = None) -> Iterator[dict[str, Any]]: ...
 
     def device_info(self) -> dict[str, Any]: ...
 
@@ -106,18 +118,86 @@ def append_row(folder: Path, row: dict[str, Any]) -> None:
         out.write(json.dumps(row) + "\n")
 
 
+def is_better(value: Any, than: float, mode: str) -> bool:
+    """True when `value` is a finite number better than `than` for `mode` (NaN `than`: any finite value)."""
+    if not isinstance(value, (int, float)) or not math.isfinite(value):
+        return False
+    return math.isnan(than) or (value < than if Mode(mode) is Mode.MIN else value > than)
+
+
+@dataclass
+class BestCheckpoint:
+    """Keeps `checkpoints/best.pt` of a run folder: the state at its best evaluation by `metric` so far.
+
+    `save(path)` writes the trainer's current state to `path` atomically (the drivers pass
+    `tune_ired.checkpoint.save_state`; this module stays torch-free). `recorded_run` offers
+    it every row on record, so a resumed run knows the best its kept rows reached.
+    """
+
+    metric: str
+    mode: str
+    save: Callable[[Path], None]
+    value: float = math.nan  # the best finite value so far (NaN: none yet)
+
+    def observe(self, row: dict[str, Any]) -> bool:
+        """Take `row` into account; True when it is a new best."""
+        if not is_better(row.get(self.metric), self.value, self.mode):
+            return False
+        self.value = row[self.metric]
+        return True
+
+    def offer(self, folder: Path, row: dict[str, Any]) -> None:
+        """Save the current state as best.pt when `row` is a new best."""
+        if self.observe(row):
+            self.save(folder / CHECKPOINTS / BEST_CHECKPOINT)
+
+
+def write_heartbeat(folder: Path, *, step: int, train_steps: int) -> None:
+    """Record the step a run has reached between evaluations (heartbeat.json, atomically)."""
+    write_json(folder / HEARTBEAT_FILE, {"step": step, "train_steps": train_steps, "at": provenance.now()})
+
+
+def heartbeat(folder: Path, *, train_steps: int, on_step: Callable[[int], None] | None) -> Callable[[int], None]:
+    """The trainer's per-step callback: heartbeat.json at most every HEARTBEAT_PERIOD_S, then `on_step`."""
+    last = time.monotonic()
+
+    def step_done(step: int) -> None:
+        nonlocal last
+        now = time.monotonic()
+        if now - last >= HEARTBEAT_PERIOD_S:
+            write_heartbeat(folder, step=step, train_steps=train_steps)
+            last = now
+        if on_step is not None:
+            on_step(step)
+
+    return step_done
+
+
 def recorded_run(
-    trainer: Trainable, folder: Path, *, budget: str | None, command: str | None = None
+    trainer: Trainable,
+    folder: Path,
+    *,
+    budget: str | None,
+    command: str | None = None,
+    best: BestCheckpoint | None = None,
+    on_step: Callable[[int], None] | None = None,
 ) -> Iterator[dict[str, Any]]:
     """Run `trainer` (fresh or restored from a checkpoint) into `folder`, yielding each row once it is on disk.
 
     Writes the whole config, opens a session in run.json, cuts metrics.jsonl back to the
     trainer's step (rows past the checkpoint were left by a killed run), appends every row,
-    and closes the session when the run ends or its consumer stops it.
+    and closes the session when the run ends or its consumer stops it. With `best`, the
+    state at each new best row is saved as checkpoints/best.pt before the row is yielded.
+    Between evaluations heartbeat.json records the step, and `on_step(step)` is called
+    after every optimiser step (a progress bar; keep it cheap).
     """
     folder.mkdir(parents=True, exist_ok=True)
     write_config(folder, trainer.cfg.to_dict())
     restart_metrics(folder, up_to_step=trainer.step)
+    if best is not None:
+        for row in read_metrics(folder):
+            best.observe(row)
+    write_heartbeat(folder, step=trainer.step, train_steps=trainer.cfg.train_steps)
     record = read_json(folder / RUN_FILE)
     session = provenance.collect(device=trainer.device_info(), command=command) | {
         "from_step": trainer.step,
@@ -126,8 +206,11 @@ def recorded_run(
     sessions = [*record.get("sessions", []), session]
     write_json(folder / RUN_FILE, {"budget": budget, "sessions": sessions})
     try:
-        for row in trainer.run():
+        for row in trainer.run(on_step=heartbeat(folder, train_steps=trainer.cfg.train_steps, on_step=on_step)):
             append_row(folder, row)
+            write_heartbeat(folder, step=row["step"], train_steps=trainer.cfg.train_steps)
+            if best is not None:
+                best.offer(folder, row)
             session["to_step"] = row["step"]
             yield row
     finally:

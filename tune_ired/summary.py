@@ -1,29 +1,112 @@
-"""The end of a sweep: the tidy tables on disk, the statuses and the best trial on the console.
+"""The end of a sweep: the tidy tables and best.json on disk; statuses, the best trials and what next on the console.
 
-python -m tune_ired.sweep ...      # calls summarize(plan) when the Tuner returns
+    python -m tune_ired.sweep ...      # calls summarize(plan) when the Tuner returns
+
+`best.json` (in the sweep folder, written atomically) names the best trial by the sweep's
+metric (its best finite evaluation, as the tables' `best/<metric>`): its id, status and
+folder, its whole config, the searched keys, the metric values of that evaluation and of
+its last one, and the path of its best checkpoint (`trial_<id>/checkpoints/best.pt`, the
+state at that evaluation; null when the trial kept none). No trial with a finite value:
+no best.json, and the console says so.
 """
 
 from __future__ import annotations
 
 import json
+from pathlib import Path
+from typing import Any
 
-from tune_ired import results
+from tune_ired import results, status
+from tune_ired.catalogue import SEED_KEY, STEP, TrialStatus
 from tune_ired.plan import Plan
+from tune_ired.runlog import (
+    BEST_CHECKPOINT,
+    CHECKPOINTS,
+    CONFIG_FILE,
+    read_json,
+    read_metrics,
+    trial_dirname,
+    write_json,
+)
+
+BEST_FILE = "best.json"
+ERROR_FILE = "error.txt"  # Tune's record of a failed trial's exception
+TOP_TRIALS = 5  # trials listed in the closing table, best first
+UNFINISHED = (TrialStatus.RUNNING, TrialStatus.PENDING)
+
+
+def plain_metrics(row: dict[str, Any]) -> dict[str, Any]:
+    """A row's metric keys without the per-seed ones (results.metrics_of: NaN for non-finite values)."""
+    return {key: value for key, value in results.metrics_of(row).items() if not SEED_KEY.match(key)}
+
+
+def best_record(folder: Path, meta: dict[str, Any], top: status.TrialView) -> dict[str, Any]:
+    """What best.json holds for the best trial `top`."""
+    own = folder / trial_dirname(top.trial_id)
+    rows = read_metrics(own)
+    best_row = next(row for row in rows if row[STEP] == top.best_step)
+    checkpoint = own / CHECKPOINTS / BEST_CHECKPOINT
+    return {
+        "sweep": str(folder),
+        "metric": meta.get("metric", status.DEFAULT_METRIC),
+        "mode": meta.get("mode", status.DEFAULT_MODE),
+        "trial_id": top.trial_id,
+        "status": top.status.value,
+        "trial_dir": str(own),
+        "value": top.best,
+        "step": top.best_step,
+        "checkpoint": str(checkpoint) if checkpoint.exists() else None,
+        "searched": {key: top.params.get(key) for key in meta.get("searched", [])},
+        "config": read_json(own / CONFIG_FILE) or top.params,
+        "best": plain_metrics(best_row),
+        "final": plain_metrics(rows[-1]),
+    }
+
+
+def write_best(folder: Path, meta: dict[str, Any], views: list[status.TrialView]) -> Path | None:
+    """Write best.json for the best trial so far; None (nothing written) when no trial has a finite value."""
+    top = status.best_view(views, meta.get("mode", status.DEFAULT_MODE))
+    if top is None:
+        return None
+    path = folder / BEST_FILE
+    write_json(path, best_record(folder, meta, top))
+    return path
+
+
+def closing_text(plan: Plan, views: list[status.TrialView], *, best: Path | None) -> list[str]:
+    """The closing lines: statuses, the best trials, best.json, errors, and the next commands."""
+    metric, mode = plan.spec.metric, plan.spec.mode
+    ranked = sorted(views, key=lambda view: (view.best != view.best, view.best if mode == "min" else -view.best))
+    lines = [
+        f"== sweep {plan.folder}: done ==",
+        f"trials: {status.status_counts(views)}",
+        f"best {min(TOP_TRIALS, len(ranked))} of {len(ranked)} by {metric} ({mode}):",
+        status.trials_table(ranked[:TOP_TRIALS], searched=plan.searched, metric=metric),
+        status.best_line(views, metric=metric, mode=mode, searched=plan.searched, label="best"),
+    ]
+    if best is not None:
+        record = read_json(best)
+        lines.append("best config: " + json.dumps(record["searched"]))
+        lines.append(f"best trial, config, metrics and checkpoint: {best}")
+    else:
+        lines.append(f"no trial reported a finite {metric}: no {BEST_FILE} written")
+    lines += [
+        f"{view.trial_id} errored: see {plan.folder / trial_dirname(view.trial_id) / ERROR_FILE}"
+        for view in views
+        if view.status is TrialStatus.ERRORED
+    ]
+    if any(view.status in UNFINISHED for view in views):
+        again = f"{plan.file} --storage {plan.folder.parent} --name {plan.folder.name} --resume"
+        lines.append(f"the sweep did not finish; continue it with: python -m tune_ired.sweep {again}")
+    lines.append(f"status any time: python -m tune_ired.status {plan.folder}")
+    lines.append(f"next, the report: python -m tune_ired.report {plan.folder}")
+    return lines
 
 
 def summarize(plan: Plan) -> None:
-    """Print the trials' statuses and the best config; write the tidy table into the sweep folder."""
-    sweep = results.load_sweep(plan.folder)
-    trials, best = sweep.trials, f"best/{plan.spec.metric}"
-    print("trials: " + ", ".join(f"{n} {status}" for status, n in trials["status"].value_counts().items()))
-    if best in trials and trials[best].notna().any():
-        top = trials.loc[trials[best].idxmin() if plan.spec.mode == "min" else trials[best].idxmax()]
-        config = {key.removeprefix("config/"): top[key] for key in trials if key.startswith("config/")}
-        print(f"best trial {top['trial_id']}: {best} = {top[best]:.6g} at step {top['best/step']:.0f}")
-        searched = {key: config[key] for key in plan.searched if key in config}
-        print("best config: " + json.dumps(searched, default=lambda value: value.item()))  # numpy scalars
+    """Write the tidy tables and best.json into the sweep folder, then print the closing summary."""
     for path in results.write_tables(plan.folder):
         print(f"wrote {path}")
-    if trials["status"].isin(["running", "pending"]).any():
-        again = f"{plan.file} --storage {plan.folder.parent} --name {plan.folder.name} --resume"
-        print(f"the sweep did not finish; continue it with: python -m tune_ired.sweep {again}")
+    meta, views = status.sweep_views(plan.folder)
+    best = write_best(plan.folder, meta, views)
+    print("\n".join(closing_text(plan, views, best=best)), flush=True)

@@ -3,15 +3,18 @@
     python -m tune_ired.sweep search_spaces/noise_scale.py --budget quick
     python -m tune_ired.sweep search_spaces/multiseed.py --address 10.0.0.1:6379 --gpus-per-trial 0.25
     python -m tune_ired.sweep search_spaces/noise_scale.py --budget quick --resume   # continue a killed sweep
+    python -m tune_ired.sweep search_spaces/noise_scale.py --budget quick --dry-run  # the trials, without Ray
+    python -m tune_ired.sweep search_spaces/noise_scale.py --tracker tensorboard --tracker mlflow
     python -m tune_ired.sweep search_spaces/research_plan.py --budget quick          # a campaign of studies
 
 With no --address a private local Ray is started (its dashboard on 127.0.0.1, address
 printed); with one, the sweep joins that cluster. The sweep is written to
 `<storage>/<name>/` (default `./results/<file stem>/`): Ray Tune's own files, our
 `sweep.json`, and at the end the tidy table `trials.parquet` / `trials.csv`
-(`tune_ired.results`). Several files, or one campaign file, run as a campaign on one Ray
-(`tune_ired.campaign`). Bad input (file, key, value, budget, address) exits with code 2
-before Ray starts.
+(`tune_ired.results`) and `best.json` (`tune_ired.summary`). The live table is
+`tune_ired.console`'s; `python -m tune_ired.status FOLDER` prints it from the folder alone.
+Several files, or one campaign file, run as a campaign on one Ray (`tune_ired.campaign`).
+Bad input (file, key, value, budget, address, tracker) exits with code 2 before Ray starts.
 """
 
 from __future__ import annotations
@@ -20,15 +23,22 @@ import argparse
 import sys
 from pathlib import Path
 
-from tune_ired.budgets import BUDGETS
+from tune_ired.budgets import BUDGETS, describe_budgets
 from tune_ired.cli import ExitCode, fail
+
+TRACKER_NAMES = ("tensorboard", "mlflow", "wandb")  # tune_ired.trackers.TRACKERS, named here without importing Ray
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         prog="python -m tune_ired.sweep",
         description="Run a search-space file (search_spaces/*.py) as a Ray Tune sweep.",
-        epilog="Config keys: python -m tune_ired.train --list-keys",
+        epilog=(
+            f"budgets:\n{describe_budgets()}\n\n"
+            "config keys: python -m tune_ired.train --list-keys\n"
+            "a sweep's state, any time: python -m tune_ired.status <storage>/<name>"
+        ),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument(
         "files",
@@ -37,33 +47,65 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         metavar="FILE",
         help="a search-space file (search_spaces/noise_scale.py); several, or a campaign file, run as a campaign",
     )
-    parser.add_argument("--budget", choices=list(BUDGETS), help="named budget (default: the file's default_budget)")
-    parser.add_argument("--address", help="join the Ray cluster at HOST:PORT (default: start a private local Ray)")
-    parser.add_argument("--storage", type=Path, default=Path("results"), help="storage folder (default: ./results)")
-    parser.add_argument("--name", help="experiment name (default: the file's stem; a campaign's: its file's stem)")
-    parser.add_argument("--resume", action="store_true", help="continue the sweep (or campaign) in <storage>/<name>")
-    parser.add_argument("--cpus-per-trial", type=int, default=1, help="CPUs (and torch threads) per trial")
-    parser.add_argument("--gpus-per-trial", type=float, default=0.0, help="GPUs per trial, fractions allowed")
-    parser.add_argument("--max-concurrent", type=int, default=0, help="trials at once (0: as resources allow)")
-    parser.add_argument("--num-samples", type=int, help="override the file's num_samples")
-    parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="fix a config key")
     parser.add_argument(
-        "--studies-at-once", type=int, default=1, metavar="N", help="a campaign's studies run side by side (default: 1)"
+        "--budget", choices=list(BUDGETS), help="named budget, listed below (default: the file's default_budget)"
+    )
+    parser.add_argument(
+        "--address", metavar="HOST:PORT", help="join this Ray cluster (default: start a private local Ray)"
+    )
+    parser.add_argument(
+        "--storage", type=Path, default=Path("results"), metavar="DIR", help="storage folder (default: ./results)"
+    )
+    parser.add_argument(
+        "--name", metavar="NAME", help="the sweep's (or campaign's) folder in DIR (default: the file's stem)"
+    )
+    parser.add_argument("--resume", action="store_true", help="continue the sweep (or campaign) in <storage>/<name>")
+    parser.add_argument(
+        "--cpus-per-trial", type=int, default=1, metavar="N", help="CPUs (and torch threads) per trial (default: 1)"
+    )
+    parser.add_argument(
+        "--gpus-per-trial", type=float, default=0.0, metavar="F", help="GPUs per trial, fractions share (default: 0)"
+    )
+    parser.add_argument(
+        "--max-concurrent", type=int, default=0, metavar="N", help="trials at once (default: 0, as resources allow)"
+    )
+    parser.add_argument("--num-samples", type=int, metavar="N", help="override the file's num_samples")
+    parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="fix a config key (repeatable)")
+    # --- console and trackers (tune_ired.console, tune_ired.dryrun, tune_ired.trackers)
+    parser.add_argument(
+        "--dry-run", action="store_true", help="print the trials, resources and estimated work; start nothing"
+    )
+    parser.add_argument(
+        "--tracker",
+        action="append",
+        default=[],
+        choices=TRACKER_NAMES,
+        help="also log to this tracker (repeatable; pip install -e '.[trackers]')",
+    )
+    parser.add_argument(
+        "--mlflow-uri",
+        metavar="URI",
+        help="MLflow tracking store or server (default: sqlite:///<storage>/<name>/mlflow.db)",
+    )
+    # --- campaigns (tune_ired.campaign)
+    parser.add_argument(
+        "--studies-at-once", type=int, default=1, metavar="N", help="a campaign's studies side by side (default: 1)"
     )
     args = parser.parse_args(argv)
     args.file = args.files[0]
     return args
 
 
-def run(plan, trainable=None) -> None:
+def run(plan, trainable=None, trackers=None) -> None:
     """Record the sweep, run it on Ray, and summarize it (`trainable`: tests pass their own)."""
     from tune_ired.plan import close_meta, write_meta
     from tune_ired.summary import summarize
+    from tune_ired.trackers import Trackers
     from tune_ired.trainable import train_ired
     from tune_ired.tuner import run_tuner
 
     write_meta(plan)
-    run_tuner(plan, trainable or train_ired)
+    run_tuner(plan, trainable or train_ired, trackers or Trackers())
     close_meta(plan)
     summarize(plan)
 
@@ -71,19 +113,38 @@ def run(plan, trainable=None) -> None:
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     args = parse_args(argv)
+    from tune_ired.auth import private_token
+
+    if args.dry_run:  # starts no Ray: needs no token
+        return planned_run(args, argv)
+    with private_token(address=args.address):  # before Ray is imported: Ray reads the token set-up once
+        return planned_run(args, argv)
+
+
+def planned_run(args: argparse.Namespace, argv: list[str]) -> int:
+    """Validate the command line, then print the dry run, run the sweep, or run the campaign."""
     from tune_ired import campaign
     from tune_ired.config import ConfigError
     from tune_ired.plan import plan_sweep
+    from tune_ired.trackers import Trackers, check_trackers
 
+    trackers = Trackers(names=tuple(dict.fromkeys(args.tracker)), mlflow_uri=args.mlflow_uri)
     try:
+        check_trackers(trackers)
         if campaign.is_campaign(args.files):
             return campaign.main(args, argv)
         plan = plan_sweep(args)
     except ConfigError as err:
         return fail(str(err))
+    if args.dry_run:
+        from tune_ired.dryrun import dry_run_text
+
+        print(dry_run_text(plan))
+        return ExitCode.OK
     campaign.watch_campaign()
     print(f"sweep {plan.file} at budget '{plan.budget}' into {plan.folder}", flush=True)
-    run(plan)
+    print(f"  its state any time: python -m tune_ired.status {plan.folder}", flush=True)
+    run(plan, trackers=trackers)
     return ExitCode.OK
 
 

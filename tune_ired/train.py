@@ -7,8 +7,10 @@
     python -m tune_ired.train --list-keys                                      # every config key and its range
 
 A run folder holds `config.json` (every key), `run.json` (provenance, one session per start
-or resume), `metrics.jsonl` (one JSON object per evaluation) and `checkpoints/` (`latest.pt`,
-`best.pt` by val/mse, `final.pt`). Bad input exits with code 2 and a message naming the key.
+or resume), `metrics.jsonl` (one JSON object per evaluation), `heartbeat.json` (the step
+reached) and `checkpoints/` (`latest.pt`, `best.pt` by val/mse, `final.pt`). On a terminal
+a progress bar shows steps/s and the ETA between evaluations (`tune_ired.progress`); in a
+log, a plain progress line every 30 s. Bad input exits with code 2 and a message naming the key.
 """
 
 from __future__ import annotations
@@ -21,12 +23,11 @@ from typing import TYPE_CHECKING, Any
 
 from tune_ired.budgets import BUDGETS, describe_budgets
 from tune_ired.cli import ExitCode, fail
+from tune_ired.progress import LINE_PERIOD_S, StepProgress
 
 if TYPE_CHECKING:
     from tune_ired.config import Config
     from tune_ired.trainer import Trainer
-
-CHECKPOINTS = "checkpoints"
 
 
 def format_row(row: dict[str, Any], total_steps: int) -> str:
@@ -47,7 +48,7 @@ def prepare_run(out: Path, cfg: Config | None, *, resume: bool) -> Trainer:
     """A trainer for `out`, restored from its latest checkpoint when resuming."""
     from tune_ired.checkpoint import load_state
     from tune_ired.config import ConfigError, make_config
-    from tune_ired.runlog import CONFIG_FILE
+    from tune_ired.runlog import CHECKPOINTS, CONFIG_FILE
     from tune_ired.trainer import Trainer
 
     config_path, latest = out / CONFIG_FILE, out / CHECKPOINTS / "latest.pt"
@@ -68,11 +69,23 @@ def prepare_run(out: Path, cfg: Config | None, *, resume: bool) -> Trainer:
 
 
 def run_to_dir(
-    out: Path, cfg: Config | None, *, budget: str | None = None, resume: bool = False, echo=print
+    out: Path,
+    cfg: Config | None,
+    *,
+    budget: str | None = None,
+    resume: bool = False,
+    echo=print,
+    tty: bool | None = None,
+    progress_period_s: float = LINE_PERIOD_S,
 ) -> list[dict[str, Any]]:
-    """Train into run folder `out` (see the module docstring); returns the new metric rows."""
+    """Train into run folder `out` (see the module docstring); returns the new metric rows.
+
+    `tty` forces the progress bar on or off (default: whether stderr is a terminal);
+    without the bar a progress line is echoed every `progress_period_s`.
+    """
+    from tune_ired.catalogue import VAL_MSE, Mode
     from tune_ired.checkpoint import save_state
-    from tune_ired.runlog import METRICS_FILE, RUN_FILE, read_json, recorded_run
+    from tune_ired.runlog import CHECKPOINTS, METRICS_FILE, RUN_FILE, BestCheckpoint, read_json, recorded_run
 
     trainer = prepare_run(out, cfg, resume=resume)
     cfg = trainer.cfg
@@ -81,15 +94,17 @@ def run_to_dir(
     ckpt_dir = out / CHECKPOINTS
     echo(f"run {out}: n={cfg.n} strategy={cfg.strategy} seeds={cfg.seeds} device={trainer.device}")
     echo(f"from step {trainer.step} of {cfg.train_steps}; metrics in {out / METRICS_FILE}")
+    best = BestCheckpoint(VAL_MSE, Mode.MIN, save=lambda path: save_state(trainer.state_dict(), path))
+    progress = StepProgress(total=cfg.train_steps, initial=trainer.step, tty=tty, period_s=progress_period_s, echo=echo)
     rows = []
-    for row in recorded_run(trainer, out, budget=budget):
-        state = trainer.state_dict()
-        if cfg.checkpoint_every == 0 or row["step"] % cfg.checkpoint_every == 0 or trainer.finished:
-            save_state(state, ckpt_dir / "latest.pt")
-        if row["val/is_best"]:
-            save_state(state, ckpt_dir / "best.pt")
-        echo(format_row(row, cfg.train_steps))
-        rows.append(row)
+    try:
+        for row in recorded_run(trainer, out, budget=budget, best=best, on_step=progress):
+            if cfg.checkpoint_every == 0 or row["step"] % cfg.checkpoint_every == 0 or trainer.finished:
+                save_state(trainer.state_dict(), ckpt_dir / "latest.pt")
+            progress.write(format_row(row, cfg.train_steps))
+            rows.append(row)
+    finally:
+        progress.close()
     save_state(trainer.state_dict(), ckpt_dir / "final.pt")
     return rows
 

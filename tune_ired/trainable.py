@@ -7,7 +7,9 @@ and every evaluation row of `Trainer.run()` is reported with `tune.report(row,
 checkpoint=...)`. The trial's own folder in the sweep's storage (`<folder>/trial_<id>/`)
 is a run folder written by the same loop as `train --out` (`tune_ired.runlog.recorded_run`:
 the whole config, provenance, each row on disk before it is reported), so the tables never
-depend on the copies of Tune's files that its driver keeps rewriting. A batched trial
+depend on the copies of Tune's files that its driver keeps rewriting. That loop also keeps
+the trial's `checkpoints/best.pt`, the state at its best evaluation by the sweep's metric
+(which `best.json` of the sweep names), beside Tune's own latest checkpoints. A batched trial
 whose seeds diverge reports the rule of `tune_ired.divergence.seed_mean`; a trial whose
 every seed diverged reports `DIVERGED_SENTINEL` (signed for the sweep's mode) in place of
 a non-finite metric, plus `diverged=True`, and returns: neither ASHA nor Optuna ever sees
@@ -38,7 +40,7 @@ from ray import tune
 from tune_ired.catalogue import worst
 from tune_ired.checkpoint import STATE_FILE, load_state, save_state
 from tune_ired.config import Config, make_config
-from tune_ired.runlog import recorded_run, trial_dirname
+from tune_ired.runlog import BestCheckpoint, recorded_run, trial_dirname
 from tune_ired.trainer import Trainer
 
 MIN_CHECKPOINT_INTERVAL_S = 10.0  # >> the experiment snapshot's period (1 s): see the module docstring
@@ -94,7 +96,8 @@ def train_ired(
     restore(trainer)
     own = Path(folder) / trial_dirname(tune.get_context().get_trial_id())
     last_checkpoint = None
-    for row in recorded_run(trainer, own, budget=budget, command=command):
+    best = BestCheckpoint(metric, mode, save=lambda path: save_state(trainer.state_dict(), path))
+    for row in recorded_run(trainer, own, budget=budget, command=command, best=best):
         report = finite_metric(row, metric=metric, mode=mode)
         since_last = None if last_checkpoint is None else time.monotonic() - last_checkpoint
         if not wants_checkpoint(cfg, row, trainer, since_last=since_last):

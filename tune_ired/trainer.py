@@ -14,7 +14,7 @@ from __future__ import annotations
 import json
 import math
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import torch
@@ -173,8 +173,12 @@ class Trainer:
         )
         return metrics | diagnostics
 
-    def run(self) -> Iterator[dict[str, Any]]:
-        """Train to cfg.train_steps (or an early stop, or every seed diverged), yielding a row per evaluation."""
+    def run(self, on_step: Callable[[int], None] | None = None) -> Iterator[dict[str, Any]]:
+        """Train to cfg.train_steps (or an early stop, or every seed diverged), yielding a row per evaluation.
+
+        `on_step(step)` is called after every optimiser step with the step count, a plain int
+        (no device sync): a driver's progress bar or heartbeat. The trainer itself prints nothing.
+        """
         cfg = self.cfg
         sums: dict[str, torch.Tensor] = {}
         window_start, window_steps = time.perf_counter(), 0
@@ -182,6 +186,8 @@ class Trainer:
             for key, value in self.train_step().items():
                 sums[key] = sums.get(key, 0) + value
             window_steps += 1
+            if on_step is not None:
+                on_step(self.step)
             if self.step % cfg.eval_every and self.step < cfg.train_steps:
                 continue
             train_seconds = time.perf_counter() - window_start

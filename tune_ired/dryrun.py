@@ -1,0 +1,116 @@
+"""`python -m tune_ired.sweep FILE --dry-run`: what a sweep would run, without starting Ray.
+
+Prints the plan (`tune_ired.plan`): the sweep folder, the searcher and scheduler, the
+resources per trial, the keys every trial fixes, and then either every trial (a grid: each
+trial's searched keys, train_steps and seeds, expanded as Tune will expand it) or, for
+random and Optuna searches, what is sampled from which distribution and how many trials
+are drawn; and an estimate of the work in trial-steps (optimiser steps summed over
+trials; with ASHA an upper bound, since it stops weaker trials early).
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+from ray.tune.search.sample import Categorical, Domain, Integer
+from ray.tune.search.variant_generator import generate_variants
+
+from tune_ired.config import make_config
+from tune_ired.plan import Plan
+from tune_ired.space import is_grid
+from tune_ired.status import format_table
+
+SAMPLED = ("random", "optuna")  # searchers that draw trials instead of listing them
+
+
+def describe_domain(value: Any) -> str:
+    """A searched entry in words: 'grid of [..]', 'choice of [..]', 'loguniform(0.01, 3.0)', ..."""
+    if is_grid(value):
+        return f"grid of {value['grid_search']}"
+    if isinstance(value, Categorical):
+        return f"choice of {value.categories}"
+    if isinstance(value, Integer):  # Tune's upper bound is exclusive
+        return f"integers {value.lower}..{value.upper - 1} ({type(value.get_sampler()).__name__.strip('_').lower()})"
+    if isinstance(value, Domain):
+        kind = type(value.get_sampler()).__name__.strip("_").lower()
+        return f"{kind}({getattr(value, 'lower', '?')}, {getattr(value, 'upper', '?')})"
+    return repr(value)
+
+
+def grid_trials(plan: Plan) -> list[dict[str, Any]]:
+    """Every trial's explicit config, as Tune's variant generator expands the space (grid x num_samples)."""
+    trials = []
+    for _ in range(plan.num_samples):
+        for _, spec in generate_variants({"config": plan.param_space}, random_state=plan.spec.seed):
+            trials.append(spec["config"])
+    return trials
+
+
+def scheduler_words(plan: Plan, eval_every: int, train_steps: int) -> str:
+    asha = plan.spec.scheduler
+    if asha is None:
+        return "none: every trial trains its whole budget"
+    return (
+        f"ASHA: a trial may be stopped from evaluation {asha.grace_period} (step {asha.grace_period * eval_every}) "
+        f"on, the best 1/{asha.reduction_factor:g} going on at each rung, up to evaluation "
+        f"{math.ceil(train_steps / eval_every)}"
+    )
+
+
+def resources_words(plan: Plan) -> str:
+    cpus, gpus = plan.resources["cpu"], plan.resources["gpu"]
+    at_once = f"at most {plan.max_concurrent} at once" if plan.max_concurrent else "as many at once as resources allow"
+    where = f"the cluster at {plan.address}" if plan.address else "a private local Ray"
+    return f"{cpus:g} CPU and {gpus:g} GPU per trial, {at_once}, on {where}"
+
+
+def dry_run_text(plan: Plan) -> str:
+    """The dry run's text for a validated plan."""
+    searched = {key: plan.param_space[key] for key in plan.searched}
+    fixed = {key: value for key, value in plan.param_space.items() if key not in plan.searched}
+    sampled = plan.spec.searcher in SAMPLED or any(
+        isinstance(value, Domain) and not is_grid(value) for value in searched.values()
+    )
+    trials = [] if sampled else grid_trials(plan)
+    configs = [make_config(trial, budget=plan.budget, source=str(plan.file)) for trial in trials]
+    first = make_config(fixed, budget=plan.budget, source=str(plan.file))
+    lines = [
+        f"dry run: {plan.file} at budget '{plan.budget}' into {plan.folder} (Ray is not started)",
+        f"metric: {plan.spec.metric} ({plan.spec.mode}); searcher: {plan.spec.searcher}; "
+        f"scheduler: {scheduler_words(plan, first.eval_every, first.train_steps)}",
+        f"resources: {resources_words(plan)}",
+        "fixed keys: "
+        + (", ".join(f"{key}={value}" for key, value in fixed.items()) or "none")
+        + f" (the rest: budget '{plan.budget}', then the config defaults)",
+    ]
+    if sampled:
+        count = plan.num_samples * math.prod(len(v["grid_search"]) for v in searched.values() if is_grid(v))
+        lines.append(f"{count} trials, drawn by the {plan.spec.searcher} searcher (seed {plan.spec.seed}) from:")
+        lines += [f"  {key} ~ {describe_domain(value)}" for key, value in searched.items()]
+        steps = count * first.train_steps
+        lines.append(
+            f"estimated work: {count} trials x {first.train_steps} steps x {first.num_seeds} seed(s) "
+            f"= {steps * first.num_seeds} seed-steps ({steps} trial-steps)"
+        )
+    else:
+        header = ["#", *plan.searched, "train_steps", "eval_every", "seeds"]
+        rows = [
+            [
+                str(i + 1),
+                *(str(trial.get(key)) for key in plan.searched),
+                str(cfg.train_steps),
+                str(cfg.eval_every),
+                str(cfg.num_seeds),
+            ]
+            for i, (trial, cfg) in enumerate(zip(trials, configs, strict=True))
+        ]
+        lines.append(f"{len(trials)} trials:")
+        lines.append(format_table(header, rows))
+        steps = sum(cfg.train_steps for cfg in configs)
+        seed_steps = sum(cfg.train_steps * cfg.num_seeds for cfg in configs)
+        lines.append(f"estimated work: {steps} trial-steps ({seed_steps} seed-steps)")
+    if plan.spec.scheduler is not None:
+        lines.append("  (an upper bound: ASHA stops the weaker trials early)")
+    lines.append("run it: the same command without --dry-run")
+    return "\n".join(lines)
