@@ -23,9 +23,9 @@ from tune_ired.data import draw_seed_batch, fixed_set, make_generator
 from tune_ired.diagnostics import mining_diagnostics
 from tune_ired.diffusion import Schedule
 from tune_ired.evaluate import evaluate
-from tune_ired.loss import training_loss
 from tune_ired.model import EnergyModel
 from tune_ired.replay import ReplayBuffer
+from tune_ired.speed import StepSpeed
 
 DATA_STREAM, NOISE_STREAM = 2, 3  # stream keys of each seed's problem and noise generators
 OOD_SEED_OFFSET = 1  # the OOD set's seed is val_seed + 1, so it never repeats the validation set
@@ -95,6 +95,9 @@ class Trainer:
         self.best_mse = math.inf
         self.evals_since_best = 0
         self.finished = False
+        # speed (tune_ired.speed): compiled loss and precision; compiling happens here, before any timed step
+        self.speed = StepSpeed.from_config(cfg, self.device)
+        self.speed.warm_up(self.model, self.sched, cfg, replay=self.replay, step=self.step)
 
     def train_step(self) -> dict[str, torch.Tensor]:
         """One optimiser step on a fresh batch per seed; returns per-seed metrics (S,)."""
@@ -103,9 +106,11 @@ class Trainer:
         for group in self.optimizer.param_groups:
             group["lr"] = lr
         problems = draw_seed_batch(cfg.batch_size, cfg.n, cfg.train_lambda, self.data_generators)
-        out = training_loss(
-            self.model, self.sched, cfg, problems, self.noise_generators, step=self.step, replay=self.replay
-        )
+        self.speed.begin_step()
+        with self.speed.autocast():
+            out = self.speed.loss(
+                self.model, self.sched, cfg, problems, self.noise_generators, step=self.step, replay=self.replay
+            )
         self.optimizer.zero_grad(set_to_none=True)
         out.loss.backward()
         grad_norm = clip_grad_per_seed(list(self.model.parameters()), cfg.grad_clip)
@@ -146,6 +151,7 @@ class Trainer:
             row["perf/steps_per_s"] = window_steps / train_seconds
             row["perf/seed_steps_per_s"] = window_steps * cfg.num_seeds / train_seconds
             row["perf/eval_s"] = time.perf_counter() - eval_start
+            row["perf/compile_s"] = self.speed.compile_s
             yield row
             sums, window_start, window_steps = {}, time.perf_counter(), 0
 
