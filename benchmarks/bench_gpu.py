@@ -227,9 +227,12 @@ def main() -> None:
     parser.add_argument("--reps", type=int, default=5, help="interleaved repetitions of the paper variants")
     parser.add_argument("--calls", type=int, default=10, help="steps per repetition")
     parser.add_argument("--warmup", type=int, default=3, help="untimed steps of each variant first")
+    parser.add_argument("--threads", type=int, default=0, help="torch CPU threads (0: torch's default)")
     parser.add_argument("--parity-compile", action="store_true", help="train the parity runs compiled")
     parser.add_argument("--concurrent-compile", action="store_true", help="compile the concurrent trials")
     args = parser.parse_args()
+    if args.threads:
+        torch.set_num_threads(args.threads)
     device = resolve_device(args.device)
     name = torch.cuda.get_device_name(device) if device.type == "cuda" else "CPU"
     print(f"torch {torch.__version__}, device {device} ({name})")

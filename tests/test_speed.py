@@ -9,7 +9,7 @@ from tune_ired.data import Problems, draw_seed_batch, make_generator
 from tune_ired.diffusion import Schedule
 from tune_ired.loss import training_loss
 from tune_ired.model import EnergyModel
-from tune_ired.speed import compiled_loss
+from tune_ired.speed import StepSpeed
 from tune_ired.trainer import Trainer
 
 # Relative error ||compiled - eager|| / ||eager|| allowed per tensor (loss, metrics, every parameter gradient).
@@ -37,12 +37,12 @@ def loss_and_grads(loss_fn, cfg, model, device, dtype):
 
 @pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
 def test_compiled_loss_matches_eager(device, dtype):
-    cfg = make_config({"num_threads": 1}, budget="tiny")  # the tiny trainer's shapes: test_train reuses the graphs
+    cfg = make_config({"num_threads": 1, "compile": True}, budget="tiny")  # the tiny trainer's: test_train reuses them
     model = EnergyModel(
         seeds=cfg.seeds, n=cfg.n, hidden=cfg.hidden, time_dim=cfg.time_dim, diffusion_steps=cfg.diffusion_steps
     ).to(device, dtype)
     eager, eager_grads = loss_and_grads(training_loss, cfg, model, device, dtype)
-    compiled, compiled_grads = loss_and_grads(compiled_loss("default"), cfg, model, device, dtype)
+    compiled, compiled_grads = loss_and_grads(StepSpeed.from_config(cfg, device).loss, cfg, model, device, dtype)
     tol = TOLERANCE[dtype]
     assert_relatively_close(compiled.loss, eager.loss, tol, "loss")
     assert compiled.metrics.keys() == eager.metrics.keys()

@@ -46,8 +46,9 @@ def draw_problems(batch: int, n: int, lam: float, *, generator: torch.Generator)
     eye = torch.eye(n, device=device)
     a = 2 * r @ r.transpose(-1, -2) + lam * eye
     # cholesky_inverse returns an exactly symmetric inverse; batched solves against I are several
-    # times slower on CPU with 2 threads (benchmarks/bench_data.py)
-    a_inv = torch.cholesky_inverse(torch.linalg.cholesky(a))
+    # times slower on CPU with 2 threads (benchmarks/bench_data.py). cholesky_ex: no error check, so
+    # no host sync on a GPU (A is SPD by construction, lam > 0)
+    a_inv = torch.cholesky_inverse(torch.linalg.cholesky_ex(a).L)
     return Problems(x=a.reshape(batch, n * n), y0=a_inv.reshape(batch, n * n))
 
 

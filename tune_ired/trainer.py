@@ -70,6 +70,7 @@ class Trainer:
         self.device = resolve_device(cfg.device)
         if cfg.num_threads:
             torch.set_num_threads(cfg.num_threads)
+        self.speed = StepSpeed.from_config(cfg, self.device)  # speed: compiled step, precision (tune_ired.speed)
         seeds = cfg.seeds
         self.model = EnergyModel(
             seeds=seeds, n=cfg.n, hidden=cfg.hidden, time_dim=cfg.time_dim, diffusion_steps=cfg.diffusion_steps
@@ -82,7 +83,9 @@ class Trainer:
             power=EMA_POWER,
             include_online_model=False,
         )
-        self.optimizer = torch.optim.Adam(self.model.parameters(), lr=cfg.lr, betas=(cfg.adam_beta1, cfg.adam_beta2))
+        self.optimizer = torch.optim.Adam(
+            self.model.parameters(), lr=cfg.lr, betas=(cfg.adam_beta1, cfg.adam_beta2), fused=self.speed.fused_adam
+        )
         self.sched = Schedule(cfg.diffusion_steps, clip_scale=cfg.clip_scale, device=self.device)
         self.data_generators = [make_generator(self.device, s, DATA_STREAM) for s in seeds]
         self.noise_generators = [make_generator(self.device, s, NOISE_STREAM) for s in seeds]
@@ -95,9 +98,7 @@ class Trainer:
         self.best_mse = math.inf
         self.evals_since_best = 0
         self.finished = False
-        # speed (tune_ired.speed): compiled loss and precision; compiling happens here, before any timed step
-        self.speed = StepSpeed.from_config(cfg, self.device)
-        self.speed.warm_up(self.model, self.sched, cfg, replay=self.replay, step=self.step)
+        self.speed.warm_up(self.model, self.sched, cfg, replay=self.replay, step=self.step)  # compiles, if on
 
     def train_step(self) -> dict[str, torch.Tensor]:
         """One optimiser step on a fresh batch per seed; returns per-seed metrics (S,)."""
