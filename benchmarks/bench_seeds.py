@@ -9,8 +9,10 @@ For each size, each variant (eager; compiled: `compile=true`, `tune_ired.speed`)
 in --seeds it builds a trainer with num_seeds=S (a compiled one compiles in its warm-up,
 whose time is printed and not counted), warms each up, then times training steps (no
 evaluation) in repetitions interleaved across variants and S, so all see the same machine
-load, and prints the median seed-steps/s. S separate runs, one after another on the same
-threads, have the single-seed rate of their variant, so speedup = batched seed-steps/s
+load, and prints the median seed-steps/s by wall time (the headline) and by process CPU
+time (steadier on a shared machine with one thread; with more, it counts waiting threads).
+S separate runs, one after another on the same threads, have the single-seed rate of their
+variant, so speedup = batched seed-steps/s
 divided by the same variant's S = 1 steps/s; the compiled rows also give it against eager
 S = 1 (what batching with compile gains over separate eager runs). The last lines are
 `seed_batch_speedup_s8_quick_eager: X.XX` and `seed_batch_speedup_s8_quick: X.XX`, the
@@ -45,20 +47,20 @@ VARIANTS = {"eager": False, "compiled": True}  # name -> compile
 HEADLINE_SIZE, HEADLINE_SEEDS = "quick", 8
 
 
-def seconds_per_step(trainer: Trainer, steps: int) -> float:
-    """Wall seconds per training step, device synchronised."""
+def seconds_per_step(trainer: Trainer, steps: int) -> tuple[float, float]:
+    """Wall and process CPU seconds per training step, device synchronised."""
     sync(trainer.device)
-    start = time.perf_counter()
+    start, cpu = time.perf_counter(), time.process_time()
     for _ in range(steps):
         trainer.train_step()
     sync(trainer.device)
-    return (time.perf_counter() - start) / steps
+    return (time.perf_counter() - start) / steps, (time.process_time() - cpu) / steps
 
 
 def measure(
     size: str, *, device: str, variants: list[str], seeds: list[int], steps: int, repeats: int
-) -> dict[tuple[str, int], float]:
-    """Seed-steps/s per (variant, S), each the median over repetitions interleaved across all (same machine load)."""
+) -> dict[tuple[str, int], tuple[float, float]]:
+    """Seed-steps/s per (variant, S) by wall and by CPU time, medians of repetitions interleaved across all."""
     trainers = {}
     for variant in variants:
         for s in seeds:
@@ -68,11 +70,12 @@ def measure(
                 print(f"{size:>6} S={s:<3} compiled in {trainer.speed.compile_s:.1f} s (warm-up, not timed)")
     for trainer in trainers.values():
         seconds_per_step(trainer, WARMUP_STEPS)  # allocator and caches settle
-    rates: dict[tuple[str, int], list[float]] = {key: [] for key in trainers}
+    rates: dict[tuple[str, int], list[tuple[float, float]]] = {key: [] for key in trainers}
     for _ in range(repeats):
         for (variant, s), trainer in trainers.items():
-            rates[(variant, s)].append(s / seconds_per_step(trainer, steps))
-    return {key: statistics.median(r) for key, r in rates.items()}
+            wall, cpu = seconds_per_step(trainer, steps)
+            rates[(variant, s)].append((s / wall, s / cpu))
+    return {key: tuple(statistics.median(column) for column in zip(*r, strict=True)) for key, r in rates.items()}
 
 
 def main() -> None:
@@ -90,14 +93,17 @@ def main() -> None:
     print(f"torch {torch.__version__}, {args.threads} threads, device {args.device}")
     speedups = {}
     header = f"{'size':>6} {'variant':>9} {'S':>3} {'seed-steps/s':>13} {'vs S separate runs':>19} {'vs eager S=1':>13}"
+    header += f"  {'by CPU time: seed-steps/s':>26} {'vs S runs':>10}"
     for size in args.sizes:
         steps, repeats = args.steps or STEPS[size], args.repeats
         rates = measure(size, device=args.device, variants=args.variants, seeds=seeds, steps=steps, repeats=repeats)
         print(header)
-        for (variant, s), rate in rates.items():
-            speedups[(size, variant, s)] = rate / rates[(variant, 1)]
-            versus_eager = f"{rate / rates[('eager', 1)]:>12.2f}x" if ("eager", 1) in rates else ""
-            print(f"{size:>6} {variant:>9} {s:>3} {rate:>13.2f} {speedups[(size, variant, s)]:>18.2f}x {versus_eager}")
+        for (variant, s), (rate, cpu_rate) in rates.items():
+            speedups[(size, variant, s)] = rate / rates[(variant, 1)][0]
+            versus_eager = f"{rate / rates[('eager', 1)][0]:>12.2f}x" if ("eager", 1) in rates else f"{'':>13}"
+            by_cpu = f"{cpu_rate:>26.2f} {cpu_rate / rates[(variant, 1)][1]:>9.2f}x"
+            by_wall = f"{rate:>13.2f} {speedups[(size, variant, s)]:>18.2f}x {versus_eager}"
+            print(f"{size:>6} {variant:>9} {s:>3} {by_wall}  {by_cpu}")
     headline = {variant: speedups.get((HEADLINE_SIZE, variant, HEADLINE_SEEDS)) for variant in VARIANTS}
     if headline["eager"] is not None:
         print(f"seed_batch_speedup_s8_quick_eager: {headline['eager']:.2f}")

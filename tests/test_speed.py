@@ -38,6 +38,7 @@ def loss_and_grads(loss_fn, cfg, model, device, dtype):
 @pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
 def test_compiled_loss_matches_eager(device, dtype):
     cfg = make_config({"num_threads": 1, "compile": True}, budget="tiny")  # the tiny trainer's: test_train reuses them
+    torch.set_num_threads(cfg.num_threads)  # as the trainer does: compiled graphs are specific to the thread count
     model = EnergyModel(
         seeds=cfg.seeds, n=cfg.n, hidden=cfg.hidden, time_dim=cfg.time_dim, diffusion_steps=cfg.diffusion_steps
     ).to(device, dtype)
