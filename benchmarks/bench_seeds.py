@@ -1,6 +1,8 @@
 """Seed-batched training throughput: S seeds in one batched computation vs S separate runs, eager and compiled.
 
-    python -m benchmarks.bench_seeds                  # tiny, quick and paper sizes, 2 threads (~10 min)
+    python -m benchmarks.bench_seeds                  # tiny and quick, eager and compiled, 2 threads (~5 min;
+                                                      # compiling S = 1..8 from an empty cache adds minutes)
+    python -m benchmarks.bench_seeds --sizes paper --variants eager
     python -m benchmarks.bench_seeds --sizes quick --threads 1 --steps 40
     python -m benchmarks.bench_seeds --sizes quick paper --device cuda --seeds 1 2 4 8 16 --steps 20
     MALLOC_MMAP_MAX_=0 python -m benchmarks.bench_seeds --sizes paper   # see below
@@ -80,7 +82,7 @@ def measure(
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--sizes", nargs="+", default=["tiny", "quick", "paper"], choices=["tiny", "quick", "paper"])
+    parser.add_argument("--sizes", nargs="+", default=["tiny", "quick"], choices=["tiny", "quick", "paper"])
     parser.add_argument("--seeds", nargs="+", type=int, default=list(SEED_COUNTS), help="S values; 1 is always run")
     parser.add_argument("--variants", nargs="+", default=list(VARIANTS), choices=list(VARIANTS))
     parser.add_argument("--threads", type=int, default=2)
