@@ -67,8 +67,12 @@ def test_a_later_trainer_reuses_the_compiled_graphs(device):
 @pytest.mark.parametrize("precision", ["fp32", "tf32", "bf16"])
 def test_each_precision_trains(device, precision):
     cfg = make_config({"num_threads": 1, "device": device.type, "precision": precision}, budget="tiny")
-    trainer = Trainer(cfg)
-    rows = list(trainer.run())
+    before = torch.get_float32_matmul_precision()
+    try:
+        trainer = Trainer(cfg)  # sets the process's matmul precision: put back for the tests that follow
+        rows = list(trainer.run())
+    finally:
+        torch.set_float32_matmul_precision(before)
     y0 = trainer.val.y0
     mean_prediction_mse = (y0 - y0.mean(dim=0)).pow(2).mean().item()
     assert rows[-1]["val/mse"] < 0.5 * mean_prediction_mse
