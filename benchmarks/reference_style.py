@@ -107,29 +107,30 @@ def p_losses(
 ) -> torch.Tensor:
     """The mean training loss of one batch: denoising plus the adversarial NCE energy term."""
     b, d = y0.shape
-    t = torch.randint(sched.steps, (b,), generator=gen)
-    eps = torch.randn((b, d), generator=gen)
+    t = torch.randint(sched.steps, (b,), generator=gen, device=gen.device)
+    eps = torch.randn((b, d), generator=gen, device=gen.device)
     _, eps_hat = energy_and_grad(model, x, q_sample(sched, y0, t, eps), t)
     loss_mse = (eps_hat - eps).pow(2).mean(dim=-1)
-    eps2 = torch.randn((b, d), generator=gen)
+    eps2 = torch.randn((b, d), generator=gen, device=gen.device)
     y_pos = q_sample(sched, y0, t, eps2)
     y_neg = opt_step(model, sched, x, q_sample(sched, y0, t, cfg.noise_scale * eps2), t, cfg=cfg)
     n0 = torch.clamp(predict_y0(sched, y_neg, t, 0.0), -TARGET_CLIP, TARGET_CLIP)
     y_neg = q_sample(sched, n0, t, eps2)
     energy = model(torch.cat([x, x]), torch.cat([y_pos, y_neg]), torch.cat([t, t]))
     logits = -torch.stack(energy.chunk(2), dim=-1)
-    loss_energy = F.cross_entropy(logits, torch.zeros(b, dtype=torch.long), reduction="none")
+    loss_energy = F.cross_entropy(logits, torch.zeros(b, dtype=torch.long, device=t.device), reduction="none")
     return (loss_mse + cfg.energy_weight * loss_energy).mean()
 
 
 class ReferenceStyleTrainer:
-    """Adam, grad-norm clipping and EMA around `p_losses`, fed by per-problem numpy data (CPU only)."""
+    """Adam, grad-norm clipping and EMA around `p_losses`, fed by per-problem numpy data copied to `device`."""
 
-    def __init__(self, cfg: Config):
-        self.cfg = cfg
+    def __init__(self, cfg: Config, device: torch.device | None = None):
+        self.cfg, self.device = cfg, device or torch.device("cpu")
+        device = self.device
         with torch.random.fork_rng():
             torch.manual_seed(cfg.seed)
-            self.model = ReferenceEnergyMLP(n=cfg.n, hidden=cfg.hidden, time_dim=cfg.time_dim)
+            self.model = ReferenceEnergyMLP(n=cfg.n, hidden=cfg.hidden, time_dim=cfg.time_dim).to(device)
         self.ema = EMA(
             self.model,
             beta=cfg.ema_decay,
@@ -139,13 +140,14 @@ class ReferenceStyleTrainer:
             include_online_model=False,
         )
         self.optimizer = torch.optim.Adam(self.model.parameters(), lr=cfg.lr, betas=(cfg.adam_beta1, cfg.adam_beta2))
-        self.sched = Schedule(cfg.diffusion_steps, clip_scale=cfg.clip_scale, device=torch.device("cpu"))
+        self.sched = Schedule(cfg.diffusion_steps, clip_scale=cfg.clip_scale, device=device)
         self.rng = np.random.default_rng(cfg.seed)
-        self.gen = torch.Generator().manual_seed(cfg.seed)
+        self.gen = torch.Generator(device=device).manual_seed(cfg.seed)
 
     def draw(self) -> tuple[torch.Tensor, torch.Tensor]:
-        """A fresh training batch (x, y0), one problem at a time."""
-        return numpy_batch(self.rng, self.cfg.batch_size, self.cfg.n, self.cfg.train_lambda)
+        """A fresh training batch (x, y0), one problem at a time, then copied to the device as a DataLoader's."""
+        x, y0 = numpy_batch(self.rng, self.cfg.batch_size, self.cfg.n, self.cfg.train_lambda)
+        return x.to(self.device), y0.to(self.device)
 
     def train_step(self) -> float:
         """One optimiser step on a fresh batch; returns the loss."""

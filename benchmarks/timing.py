@@ -2,7 +2,8 @@
 
 On a shared machine absolute times drift with the load of other processes, so the
 benchmarks time the implementations they compare in alternation (a, b, a, b, ...) and
-report medians and the median of per-repetition ratios. Not run directly.
+report medians and the median of per-repetition ratios. On a GPU a timed call must wait
+for the device (`synchronised`). Not run directly.
 """
 
 from __future__ import annotations
@@ -37,6 +38,22 @@ class Timing:
 def set_threads(threads: int) -> None:
     """Fix torch's intra-op threads (the figures state them)."""
     torch.set_num_threads(threads)
+
+
+def sync(device: torch.device) -> None:
+    """Wait for the device's queued work (a no-op on a CPU)."""
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def synchronised(fn: Callable[[], object], device: torch.device) -> Callable[[], None]:
+    """fn, followed by waiting for `device`, so that a timed call includes its device work."""
+
+    def call() -> None:
+        fn()
+        sync(device)
+
+    return call
 
 
 def time_calls(fn: Callable[[], object], calls: int) -> tuple[float, float]:
@@ -98,6 +115,52 @@ class PhaseTimer:
 
 
 MATMULS = ("mm", "bmm", "addmm", "baddbmm")  # aten ops that multiply matrices (all reach here, autograd's too)
+COMPILED_GRAPH = "CompiledFxGraph"  # the profiler's event of a compiled graph: its self time is the fused kernels'
+OPTIMISER_EVENTS = ("Optimizer.step", "Optimizer.zero_grad")
+PROFILE_KINDS = ("matmuls", "fused kernels", "other aten ops", "optimiser", "framework events", "untraced Python")
+US_PER_MS = MS_PER_S = 1e3
+PROFILER_STEP = "ProfilerStep"  # "ProfilerStep#N" and, in key_averages, "ProfilerStep*"
+PROFILER_WARMUP_STEPS = 1  # the profiler's start-up costs the first profiled step hundreds of ms: not counted
+
+
+def profile_kind(event) -> str:
+    """The kind of work of one profiler event's self time (see `op_profile`)."""
+    node = event
+    while node is not None:
+        if node.name.startswith(OPTIMISER_EVENTS):
+            return "optimiser"
+        node = node.cpu_parent
+    if event.name.removeprefix("aten::") in MATMULS:
+        return "matmuls"
+    if COMPILED_GRAPH in event.name:
+        return "fused kernels"
+    return "other aten ops" if event.name.startswith("aten::") else "framework events"
+
+
+def op_profile(step: Callable[[], object], *, steps: int) -> dict[str, float]:
+    """Milliseconds per step by kind of work: torch.profiler's self CPU times over `steps` real steps.
+
+    Kinds: matmuls (aten mm/bmm/addmm/baddbmm, wherever called), fused kernels (inductor's:
+    the self time of compiled graphs), other aten ops (element-wise work, data, clipping,
+    EMA), optimiser (everything under Adam's step and zero_grad), framework events (autograd
+    nodes, compiled-function wrappers, dynamo's guard checks, Python autograd functions), and
+    the untraced rest of the wall time (Python between ops). Eager and compiled steps alike.
+    """
+    schedule = torch.profiler.schedule(wait=0, warmup=PROFILER_WARMUP_STEPS, active=steps, repeat=1)
+    wall = 0.0
+    with torch.profiler.profile(activities=[torch.profiler.ProfilerActivity.CPU], schedule=schedule) as prof:
+        for index in range(PROFILER_WARMUP_STEPS + steps):
+            start = time.perf_counter()
+            step()
+            if index >= PROFILER_WARMUP_STEPS:
+                wall += (time.perf_counter() - start) / steps
+            prof.step()
+    per_step = dict.fromkeys(PROFILE_KINDS, 0.0)
+    for event in prof.events():
+        if not event.name.startswith(PROFILER_STEP):  # the schedule's own per-step event: its self time is untraced
+            per_step[profile_kind(event)] += event.self_cpu_time_total / US_PER_MS / steps
+    per_step["untraced Python"] = MS_PER_S * wall - sum(per_step.values())
+    return per_step
 
 
 class OpCensus(TorchDispatchMode):

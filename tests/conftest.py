@@ -6,6 +6,10 @@ then the slow ones (Ray sweeps, trainings in subprocesses, notebooks, Chromium: 
 module-scoped fixture (one shared sweep) is built once. For development:
 `pytest -m "not slow and not slurm"` (about a minute) or one file.
 
+`device`: every test whose maths can run on an accelerator takes its device from this one
+fixture: cpu, plus cuda where torch sees a GPU, so the same suite runs unchanged on a GPU
+machine (`pytest -k cuda` runs just the GPU half).
+
 `analysis_sweep`: one REAL tiny multi-seed sweep (2 arms x 3 seeds trained together, through
 `python -m tune_ired.sweep`), killed with SIGKILL after its first report and finished with
 `--resume`, so the analysis, report and notebook tests all read a resumed sweep folder.
@@ -22,6 +26,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+import torch
 
 ANALYSIS_SPACE = '''"""Two mining strategies x 3 seeds trained together: the analysis tests' sweep."""
 
@@ -39,6 +44,7 @@ two_arms = SearchSpace(
 '''
 ANALYSIS_STEPS, ANALYSIS_EVAL_EVERY = 60, 20  # three evaluations per trial: enough for curves, seconds to train
 ANALYSIS_ARMS, ANALYSIS_SEEDS = ("adversarial", "none"), 3
+DEVICES = ["cpu", *(["cuda"] if torch.cuda.is_available() else [])]
 FIRST_REPORT_TIMEOUT_S = 180  # Ray start-up plus the first evaluation, on a busy 2-core machine
 SWEEP_TIMEOUT_S = 600
 SLOW_MODULES = {  # tests that start Ray, subprocesses, kernels or a browser: seconds to minutes each
@@ -57,6 +63,12 @@ SLOW_MODULES = {  # tests that start Ray, subprocesses, kernels or a browser: se
     "test_seed_batch",
     "test_cluster",
 }
+
+
+@pytest.fixture(params=DEVICES)
+def device(request) -> torch.device:
+    """The device a test computes on: cpu, and cuda when available."""
+    return torch.device(request.param)
 
 
 @dataclass(frozen=True)

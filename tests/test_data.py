@@ -4,11 +4,9 @@ import torch
 
 from tune_ired.data import draw_problems, fixed_set, make_generator, residual
 
-CPU = torch.device("cpu")
 
-
-def test_problems_are_spd_with_their_inverse():
-    p = draw_problems(16, 4, 0.5, generator=make_generator(CPU, 0, 2))
+def test_problems_are_spd_with_their_inverse(device):
+    p = draw_problems(16, 4, 0.5, generator=make_generator(device, 0, 2))
     a = p.x.reshape(16, 4, 4)
     torch.testing.assert_close(a, a.transpose(1, 2))
     assert (torch.linalg.eigvalsh(a) >= 0.5 - 1e-4).all()
@@ -16,16 +14,16 @@ def test_problems_are_spd_with_their_inverse():
     assert p.n == 4
 
 
-def test_generation_is_seeded_and_streams_differ():
-    one = draw_problems(8, 3, 0.5, generator=make_generator(CPU, 0, 2))
-    again = draw_problems(8, 3, 0.5, generator=make_generator(CPU, 0, 2))
-    other = draw_problems(8, 3, 0.5, generator=make_generator(CPU, 1, 2))
+def test_generation_is_seeded_and_streams_differ(device):
+    one = draw_problems(8, 3, 0.5, generator=make_generator(device, 0, 2))
+    again = draw_problems(8, 3, 0.5, generator=make_generator(device, 0, 2))
+    other = draw_problems(8, 3, 0.5, generator=make_generator(device, 1, 2))
     torch.testing.assert_close(one.x, again.x)
     assert not torch.allclose(one.x, other.x)
 
 
-def test_ood_set_is_worse_conditioned():
-    val = fixed_set(64, 5, 0.5, seed=7, device=CPU)
-    ood = fixed_set(64, 5, 0.1, seed=8, device=CPU)
+def test_ood_set_is_worse_conditioned(device):
+    val = fixed_set(64, 5, 0.5, seed=7, device=device)
+    ood = fixed_set(64, 5, 0.1, seed=8, device=device)
     cond = [torch.linalg.cond(p.x.reshape(64, 5, 5)).median() for p in (val, ood)]
     assert cond[1] > cond[0]

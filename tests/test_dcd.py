@@ -30,8 +30,8 @@ def assert_finite(row):
 
 
 @pytest.mark.parametrize("strategy", ["none", "random", "adversarial", "ascent", "mixed", "langevin"])
-def test_each_strategy_trains_and_logs_its_diagnostics(tmp_path, strategy):
-    cfg = make_config({**SHORT, "strategy": strategy}, budget="tiny")
+def test_each_strategy_trains_and_logs_its_diagnostics(tmp_path, device, strategy):
+    cfg = make_config({**SHORT, "strategy": strategy, "device": device.type}, budget="tiny")
     run_to_dir(tmp_path, cfg, echo=lambda _: None)
     rows = rows_of(tmp_path)
     assert [row["step"] for row in rows] == [3, 6]
@@ -43,8 +43,8 @@ def test_each_strategy_trains_and_logs_its_diagnostics(tmp_path, strategy):
 
 
 @pytest.mark.parametrize("preset", [name for name in PRESETS if name])
-def test_each_preset_runs_from_the_command_line(tmp_path, preset):
-    sets = [f"{key}={value}" for key, value in SHORT.items()] + [f"preset={preset}", "num_seeds=2"]
+def test_each_preset_runs_from_the_command_line(tmp_path, device, preset):
+    sets = [f"{key}={value}" for key, value in SHORT.items()] + [f"preset={preset}", "num_seeds=2", f"device={device}"]
     command = [sys.executable, "-m", "tune_ired.train", "--budget", "tiny", "--out", str(tmp_path)]
     subprocess.run(command + [arg for item in sets for arg in ("--set", item)], check=True, capture_output=True)
     row = rows_of(tmp_path)[-1]
@@ -59,8 +59,9 @@ def without_perf(rows):
     return [{k: v for k, v in row.items() if not k.startswith("perf/")} for row in rows]
 
 
-def test_resume_is_exact_with_the_replay_buffer_on(tmp_path):
-    cfg = make_config({**SHORT, "preset": "Q-204", "num_seeds": 2, "replay_capacity": 40}, budget="tiny")
+def test_resume_is_exact_with_the_replay_buffer_on(tmp_path, device):
+    overrides = {**SHORT, "preset": "Q-204", "num_seeds": 2, "replay_capacity": 40, "device": device.type}
+    cfg = make_config(overrides, budget="tiny")
     full = without_perf(Trainer(cfg).run())
     first = Trainer(cfg)
     head = [next(first.run())]

@@ -27,7 +27,7 @@ LAYERS: list[tuple[str, set[str]]] = [
     ("dynamics", {"diffusion", "langevin", "replay"}),
     ("objective", {"mining", "energy_loss"}),
     ("config", {"config"}),
-    ("measures", {"diagnostics", "evaluate", "loss", "divergence"}),
+    ("measures", {"diagnostics", "evaluate", "loss", "divergence", "speed"}),
     ("trainer", {"trainer", "checkpoint"}),
     ("drivers", {"train", "trainable", "progress"}),
     ("tables", {"results"}),

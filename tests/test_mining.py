@@ -29,7 +29,6 @@ from tune_ired.mining import MiningOptions, make_batch
 from tune_ired.model import EnergyModel, energy_and_grad
 from tune_ired.replay import ReplayBuffer
 
-CPU = torch.device("cpu")
 BATCH = 48
 
 
@@ -37,23 +36,23 @@ def tiny(**overrides):
     return make_config({"n": 3, "hidden": 32, "time_dim": 16, "batch_size": BATCH, "num_seeds": 2, **overrides})
 
 
-def setup(cfg):
+def setup(cfg, device):
     model = EnergyModel(seeds=cfg.seeds, n=cfg.n, hidden=cfg.hidden, time_dim=cfg.time_dim, diffusion_steps=10)
-    sched = Schedule(cfg.diffusion_steps, clip_scale=cfg.clip_scale, device=CPU)
-    problems = draw_seed_batch(BATCH, cfg.n, cfg.train_lambda, [make_generator(CPU, s, 2) for s in cfg.seeds])
-    return model, sched, problems
+    sched = Schedule(cfg.diffusion_steps, clip_scale=cfg.clip_scale, device=device)
+    problems = draw_seed_batch(BATCH, cfg.n, cfg.train_lambda, [make_generator(device, s, 2) for s in cfg.seeds])
+    return model.to(device), sched, problems
 
 
-def noise(cfg):
-    return [make_generator(CPU, s, 3) for s in cfg.seeds]
+def noise(cfg, device):
+    return [make_generator(device, s, 3) for s in cfg.seeds]
 
 
-def mine(cfg, *, replay=None):
+def mine(cfg, device, *, replay=None):
     """A mining batch of the fixed model and the strategy's negatives."""
-    model, sched, problems = setup(cfg)
-    gens = noise(cfg)
-    t = torch.stack([torch.randint(sched.steps, (BATCH,), generator=g) for g in gens])
-    eps = torch.stack([torch.randn(BATCH, cfg.n**2, generator=g) for g in gens])
+    model, sched, problems = setup(cfg, device)
+    gens = noise(cfg, device)
+    t = torch.stack([torch.randint(sched.steps, (BATCH,), generator=g, device=device) for g in gens])
+    eps = torch.stack([torch.randn(BATCH, cfg.n**2, generator=g, device=device) for g in gens])
     cond = model.condition(problems.x, t)  # with its graph, as in training: energy_term back-propagates into it
     options = MiningOptions.from_config(cfg)
     batch, _ = make_batch(
@@ -90,12 +89,12 @@ def spec_opt_step(model, sched, x, y, t, *, steps, multiplier):
 def spec_loss(model, sched, problems, gens):
     """Spec section 5, written out: denoising MSE + 0.5 * cross-entropy against adversarial negatives."""
     x, y0 = problems.x, problems.y0
-    t = torch.stack([torch.randint(sched.steps, (BATCH,), generator=g) for g in gens])
-    eps = torch.stack([torch.randn(BATCH, y0.shape[-1], generator=g) for g in gens])
+    t = torch.stack([torch.randint(sched.steps, (BATCH,), generator=g, device=g.device) for g in gens])
+    eps = torch.stack([torch.randn(BATCH, y0.shape[-1], generator=g, device=g.device) for g in gens])
     abar = sched.alphas_cumprod[t][..., None]
     _, eps_hat = energy_and_grad(model, x, abar.sqrt() * y0 + (1 - abar).sqrt() * eps, t, create_graph=True)
     l_mse = (eps_hat - eps).pow(2).mean(dim=-1)
-    eps2 = torch.stack([torch.randn(BATCH, y0.shape[-1], generator=g) for g in gens])
+    eps2 = torch.stack([torch.randn(BATCH, y0.shape[-1], generator=g, device=g.device) for g in gens])
     y_pos = abar.sqrt() * y0 + (1 - abar).sqrt() * eps2
     y_neg = abar.sqrt() * y0 + (1 - abar).sqrt() * 3.0 * eps2
     y_neg = spec_opt_step(model, sched, x, y_neg, t, steps=2, multiplier=1.0)
@@ -114,20 +113,20 @@ def loss_and_grads(model, compute):
     return loss.detach(), [p.grad.clone() for p in model.parameters()]
 
 
-def test_reference_setting_reproduces_spec_section_5():
+def test_reference_setting_reproduces_spec_section_5(device):
     cfg = tiny(preset="Q-201")
     assert dataclasses.replace(cfg, preset="") == tiny(), "Q-201 is the default"
-    model, sched, problems = setup(cfg)
-    ours, our_grads = loss_and_grads(model, lambda: loss_of(model, sched, cfg, problems, noise(cfg)).loss)
-    spec, spec_grads = loss_and_grads(model, lambda: spec_loss(model, sched, problems, noise(cfg)))
+    model, sched, problems = setup(cfg, device)
+    ours, our_grads = loss_and_grads(model, lambda: loss_of(model, sched, cfg, problems, noise(cfg, device)).loss)
+    spec, spec_grads = loss_and_grads(model, lambda: spec_loss(model, sched, problems, noise(cfg, device)))
     torch.testing.assert_close(ours, spec, rtol=1e-6, atol=1e-6)
     for a, b in zip(our_grads, spec_grads, strict=True):
         torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-6)
 
 
 @pytest.mark.parametrize(("strategy", "sign"), [("adversarial", 1), ("ascent", -1)])
-def test_descent_lowers_and_ascent_raises_the_energy(strategy, sign):
-    batch, mined = mine(tiny(strategy=strategy))
+def test_descent_lowers_and_ascent_raises_the_energy(device, strategy, sign):
+    batch, mined = mine(tiny(strategy=strategy), device)
     with torch.no_grad():
         start = batch.model(batch.x, batch.start, batch.t)
         end = batch.model(batch.x, mined.chain, batch.t)
@@ -135,16 +134,16 @@ def test_descent_lowers_and_ascent_raises_the_energy(strategy, sign):
     assert (sign * (start - end)).mean() > 0
 
 
-def test_mixed_ratio_zero_and_one_are_random_and_adversarial():
+def test_mixed_ratio_zero_and_one_are_random_and_adversarial(device):
     for ratio, pure in ((0.0, "random"), (1.0, "adversarial")):
-        _, mixed = mine(tiny(strategy="mixed", mixed_ratio=ratio))
-        _, reference = mine(tiny(strategy=pure))
+        _, mixed = mine(tiny(strategy="mixed", mixed_ratio=ratio), device)
+        _, reference = mine(tiny(strategy=pure), device)
         assert torch.equal(mixed.y, reference.y)
 
 
-def test_langevin_without_noise_is_gradient_descent():
+def test_langevin_without_noise_is_gradient_descent(device):
     cfg = tiny(strategy="langevin")
-    batch, _ = mine(cfg)
+    batch, _ = mine(cfg, device)
     options = LangevinOptions(steps=1, step_scale=0.5, sigma_scale=0.0, clamp=False)
     y, _ = langevin_chain(
         batch.model, batch.sched, batch.cond, batch.start, batch.t, options=options, generators=batch.generators
@@ -153,52 +152,52 @@ def test_langevin_without_noise_is_gradient_descent():
     torch.testing.assert_close(y, batch.start - 0.5 * batch.sched.step_sizes[batch.t][..., None] * grad)
 
 
-def test_langevin_noise_follows_sigma_and_the_seed():
-    _, first = mine(tiny(strategy="langevin", langevin_steps=3))
-    _, again = mine(tiny(strategy="langevin", langevin_steps=3))
-    _, quiet = mine(tiny(strategy="langevin", langevin_steps=3, langevin_sigma_scale=0.0))
+def test_langevin_noise_follows_sigma_and_the_seed(device):
+    _, first = mine(tiny(strategy="langevin", langevin_steps=3), device)
+    _, again = mine(tiny(strategy="langevin", langevin_steps=3), device)
+    _, quiet = mine(tiny(strategy="langevin", langevin_steps=3, langevin_sigma_scale=0.0), device)
     assert torch.equal(first.y, again.y)
     assert not torch.allclose(first.y, quiet.y)
 
 
-def numbered(count, dim=2, *, offset=0):
+def numbered(count, device, dim=2, *, offset=0):
     """States (1, count, dim) whose entries are their index: easy to trace through the buffer."""
-    return (torch.arange(count, dtype=torch.float32) + offset)[None, :, None].expand(1, count, dim)
+    return (torch.arange(count, dtype=torch.float32, device=device) + offset)[None, :, None].expand(1, count, dim)
 
 
-def test_replay_buffer_is_fifo_with_capacity():
-    buffer = ReplayBuffer(seeds=1, buckets=1, capacity=5, dim=2, device=CPU)
-    zeros = torch.zeros(1, 4, dtype=torch.long)
-    buffer.push(numbered(3), zeros[:, :3])
-    buffer.push(numbered(4, offset=3), zeros)
+def test_replay_buffer_is_fifo_with_capacity(device):
+    buffer = ReplayBuffer(seeds=1, buckets=1, capacity=5, dim=2, device=device)
+    zeros = torch.zeros(1, 4, dtype=torch.long, device=device)
+    buffer.push(numbered(3, device), zeros[:, :3])
+    buffer.push(numbered(4, device, offset=3), zeros)
     assert buffer.fill.item() == 5
     assert sorted(buffer.states[0, 0, :, 0].tolist()) == [2, 3, 4, 5, 6]  # 0 and 1 were the oldest
-    buffer.push(numbered(7, offset=10), torch.zeros(1, 7, dtype=torch.long))  # more than capacity at once
+    buffer.push(numbered(7, device, offset=10), torch.zeros(1, 7, dtype=torch.long, device=device))  # > capacity
     assert sorted(buffer.states[0, 0, :, 0].tolist()) == [12, 13, 14, 15, 16]
     assert buffer.fill_share().item() == 1.0
 
 
-def test_replay_reuses_at_the_configured_rate_from_the_right_bucket():
+def test_replay_reuses_at_the_configured_rate_from_the_right_bucket(device):
     steps, draws = 4, 4000
-    buffer = ReplayBuffer(seeds=1, buckets=steps, capacity=40, dim=2, device=CPU)
-    t_push = torch.arange(steps).repeat(3)[None]
+    buffer = ReplayBuffer(seeds=1, buckets=steps, capacity=40, dim=2, device=device)
+    t_push = torch.arange(steps, device=device).repeat(3)[None]
     buffer.push(t_push[..., None].float().expand(1, -1, 2), t_push)
-    gens = [make_generator(CPU, 0, 9)]
-    t = torch.randint(steps, (1, draws), generator=gens[0])
-    start = torch.full((1, draws, 2), -1.0)
+    gens = [make_generator(device, 0, 9)]
+    t = torch.randint(steps, (1, draws), generator=gens[0], device=device)
+    start = torch.full((1, draws, 2), -1.0, device=device)
     y, reused = buffer.draw(start, t, prob=0.7, generators=gens)
     assert reused.float().mean().item() == pytest.approx(0.7, abs=0.03)
     assert torch.equal(y[..., 0][reused], t[reused].float())  # a state from the negative's own t bucket
     assert (y[~reused] == -1).all()
-    empty = ReplayBuffer(seeds=1, buckets=steps, capacity=40, dim=2, device=CPU)
+    empty = ReplayBuffer(seeds=1, buckets=steps, capacity=40, dim=2, device=device)
     _, none_reused = empty.draw(start, t, prob=1.0, generators=gens)
     assert not none_reused.any()
 
 
-def test_replay_in_training_fills_and_is_reused():
+def test_replay_in_training_fills_and_is_reused(device):
     cfg = tiny(preset="Q-203", langevin_steps=2, replay_capacity=200)
-    model, sched, problems = setup(cfg)
-    buffer, gens = ReplayBuffer.from_config(cfg, device=CPU), noise(cfg)
+    model, sched, problems = setup(cfg, device)
+    buffer, gens = ReplayBuffer.from_config(cfg, device=device), noise(cfg, device)
     first = loss_of(model, sched, cfg, problems, gens, replay=buffer).metrics
     second = loss_of(model, sched, cfg, problems, gens, replay=buffer).metrics
     assert (first["mine/replay_reuse"] == 0).all() and (first["mine/replay_fill"] == 0).all()
@@ -206,19 +205,19 @@ def test_replay_in_training_fills_and_is_reused():
     assert (second["mine/replay_reuse"] > 0.8).all()
 
 
-def test_residual_filter_drops_the_configured_share():
-    values = torch.rand(2, 1000, generator=make_generator(CPU, 0, 8))
-    t = torch.randint(10, (2, 1000), generator=make_generator(CPU, 1, 8))
+def test_residual_filter_drops_the_configured_share(device):
+    values = torch.rand(2, 1000, generator=make_generator(device, 0, 8), device=device)
+    t = torch.randint(10, (2, 1000), generator=make_generator(device, 1, 8), device=device)
     share = below_percentile(values, t, percentile=30.0).float().mean(dim=-1)
-    torch.testing.assert_close(share, torch.full((2,), 0.3), atol=1e-3, rtol=0)
+    torch.testing.assert_close(share, torch.full((2,), 0.3, device=device), atol=1e-3, rtol=0)
     caught = below_percentile(values, t, percentile=30.0, steps=10)
     for k in range(10):
         group = caught[t == k].float().mean().item()
         assert group == pytest.approx(0.3, abs=0.02)
     cfg = tiny(filter_percentile=25.0, filter_per_t=False)
-    batch, mined = mine(cfg)
+    batch, mined = mine(cfg, device)
     term, metrics = energy_term(batch, mined, step=0, options=energy_options(cfg))
-    torch.testing.assert_close(metrics["mine/filter_share"], torch.full((2,), 12 / BATCH))
+    torch.testing.assert_close(metrics["mine/filter_share"], torch.full((2,), 12 / BATCH, device=device))
     assert (term == 0).sum().item() == 2 * 12
 
 
@@ -230,11 +229,11 @@ def test_energy_weight_warms_up_and_t_range_masks():
     assert in_t_range(torch.arange(10)[None], ranged).tolist() == [[False, False] + [True] * 7 + [False]]
 
 
-def test_cd_loss_is_the_energy_difference_and_raises_the_gap():
+def test_cd_loss_is_the_energy_difference_and_raises_the_gap(device):
     e_pos, e_neg = torch.tensor([[1.0, 3.0]]), torch.tensor([[2.0, 6.0]])
     assert cd_loss(e_pos, e_neg).mean().item() == e_pos.mean().item() - e_neg.mean().item()
     cfg = tiny(energy_loss="cd")
-    batch, mined = mine(cfg)
+    batch, mined = mine(cfg, device)
     optimizer = torch.optim.SGD(batch.model.parameters(), lr=1e-3)
     y_pos = q_sample(batch.sched, batch.y0, batch.t, batch.eps)
 
@@ -249,8 +248,8 @@ def test_cd_loss_is_the_energy_difference_and_raises_the_gap():
     assert gap() > before
 
 
-def test_energy_l2_adds_the_magnitude_penalty():
-    batch, mined = mine(tiny(energy_loss="cd"))
+def test_energy_l2_adds_the_magnitude_penalty(device):
+    batch, mined = mine(tiny(energy_loss="cd"), device)
     plain, _ = energy_term(batch, mined, step=0, options=energy_options(tiny(energy_loss="cd")))
     penalised, _ = energy_term(batch, mined, step=0, options=energy_options(tiny(energy_loss="cd", energy_l2=0.01)))
     with torch.no_grad():

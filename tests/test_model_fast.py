@@ -8,13 +8,13 @@ from tune_ired.model import EnergyModel, SiluGrad, energy_and_grad
 SEEDS, N, BATCH, STEPS = [0, 1], 3, 5, 10
 
 
-def setup(dtype=torch.float64):
-    model = EnergyModel(seeds=SEEDS, n=N, hidden=16, time_dim=8, diffusion_steps=STEPS).to(dtype)
+def setup(device, dtype=torch.float64):
+    model = EnergyModel(seeds=SEEDS, n=N, hidden=16, time_dim=8, diffusion_steps=STEPS).to(device, dtype)
     gen = torch.Generator().manual_seed(0)
     shape = (len(SEEDS), BATCH, N * N)
     x, y = torch.randn(shape, generator=gen, dtype=dtype), torch.randn(shape, generator=gen, dtype=dtype)
     t = torch.randint(STEPS, shape[:2], generator=gen)
-    return model, x, y, t
+    return model, x.to(device), y.to(device), t.to(device)
 
 
 def autograd_energy_and_grad(model, x, y, t, *, create_graph):
@@ -25,8 +25,8 @@ def autograd_energy_and_grad(model, x, y, t, *, create_graph):
     return energy, grad
 
 
-def test_hand_written_gradient_equals_autograd():
-    model, x, y, t = setup()
+def test_hand_written_gradient_equals_autograd(device):
+    model, x, y, t = setup(device)
     energy, grad = energy_and_grad(model, x, y, t)
     expected_energy, expected_grad = autograd_energy_and_grad(model, x, y, t, create_graph=False)
     torch.testing.assert_close(energy, expected_energy.detach())
@@ -34,8 +34,8 @@ def test_hand_written_gradient_equals_autograd():
     assert not grad.requires_grad and not energy.requires_grad
 
 
-def test_denoising_loss_parameter_gradients_equal_autograd_of_autograd():
-    model, x, y, t = setup()
+def test_denoising_loss_parameter_gradients_equal_autograd_of_autograd(device):
+    model, x, y, t = setup(device)
     target = torch.randn_like(y)
     grads = []
     for fn in (energy_and_grad, autograd_energy_and_grad):
@@ -47,23 +47,23 @@ def test_denoising_loss_parameter_gradients_equal_autograd_of_autograd():
         torch.testing.assert_close(fast, slow)
 
 
-def test_silu_grad_is_differentiable_in_both_inputs():
+def test_silu_grad_is_differentiable_in_both_inputs(device):
     gen = torch.Generator().manual_seed(1)
-    grad, u = (torch.randn(4, 6, generator=gen, dtype=torch.float64, requires_grad=True) for _ in range(2))
+    grad, u = (torch.randn(4, 6, generator=gen, dtype=torch.float64).to(device).requires_grad_() for _ in range(2))
     assert torch.autograd.gradcheck(SiluGrad.apply, (grad, u))
 
 
-def test_float32_fast_path_matches_float64_autograd():
-    model, x, y, t = setup(torch.float32)
+def test_float32_fast_path_matches_float64_autograd(device):
+    model, x, y, t = setup(device, torch.float32)
     _, grad = energy_and_grad(model, x, y, t)
     _, expected = autograd_energy_and_grad(model.double(), x.double(), y.double(), t, create_graph=False)
     torch.testing.assert_close(grad, expected.float(), rtol=1e-4, atol=1e-5)
 
 
-def test_descent_never_raises_the_energy_of_a_fresh_forward_pass():
+def test_descent_never_raises_the_energy_of_a_fresh_forward_pass(device):
     """opt_step conditions once; judged by fresh forward passes, its moves never raise the energy."""
-    model, x, y, t = setup()
-    sched = Schedule(STEPS, clip_scale=2.0, device=torch.device("cpu"))
+    model, x, y, t = setup(device)
+    sched = Schedule(STEPS, clip_scale=2.0, device=device)
     moved, stats = opt_step(model, sched, x, y, t, steps=3, multiplier=1.0, options=DescentOptions())
     assert moved.shape == y.shape and not moved.requires_grad
     with torch.no_grad():
@@ -71,9 +71,9 @@ def test_descent_never_raises_the_energy_of_a_fresh_forward_pass():
     assert ((stats.reject_share >= 0) & (stats.reject_share <= 1)).all()
 
 
-def test_descent_accepts_a_precomputed_conditioning():
-    model, x, y, t = setup()
-    sched = Schedule(STEPS, clip_scale=2.0, device=torch.device("cpu"))
+def test_descent_accepts_a_precomputed_conditioning(device):
+    model, x, y, t = setup(device)
+    sched = Schedule(STEPS, clip_scale=2.0, device=device)
     kwargs = dict(steps=2, multiplier=1.0, options=DescentOptions())
     fresh, _ = opt_step(model, sched, x, y, t, **kwargs)
     shared, _ = opt_step(model, sched, x, y, t, cond=model.condition(x, t), **kwargs)

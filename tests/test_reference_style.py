@@ -34,28 +34,28 @@ def layer_pairs(ours: EnergyModel, ref_model) -> list:
     return list(zip(ours.layers(), time_mlp + body, strict=True))
 
 
-def test_reference_style_loss_and_gradients_equal_ours():
+def test_reference_style_loss_and_gradients_equal_ours(device):
     ref = load_reference_style()
     cfg = make_config({"opt_steps": 3}, budget="tiny")
     ours = EnergyModel(
         seeds=[cfg.seed], n=cfg.n, hidden=cfg.hidden, time_dim=cfg.time_dim, diffusion_steps=cfg.diffusion_steps
-    ).double()
-    theirs = ref.ReferenceEnergyMLP(n=cfg.n, hidden=cfg.hidden, time_dim=cfg.time_dim).double()
+    ).to(device, torch.float64)
+    theirs = ref.ReferenceEnergyMLP(n=cfg.n, hidden=cfg.hidden, time_dim=cfg.time_dim).to(device, torch.float64)
     with torch.no_grad():
         for stacked, linear in layer_pairs(ours, theirs):
             linear.weight.copy_(stacked.weight[0].T)
             linear.bias.copy_(stacked.bias[0, 0])
-    x, y0 = (v.double() for v in ref.numpy_batch(np.random.default_rng(0), cfg.batch_size, cfg.n, cfg.train_lambda))
-    sched = Schedule(cfg.diffusion_steps, clip_scale=cfg.clip_scale, device=torch.device("cpu"))
+    batch = ref.numpy_batch(np.random.default_rng(0), cfg.batch_size, cfg.n, cfg.train_lambda)
+    x, y0 = (v.to(device, torch.float64) for v in batch)
+    sched = Schedule(cfg.diffusion_steps, clip_scale=cfg.clip_scale, device=device)
 
+    generator = torch.Generator(device=device).manual_seed(5)
     options = LossOptions.from_config(cfg)
     problems = Problems(x=x[None], y0=y0[None])
-    generators = [torch.Generator().manual_seed(5)]
-    ours_loss = training_loss(
-        ours, sched, problems, generators=generators, options=options, miner=options.mining.miner()
-    )
+    miner = options.mining.miner()
+    ours_loss = training_loss(ours, sched, problems, generators=[generator], options=options, miner=miner)
     ours_loss.loss.backward()
-    ref_loss = ref.p_losses(theirs, sched, cfg, x=x, y0=y0, gen=torch.Generator().manual_seed(5))
+    ref_loss = ref.p_losses(theirs, sched, cfg, x=x, y0=y0, gen=torch.Generator(device=device).manual_seed(5))
     ref_loss.backward()
 
     torch.testing.assert_close(ours_loss.loss, ref_loss)

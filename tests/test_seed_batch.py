@@ -8,16 +8,16 @@ from tune_ired.trainer import Trainer
 PER_SEED_KEYS = ("train/loss", "train/loss_denoise", "train/loss_energy", "train/grad_norm", "val/mse", "val/mse_ood")
 
 
-def rows(**overrides):
-    cfg = make_config({"train_steps": 60, "eval_every": 20, "num_threads": 1, **overrides}, budget="tiny")
-    return list(Trainer(cfg).run())
+def rows(device, **overrides):
+    overrides = {"train_steps": 60, "eval_every": 20, "num_threads": 1, "device": device.type, **overrides}
+    return list(Trainer(make_config(overrides, budget="tiny")).run())
 
 
 @pytest.mark.parametrize("strategy", ["adversarial", "none"])
-def test_each_seed_of_a_batch_equals_its_single_run(strategy):
-    batched = rows(seed=4, num_seeds=3, strategy=strategy)
+def test_each_seed_of_a_batch_equals_its_single_run(device, strategy):
+    batched = rows(device, seed=4, num_seeds=3, strategy=strategy)
     for seed in (4, 5, 6):
-        single = rows(seed=seed, strategy=strategy)
+        single = rows(device, seed=seed, strategy=strategy)
         for b, s in zip(batched, single, strict=True):
             for key in PER_SEED_KEYS:
                 if key in s:

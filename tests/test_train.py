@@ -14,12 +14,13 @@ def without_perf(rows):
     return [{k: v for k, v in row.items() if not k.startswith("perf/")} for row in rows]
 
 
-def short(**overrides):
-    return make_config({"train_steps": 40, "eval_every": 20, "num_threads": 1, **overrides}, budget="tiny")
+def short(device, **overrides):
+    overrides = {"train_steps": 40, "eval_every": 20, "num_threads": 1, "device": device.type, **overrides}
+    return make_config(overrides, budget="tiny")
 
 
-def test_tiny_run_learns():
-    trainer = Trainer(make_config({"num_threads": 1}, budget="tiny"))
+def test_tiny_run_learns(device):
+    trainer = Trainer(make_config({"num_threads": 1, "device": device.type}, budget="tiny"))
     rows = list(trainer.run())
     y0 = trainer.val.y0
     mean_prediction_mse = (y0 - y0.mean(dim=0)).pow(2).mean().item()
@@ -29,16 +30,20 @@ def test_tiny_run_learns():
     assert not rows[-1]["diverged"]
 
 
-def test_same_config_same_numbers():
-    first, second = (without_perf(Trainer(short()).run()) for _ in range(2))
+@pytest.mark.parametrize("compiled", [False, True])
+def test_same_config_same_numbers(device, compiled):
+    first, second = (without_perf(Trainer(short(device, compile=compiled)).run()) for _ in range(2))
     assert first == second
-    other = without_perf(Trainer(short(seed=1)).run())
+    other = without_perf(Trainer(short(device, compile=compiled, seed=1)).run())
     assert other[-1]["val/mse"] != first[-1]["val/mse"]
 
 
-@pytest.mark.parametrize("overrides", [{}, {"lr_schedule": "cosine", "cosine_start": 10, "num_seeds": 2}])
-def test_resumed_run_equals_uninterrupted_run(tmp_path, overrides):
-    cfg = short(**overrides)
+@pytest.mark.parametrize(
+    ("overrides", "compiled"),  # compiled: the tiny single-seed graphs test_speed compiles too (one compilation)
+    [({}, False), ({"lr_schedule": "cosine", "cosine_start": 10, "num_seeds": 2}, False), ({}, True)],
+)
+def test_resumed_run_equals_uninterrupted_run(tmp_path, device, overrides, compiled):
+    cfg = short(device, compile=compiled, **overrides)
     full = without_perf(Trainer(cfg).run())
     first = Trainer(cfg)
     rows = first.run()
@@ -57,8 +62,8 @@ def test_cosine_schedule_starts_late_and_ends_at_floor():
     assert get_lr(1100, cfg) == pytest.approx(0.1 * cfg.lr)
 
 
-def test_gradient_clipping_is_per_seed_and_matches_torch():
-    grads = [torch.randn(2, 3, 4) * 10, torch.randn(2, 1, 4)]
+def test_gradient_clipping_is_per_seed_and_matches_torch(device):
+    grads = [torch.randn(2, 3, 4, device=device) * 10, torch.randn(2, 1, 4, device=device)]
     params = [torch.nn.Parameter(torch.zeros_like(g)) for g in grads]
     for p, g in zip(params, grads, strict=True):
         p.grad = g.clone()
@@ -73,23 +78,23 @@ def test_gradient_clipping_is_per_seed_and_matches_torch():
             torch.testing.assert_close(p.grad[s], q.grad)
 
 
-def test_diverging_run_stops_and_says_so():
-    rows = list(Trainer(short(lr=1.0, grad_clip=0.0, energy_weight=50.0, train_steps=200)).run())
+def test_diverging_run_stops_and_says_so(device):
+    rows = list(Trainer(short(device, lr=1.0, grad_clip=0.0, energy_weight=50.0, train_steps=200)).run())
     assert rows[-1]["diverged"] and not any(row["diverged"] for row in rows[:-1])
     assert rows[-1]["step"] < 200
     assert not rows[-1]["train/loss"] <= 1e4
 
 
-def test_early_stopping_on_plateau():
-    rows = list(Trainer(short(train_steps=400, eval_every=10, lr=0.0, early_stop_patience=2)).run())
+def test_early_stopping_on_plateau(device):
+    rows = list(Trainer(short(device, train_steps=400, eval_every=10, lr=0.0, early_stop_patience=2)).run())
     assert rows[-1]["early_stopped"]
     assert rows[-1]["step"] == 30
 
 
-def test_checkpoint_of_an_older_config_loads_and_a_changed_key_is_named():
-    state = Trainer(short()).state_dict()
+def test_checkpoint_of_an_older_config_loads_and_a_changed_key_is_named(device):
+    state = Trainer(short(device)).state_dict()
     older = json.loads(state["config"])
     del older["energy_l2"]  # a key added to Config after the checkpoint was written: its default applies
-    Trainer(short()).load_state_dict({**state, "config": json.dumps(older)})
+    Trainer(short(device)).load_state_dict({**state, "config": json.dumps(older)})
     with pytest.raises(ValueError, match=r"different config \(energy_l2, lr\)"):
-        Trainer(short(lr=0.5, energy_l2=0.1)).load_state_dict(state)
+        Trainer(short(device, lr=0.5, energy_l2=0.1)).load_state_dict(state)

@@ -126,6 +126,9 @@ for _role in CONDITIONING_ROLES:
 PERF_STEPS_PER_S = declare("perf/steps_per_s", "optimiser steps per second since the last evaluation", per_seed=False)
 PERF_SEED_STEPS_PER_S = declare("perf/seed_steps_per_s", "steps per second times seeds", per_seed=False)
 PERF_EVAL_S = declare("perf/eval_s", "seconds the evaluation took", per_seed=False)
+PERF_COMPILE_S = declare(
+    "perf/compile_s", "seconds torch.compile took before the first step (0: eager)", per_seed=False
+)
 
 SEED_KEY = re.compile(r"^seed/(\d+)/(.+)$")
 DIVERGED_SENTINEL = 1e12  # reported to Tune in place of a non-finite sweep metric: worse than any real value

@@ -152,6 +152,17 @@ class Config:
     num_seeds: int = knob(1, "train seeds seed..seed+num_seeds-1 together as one batched computation", low=1)
     device: str = knob("cpu", "torch device: cpu, cuda, cuda:N or auto (cuda when available)")
     num_threads: int = knob(0, "torch CPU threads (0: leave torch's default)", low=0)
+    compile: bool = knob(False, "torch.compile the training step's loss: fused element-wise kernels (tune_ired.speed)")
+    compile_mode: str = knob(
+        "default",
+        "torch.compile mode when compile=true: reduce-overhead replays CUDA graphs (GPU only)",
+        choices=("default", "reduce-overhead", "max-autotune"),
+    )
+    precision: str = knob(
+        "fp32",
+        "training-step arithmetic: fp32, tf32 (CUDA matmuls on TF32 inputs) or bf16 (autocast; tune_ired.speed)",
+        choices=("fp32", "tf32", "bf16"),
+    )
 
     @property
     def seeds(self) -> list[int]:
@@ -166,7 +177,12 @@ class Config:
 
 
 FIELDS: dict[str, dataclasses.Field] = {f.name: f for f in dataclasses.fields(Config)}
-RUNTIME_KEYS = ("device", "num_threads")  # how a run computes, not what: a resume may change them
+RUNTIME_KEYS = (
+    "device",
+    "num_threads",
+    "compile",
+    "compile_mode",
+)  # how a run computes, not what: may change on resume
 
 
 def check_key(key: str, *, source: str = "config") -> None:

@@ -24,6 +24,7 @@ class Stream(IntEnum):
     EVAL = 4  # the sampler's starting noise at evaluation (seeded from val_seed)
     DIAG = 5  # the conditioning diagnostics' t and noise at evaluation
     LANDSCAPE = 6  # energy-landscape directions and mined negatives (tune_ired.landscape)
+    WARM_UP = 7  # the compiled step's throwaway warm-up batches (tune_ired.speed)
 
 
 def derive_seed(*keys: int) -> int:
@@ -58,8 +59,9 @@ def draw_problems(batch: int, n: int, lam: float, *, generator: torch.Generator)
     eye = torch.eye(n, device=device)
     a = 2 * r @ r.transpose(-1, -2) + lam * eye
     # cholesky_inverse returns an exactly symmetric inverse; batched solves against I are several
-    # times slower on CPU with 2 threads (benchmarks/bench_data.py)
-    a_inv = torch.cholesky_inverse(torch.linalg.cholesky(a))
+    # times slower on CPU with 2 threads (benchmarks/bench_data.py). cholesky_ex: no error check, so
+    # no host sync on a GPU (A is SPD by construction, lam > 0)
+    a_inv = torch.cholesky_inverse(torch.linalg.cholesky_ex(a).L)
     return Problems(x=a.reshape(batch, n * n), y0=a_inv.reshape(batch, n * n))
 
 

@@ -27,10 +27,11 @@ from tune_ired.diagnostics import mining_diagnostics
 from tune_ired.diffusion import Schedule
 from tune_ired.divergence import NOT_DIVERGED, SeedGuard, seed_mean
 from tune_ired.evaluate import EvalOptions, evaluate
-from tune_ired.loss import LossOptions, training_loss
+from tune_ired.loss import LossOptions
 from tune_ired.model import EnergyModel
 from tune_ired.provenance import cpu_device
 from tune_ired.replay import ReplayBuffer
+from tune_ired.speed import StepSpeed
 
 OOD_SEED_OFFSET = 1  # the OOD set's seed is val_seed + 1, so it never repeats the validation set
 EMA_POWER = 2 / 3  # ema-pytorch's warm-up exponent (its default)
@@ -74,6 +75,7 @@ class Trainer:
         self.device = resolve_device(cfg.device)
         if cfg.num_threads:
             torch.set_num_threads(cfg.num_threads)
+        self.speed = StepSpeed.from_config(cfg, self.device)  # speed: compiled step, precision (tune_ired.speed)
         seeds = cfg.seeds
         self.model = EnergyModel(
             seeds=seeds, n=cfg.n, hidden=cfg.hidden, time_dim=cfg.time_dim, diffusion_steps=cfg.diffusion_steps
@@ -86,7 +88,9 @@ class Trainer:
             power=EMA_POWER,
             include_online_model=False,
         )
-        self.optimizer = torch.optim.Adam(self.model.parameters(), lr=cfg.lr, betas=(cfg.adam_beta1, cfg.adam_beta2))
+        self.optimizer = torch.optim.Adam(
+            self.model.parameters(), lr=cfg.lr, betas=(cfg.adam_beta1, cfg.adam_beta2), fused=self.speed.fused_adam
+        )
         self.sched = Schedule(cfg.diffusion_steps, clip_scale=cfg.clip_scale, device=self.device)
         self.loss_options = LossOptions.from_config(cfg)
         self.miner = self.loss_options.mining.miner()
@@ -104,6 +108,15 @@ class Trainer:
         self.evals_since_best = 0
         self.finished = False
         self.guard.take_snapshot(self.seed_state())
+        self.speed.warm_up(  # compiles now, if on
+            self.model,
+            self.sched,
+            cfg,
+            options=self.loss_options,
+            miner=self.miner,
+            replay=self.replay,
+            step=self.step,
+        )
 
     def device_info(self) -> dict[str, Any]:
         """The device this trainer computes on, for the run's provenance: its kind, name and CUDA version."""
@@ -127,16 +140,18 @@ class Trainer:
         for group in self.optimizer.param_groups:
             group["lr"] = lr
         problems = draw_seed_batch(cfg.batch_size, cfg.n, cfg.train_lambda, self.data_generators)
-        out = training_loss(
-            self.model,
-            self.sched,
-            problems,
-            generators=self.noise_generators,
-            options=self.loss_options,
-            miner=self.miner,
-            step=self.step,
-            replay=self.replay,
-        )
+        self.speed.begin_step()
+        with self.speed.autocast():
+            out = self.speed.loss(
+                self.model,
+                self.sched,
+                problems,
+                generators=self.noise_generators,
+                options=self.loss_options,
+                miner=self.miner,
+                step=self.step,
+                replay=self.replay,
+            )
         self.optimizer.zero_grad(set_to_none=True)
         out.loss.backward()
         grad_norm = clip_grad_per_seed(list(self.model.parameters()), cfg.grad_clip)
@@ -204,6 +219,7 @@ class Trainer:
             row[K.PERF_STEPS_PER_S] = window_steps / train_seconds
             row[K.PERF_SEED_STEPS_PER_S] = window_steps * cfg.num_seeds / train_seconds
             row[K.PERF_EVAL_S] = time.perf_counter() - eval_start
+            row[K.PERF_COMPILE_S] = self.speed.compile_s
             self.finished = row[K.DIVERGED] or row[K.EARLY_STOPPED] or self.step >= cfg.train_steps
             yield row
             sums, window_start, window_steps = {}, time.perf_counter(), 0
