@@ -45,7 +45,7 @@ def format_row(row: dict[str, Any], total_steps: int) -> str:
 
 def prepare_run(out: Path, cfg: Config | None, *, resume: bool) -> Trainer:
     """A trainer for `out`, restored from its latest checkpoint when resuming."""
-    from tune_ired.checkpoint import load_state
+    from tune_ired.checkpoint import load_first_valid, previous_of
     from tune_ired.config import ConfigError, make_config
     from tune_ired.runlog import CONFIG_FILE
     from tune_ired.trainer import Trainer
@@ -59,8 +59,9 @@ def prepare_run(out: Path, cfg: Config | None, *, resume: bool) -> Trainer:
             changed = sorted(k for k, v in cfg.to_dict().items() if stored.to_dict()[k] != v)
             raise ConfigError(f"--resume: the run in {out} has a different config ({', '.join(changed)}).")
         trainer = Trainer(stored)
-        if latest.exists():
-            trainer.load_state_dict(load_state(latest))
+        loaded = load_first_valid([latest, previous_of(latest)])  # a torn latest.pt: the one before it
+        if loaded is not None:
+            trainer.load_state_dict(loaded[0])
         return trainer
     if config_path.exists():
         raise ConfigError(f"--out: {out} already holds a run; pass --resume or choose another folder.")
@@ -71,7 +72,7 @@ def run_to_dir(
     out: Path, cfg: Config | None, *, budget: str | None = None, resume: bool = False, echo=print
 ) -> list[dict[str, Any]]:
     """Train into run folder `out` (see the module docstring); returns the new metric rows."""
-    from tune_ired.checkpoint import save_state
+    from tune_ired.checkpoint import save_keeping_previous, save_state
     from tune_ired.runlog import METRICS_FILE, RUN_FILE, read_json, recorded_run
 
     trainer = prepare_run(out, cfg, resume=resume)
@@ -85,7 +86,7 @@ def run_to_dir(
     for row in recorded_run(trainer, out, budget=budget):
         state = trainer.state_dict()
         if cfg.checkpoint_every == 0 or row["step"] % cfg.checkpoint_every == 0 or trainer.finished:
-            save_state(state, ckpt_dir / "latest.pt")
+            save_keeping_previous(state, ckpt_dir / "latest.pt")
         if row["val/is_best"]:
             save_state(state, ckpt_dir / "best.pt")
         echo(format_row(row, cfg.train_steps))
@@ -136,15 +137,28 @@ def main(argv: list[str] | None = None) -> int:
     if args.list_keys:
         print(config_help())
         return ExitCode.OK
+    from tune_ired.runlog import is_disk_full, write_problem
+
     try:
         if args.out is None:
             raise ConfigError("--out: a run folder is required (e.g. --out runs/quick).")
+        if problem := write_problem(args.out):
+            raise ConfigError(f"--out: the run folder {args.out} cannot be written: {problem}.")
         keys = explicit_keys(args)
         given = args.budget is not None or keys
         cfg = make_config(keys, budget=args.budget, source=str(args.config or "--set")) if given else None
         run_to_dir(args.out, cfg, budget=args.budget, resume=args.resume)
     except ConfigError as err:
         return fail(str(err))
+    except OSError as err:
+        if not is_disk_full(err):
+            raise
+        again = f"python -m tune_ired.train --out {args.out} --resume"
+        return fail(
+            f"--out: the disk of {args.out} is full ({err.strerror}); what is on disk stays readable. "
+            f"Free space, then continue with `{again}`.",
+            ExitCode.DISK_FULL,
+        )
     return ExitCode.OK
 
 
