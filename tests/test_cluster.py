@@ -236,7 +236,7 @@ def test_time_limit_signal_stops_cleanly_and_resume_finishes(tmp_path):
     interrupted = own_rows(sweep)
     assert interrupted and all(len(rows) < LONG_EVALS for rows in interrupted.values()), interrupted
     # trials whose checkpoint Tune recorded before the stop; a trial that had only written its first
-    # row (not yet reported) rightly starts again from step 0, dropping that row
+    # row (not yet reported) rightly starts again from step 0, keeping that row (not written twice)
     checkpointed = [trial for trial, rows in reports(sweep).items() if any(r["checkpoint_dir_name"] for r in rows)]
     assert checkpointed
 

@@ -41,14 +41,23 @@ from tune_ired import sweep, train, tuner
 from tune_ired.cli import ExitCode
 from tune_ired.plan import Start, plan_sweep
 from tune_ired.results import load_sweep
-from tune_ired.runlog import CONFIG_FILE, METRICS_FILE, RUN_FILE, is_finished, read_metrics, read_rows
-from tune_ired.tunestate import state_files
+from tune_ired.runlog import (
+    CONFIG_FILE,
+    METRICS_FILE,
+    RUN_FILE,
+    checkpoint_rows,
+    is_finished,
+    read_metrics,
+    read_rows,
+)
+from tune_ired.tunestate import KEPT_FILE, state_files
 
 HEADER = "from ray import tune\nfrom tune_ired.space import ASHA, Budget, SearchSpace\n"
 RUN_TIMEOUT_S = 600  # one sweep process on a busy 2-core machine; healthy tiny sweeps take well under a minute
 EVIDENCE_TIMEOUT_S = 300  # waiting for a state on disk (rows, checkpoints) before injecting a fault
 POLL_S = 0.1
 SNAPSHOT_WAIT_S = 3 * float(tuner.SNAPSHOT_PERIOD_S)  # Tune's snapshot (and the kept copy) catch up with the trials
+KEPT_LAG_S = 2 * float(tuner.SNAPSHOT_PERIOD_S) + tuner.KEEP_PERIOD_S  # a checkpoint is in the snapshot, then kept
 RECORD_FILES = (CONFIG_FILE, RUN_FILE, METRICS_FILE)  # a trial's own record: a resume must not rewrite a finished one
 LONG_STEPS, LONG_EVAL_EVERY = 6000, 200  # a reference arm: ~20 s on an idle machine, two checkpoints (>= 10 s apart)
 DIVERGE_STEPS, DIVERGE_EVAL_EVERY = 20, 10  # Langevin + CD at lr 1.0: diverged at its first evaluation
@@ -77,7 +86,7 @@ tpe = SearchSpace(
     searcher="optuna",
     num_samples=4,
     seed=11,
-    scheduler=ASHA(grace_period=1, reduction_factor=2),
+    scheduler=ASHA(grace_period=3, reduction_factor=2),  # three rows each before ASHA may stop a trial
     budgets={"tiny": Budget(config={"train_steps": 3000, "eval_every": 100})},
 )
 """
@@ -186,6 +195,11 @@ def steps_once(trial: Path) -> list[int]:
     return [json.loads(line)["step"] for line in (trial / METRICS_FILE).read_text().splitlines()]
 
 
+def without_timings(row: str) -> str:
+    """A row (canonical JSON) without its wall-clock figures (perf/...), which a recomputation changes."""
+    return json.dumps({key: value for key, value in json.loads(row).items() if not key.startswith("perf/")})
+
+
 def assert_rows_kept(before: dict[str, dict[int, str]], folder: Path) -> None:
     for name, rows in before.items():
         after = rows_on_disk(folder / name)
@@ -203,6 +217,7 @@ class Outcome:
     resume_s: float  # wall time of the (first) resume run
     configs: dict[str, dict] = field(default_factory=dict)  # trial configs at the fault
     left: list[str] = field(default_factory=list)  # what a start-up kill left in the folder
+    recomputed: dict[str, dict[int, str]] = field(default_factory=dict)  # rows a fault destroyed, by trial
 
     @property
     def output(self) -> str:
@@ -225,7 +240,9 @@ def asha_faults(tmp_path_factory) -> Outcome:
             return len(diverging) == 2 and all(map(finished, diverging)) and any(map(mid_run, long))
 
         wait_for(ready, first, "the diverging trials' end and a long trial with two checkpoints")
-        time.sleep(SNAPSHOT_WAIT_S)
+        running = next(t for t in trials(folder) if mid_run(t))
+        newest = checkpoints(running)[-1]
+        wait_for(lambda: kept_after(folder, newest), first, "a kept snapshot that names the newest checkpoint")
     finally:
         kill(first)
     found = trials(folder)
@@ -235,11 +252,13 @@ def asha_faults(tmp_path_factory) -> Outcome:
     # the faults a crash or a full disk leaves:
     newest_state = state_files(folder)[-1]
     cut(newest_state, keep=newest_state.stat().st_size // 2)  # Tune's snapshot, cut mid-copy
-    running = next(t for t in found if mid_run(t))
-    newest_checkpoint = checkpoints(running)[-1] / "state.pt"
+    newest_checkpoint = newest / "state.pt"
     cut(newest_checkpoint, keep=newest_checkpoint.stat().st_size // 2)  # the checkpoint a resume restores
     first_line = (running / METRICS_FILE).read_text().splitlines(keepends=True)[0]
     (running / METRICS_FILE).write_text(first_line)  # the record, cut before its checkpoint's step
+    held = {json.loads(first_line)["step"], *checkpoint_rows(running)}  # what the cut left: the copies repair it
+    lost = {step: row for step, row in before[running.name].items() if step not in held}  # the resume recomputes
+    before[running.name] = {step: row for step, row in before[running.name].items() if step in held}
     cut(done[0] / METRICS_FILE, keep=len((done[0] / METRICS_FILE).read_bytes()) // 2)  # a finished record, cut
     began = time.monotonic()
     resumed = start(space, root, log, "--resume")
@@ -252,7 +271,14 @@ def asha_faults(tmp_path_factory) -> Outcome:
     if codes[-1] == ExitCode.BAD_INPUT:  # the kill cut Tune's last snapshot short: the folder says to --resume
         codes.append(finish(start(space, root, log, "--resume")))
     print(f"asha_faults: the resume ran {resume_s:.0f} s until every trial had ended")
-    return Outcome(folder, log, before, finished_before, codes, resume_s)
+    return Outcome(folder, log, before, finished_before, codes, resume_s, recomputed={running.name: lost})
+
+
+def kept_after(folder: Path, checkpoint: Path) -> bool:
+    """The sweep's kept snapshot was taken long enough after `checkpoint` was written to name it."""
+    kept = folder / KEPT_FILE
+    written = (checkpoint / "state.pt").stat().st_mtime
+    return kept.exists() and kept.stat().st_mtime > written + KEPT_LAG_S
 
 
 def mid_run(trial: Path) -> bool:
@@ -286,6 +312,11 @@ def test_asha_resume_repairs_cut_records_and_rewrites_no_finished_trial(asha_fau
 
 def test_asha_resume_keeps_every_observed_row_and_each_step_once(asha_faults):
     assert_rows_kept(asha_faults.before, asha_faults.folder)
+    for name, lost in asha_faults.recomputed.items():  # cut with no copy: recomputed, the same but for timings
+        after = rows_on_disk(asha_faults.folder / name)
+        assert {step: without_timings(after[step]) for step in lost if step in after} == {
+            step: without_timings(row) for step, row in lost.items() if step in after
+        }
     for trial in trials(asha_faults.folder):
         steps = steps_once(trial)
         assert len(steps) == len(set(steps)), f"{trial.name}: a step written twice"

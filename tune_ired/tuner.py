@@ -97,6 +97,8 @@ class Guard(tune.Callback):
         self.stopping = False
 
     def on_step_end(self, iteration: int, trials: list, **info) -> None:
+        if trials:  # where Tune writes now (a resumed sweep may have been moved since tuner.pkl was written)
+            self.folder = Path(trials[0].storage.experiment_fs_path)
         now = time.monotonic()
         if now >= self.next_keep:
             self.next_keep = now + KEEP_PERIOD_S
