@@ -97,11 +97,12 @@ short = SearchSpace(
     budgets={"tiny": Budget(config={"train_steps": 40, "eval_every": 20})},
 )
 """
+DISK_STEPS = 3000  # still training when the disk is filled (after two rows), and soon finished after
 DISK_SPACE = f"""
 disk = SearchSpace(
     space={{"noise_scale": tune.grid_search([0.5, 2.0])}},
     scheduler=None,
-    budgets={{"tiny": Budget(config={{"train_steps": {LONG_STEPS}, "eval_every": {LONG_EVAL_EVERY}}})}},
+    budgets={{"tiny": Budget(config={{"train_steps": {DISK_STEPS}, "eval_every": {LONG_EVAL_EVERY}}})}},
 )
 """
 DISK_SIZE = "64m"  # tmpfs for the disk-full sweep: its records (< 2 MiB) and the guard's 32 MiB reserve fit
@@ -502,7 +503,7 @@ def test_a_full_disk_stops_the_sweep_with_one_message_and_resume_finishes_it(tmp
         table = load_sweep(folder)
         assert set(table.trials["status"]) == {"completed"}
         assert_rows_kept(before, folder)
-        expected = list(range(LONG_EVAL_EVERY, LONG_STEPS + 1, LONG_EVAL_EVERY))
+        expected = list(range(LONG_EVAL_EVERY, DISK_STEPS + 1, LONG_EVAL_EVERY))
         for trial in trials(folder):
             assert sorted(steps_once(trial)) == expected, f"{trial.name}: steps lost or written twice"
 
