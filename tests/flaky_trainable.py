@@ -1,4 +1,5 @@
-"""A test-only trainable: `train_ired` whose first attempt raises right after its first checkpointed report.
+"""Test-only trainables: `train_ired` whose first attempt raises right after its first checkpointed report
+(`fail_once`), and one that always raises (`fail_always`).
 
 The injected failure lives here, not in the package: the sweep is given this function
 as its trainable (`tune_ired.sweep.run(plan, trainable=fail_once)`). A marker file in
@@ -35,3 +36,11 @@ def fail_once(config: dict, **params) -> None:
 
     with mock.patch.object(tune, "report", report_then_raise):
         return train_ired(config, **params)
+
+
+class ConfigFailure(ValueError):
+    """What a trial whose config cannot train raises, every time."""
+
+
+def fail_always(config: dict, **params) -> None:
+    raise ConfigFailure(f"this trial's config cannot train (noise_scale={config.get('noise_scale')})")

@@ -26,7 +26,7 @@ QUICK = 's = SearchSpace(space={{"strategy": tune.grid_search({arms})}}, schedul
     'budgets={{"tiny": Budget(config={{"train_steps": {steps}, "eval_every": {every}}})}})\n'  # fmt: skip
 STUDIES = {  # name -> (arms, train_steps, eval_every): "slow" runs long enough to be killed mid-way
     "first": (["none"], 40, 20),
-    "slow": (["none", "random"], 1200, 100),
+    "slow": (["none", "random"], 600, 100),
     "last": (["random"], 40, 20),
 }
 CAMPAIGN = 'from tune_ired.space import Campaign\nplan = Campaign(studies=["first.py", "slow.py", "last.py"], ' \
@@ -81,22 +81,27 @@ def killed_and_resumed(tmp_path_factory):
     root = tmp_path_factory.mktemp("campaign")
     plan, log, folder = write_files(root), root / "campaign.log", root / "results" / "plan"
     args = [str(plan), "--budget", "tiny", "--storage", str(root / "results")]
+    started = time.monotonic()
     first = start(args, log)
     wait_until(lambda: slow_rows(folder) >= KILL_AFTER_ROWS or first.poll() is not None, what="the slow study")
     assert first.poll() is None, log.read_text()[-3000:]
     studies = {s["name"]: s for s in record(folder)["studies"]}
     os.killpg(first.pid, signal.SIGKILL)  # the campaign and the Ray it started, as a crash would
     first.wait()
+    killed = time.monotonic()
     child = studies["slow"]["pid"]
     wait_until(lambda: not alive(child), timeout_s=180, what="the orphaned study to stop itself")
+    print(f"campaign killed after {killed - started:.0f} s; its study stopped {time.monotonic() - killed:.0f} s later")
     killed_report = subprocess.run(
         [sys.executable, "-m", "tune_ired.report", str(folder)], capture_output=True, text=True, timeout=TIMEOUT_S
     )
     before = {t.name: read_metrics(t) for t in (folder / "slow").glob("trial_*")}
     finished = [p for p in (folder / "first").rglob("*") if p.is_file() and "report" not in p.parts]
     finished_bytes = {p: p.read_bytes() for p in finished}
+    resumed_at = time.monotonic()
     resumed = start([*args, "--resume"], log)
     code = resumed.wait(timeout=TIMEOUT_S)
+    print(f"the resumed campaign took {time.monotonic() - resumed_at:.0f} s")
     assert code == ExitCode.OK, log.read_text()[-4000:]
     return folder, log.read_text(), studies, killed_report, before, finished_bytes
 
@@ -122,7 +127,7 @@ def test_resume_skips_the_finished_study_and_completes_the_others(killed_and_res
     assert {s["name"]: s["status"] for s in record(folder)["studies"]} == dict.fromkeys(STUDIES, "finished")
     for trial in (folder / "slow").glob("trial_*"):
         steps = [row["step"] for row in read_metrics(trial)]
-        assert steps == list(range(100, 1201, 100))  # every evaluation once
+        assert steps == list(range(100, 601, 100))  # every evaluation once
         assert read_metrics(trial)[0] == before[trial.name][0]  # resumed, not restarted
 
 
@@ -151,3 +156,12 @@ def test_a_bad_study_fails_the_campaign_before_ray_starts(tmp_path):
     )
     assert done.returncode == ExitCode.BAD_INPUT and "last.py" in done.stderr and "noise_scal" in done.stderr
     assert "Ray dashboard" not in done.stdout
+
+
+def test_running_a_finished_campaign_again_runs_nothing(killed_and_resumed):
+    folder, _, _, _, _, _ = killed_and_resumed
+    plan = folder.parent.parent / "plan.py"
+    cmd = [sys.executable, "-m", "tune_ired.sweep", str(plan), "--budget", "tiny", "--storage", str(folder.parent)]
+    done = subprocess.run(cmd, capture_output=True, text=True, timeout=TIMEOUT_S)
+    assert done.returncode == ExitCode.OK, done.stderr
+    assert "every study finished before, nothing to run" in done.stdout and "Ray dashboard" not in done.stdout

@@ -28,6 +28,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
+from tune_ired.cli import ExitCode
 from tune_ired.runlog import METRICS_FILE
 
 REPO = Path(__file__).resolve().parents[1]
@@ -36,7 +37,7 @@ JOB_TIMEOUT_S = 600  # a job on a busy 2-core machine: Ray start-up, the sweep, 
 FIRST_REPORT_TIMEOUT_S = 300
 POLL_S = 0.5
 SINFO_TIMEOUT_S = 5  # sinfo retries a slurmctld that is down; then the SLURM tests skip
-EXIT_TIMED_OUT = 75  # what ray_sweep.sbatch exits with after SLURM's time-limit warning signal
+EXIT_TIMED_OUT = ExitCode.INTERRUPTED  # what ray_sweep.sbatch exits with after SLURM's time-limit warning signal
 EVAL_EVERY = 20  # tiny trials: an evaluation every 20 steps
 # ~10 s trials, for tests that need a trial still running: when the time-limit signal lands, and
 # while the other node's actor starts (Tune reuses a finished trial's actor for a pending trial,
@@ -236,7 +237,7 @@ def test_time_limit_signal_stops_cleanly_and_resume_finishes(tmp_path):
     interrupted = own_rows(sweep)
     assert interrupted and all(len(rows) < LONG_EVALS for rows in interrupted.values()), interrupted
     # trials whose checkpoint Tune recorded before the stop; a trial that had only written its first
-    # row (not yet reported) rightly starts again from step 0, dropping that row
+    # row (not yet reported) rightly starts again from step 0, keeping that row (not written twice)
     checkpointed = [trial for trial, rows in reports(sweep).items() if any(r["checkpoint_dir_name"] for r in rows)]
     assert checkpointed
 
@@ -347,7 +348,7 @@ def test_node_loss_trials_resume_from_checkpoints_on_the_survivor(tmp_path):
 def test_a_campaign_is_one_job(tmp_path):
     first = write_space(tmp_path, values=[0.5], steps=40)
     second = first.with_name("second_study.py")
-    second.write_text(first.read_text().replace("[0.5]", "[1.0, 2.0]"))
+    second.write_text(first.read_text().replace("[0.5]", "[2.0]"))
     args = [str(first), str(second), "--budget", "tiny", "--storage", str(tmp_path), "--name", "plan"]
     job = sbatch(tmp_path, ["--partition=solo", "--cpus-per-task=2"], args)
     assert_ended_clean(job, tmp_path, state="COMPLETED", exit_code="0:0")
@@ -357,4 +358,4 @@ def test_a_campaign_is_one_job(tmp_path):
         ("second_study", "finished"),
     ]
     assert_table_complete(tmp_path / "plan" / "cluster_test", trials=1, steps=40)
-    assert_table_complete(tmp_path / "plan" / "second_study", trials=2, steps=40)
+    assert_table_complete(tmp_path / "plan" / "second_study", trials=1, steps=40)

@@ -21,7 +21,7 @@ PACKAGE = ROOT / "tune_ired"
 # Lowest first. Trainer stack: record -> problems -> model -> dynamics -> objective -> config
 # -> measures -> trainer -> drivers -> sweeps; analysis stack: record -> tables -> analysis -> report.
 LAYERS: list[tuple[str, set[str]]] = [
-    ("record", {"catalogue", "cli", "budgets", "provenance", "runlog"}),
+    ("record", {"catalogue", "cli", "budgets", "provenance", "runlog", "tunestate"}),
     ("problems", {"data", "noise"}),
     ("model", {"model"}),
     ("dynamics", {"diffusion", "langevin", "replay"}),

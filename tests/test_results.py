@@ -152,3 +152,33 @@ def test_a_seed_diverged_inside_a_batched_trial(tmp_path):
     table = sweep.seeds.set_index("seed")
     assert table.loc[1, "diverged"] and table.loc[1, "diverged_step"] == 7 and math.isnan(table.loc[1, "final/val/mse"])
     assert not table.loc[0, "diverged"] and table.loc[0, "final/val/mse"] == 0.2
+
+
+def test_a_cut_record_reads_whole_from_its_checkpoint_copy_and_an_unrepairable_one_is_not_stopped(tmp_path):
+    folder = tmp_path / "cut"
+    folder.mkdir()
+    (folder / "experiment_state-x.json").write_text(json.dumps({"trial_data": []}))
+    (folder / "sweep.json").write_text(json.dumps({"metric": "val/mse", "mode": "min", "scheduler": None}))
+    rows = [report(20, 0.5), report(40, 0.4), report(60, 0.3)]
+    write_trial(folder, "r", rows, status="TERMINATED")
+    copy = folder / "trial_r" / "checkpoint_000002"
+    copy.mkdir()
+    (copy / "metrics.jsonl").write_text("".join(json.dumps(row) + "\n" for row in rows))
+    (folder / "trial_r" / "metrics.jsonl").write_text(json.dumps(rows[0]) + "\n" + '{"step": 40, "val')  # cut
+    write_trial(folder, "u", rows[:1], status="TERMINATED")  # cut to one row, and no copy: nothing repairs it
+    trials = load_sweep(folder).trials.set_index("trial_id")
+    assert trials.loc["r", "status"] == "completed" and trials.loc["r", "final/val/mse"] == 0.3
+    assert trials.loc["r", "missing_steps"] == 0
+    assert trials.loc["u", "status"] == "errored"  # no scheduler could have stopped it: not 'stopped'
+    assert "its record ends at step 20 of 60" in trials.loc["u", "error"]
+
+
+def test_statuses_survive_a_torn_experiment_state_through_the_kept_copy(sweep_folder):
+    from tune_ired.tunestate import keep_snapshot, snapshot_problems
+
+    (sweep_folder / "tuner.pkl").write_bytes(b"\x80\x04N.")  # a whole pickle (None)
+    state = sweep_folder / "experiment_state-x.json"
+    assert snapshot_problems(sweep_folder) == [] and keep_snapshot(sweep_folder, last={})
+    state.write_text(state.read_text()[:100])  # cut mid-copy
+    assert snapshot_problems(sweep_folder) == [f"{state.name} is torn (100 bytes)"]
+    assert load_sweep(sweep_folder).trials.set_index("trial_id").loc["h", "status"] == "pending"

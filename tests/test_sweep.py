@@ -249,10 +249,13 @@ def test_unknown_budget_and_busy_folder_exit_2(bad_files, capsys):
     with pytest.raises(SystemExit) as exit_info:
         sweep.main([str(bad_files / "good.py"), "--budget", "huge"])
     assert exit_info.value.code == ExitCode.BAD_INPUT and "invalid choice: 'huge'" in capsys.readouterr().err
-    (bad_files / "results" / "good").mkdir(parents=True)
-    (bad_files / "results" / "good" / "tuner.pkl").write_bytes(b"")
+    held = bad_files / "results" / "good"
+    (held / "trial_x").mkdir(parents=True)  # a trial of another sweep has started there
+    (held / "trial_x" / "config.json").write_text("{}")
+    (held / "sweep.json").write_text(json.dumps({"file": str(bad_files / "typo.py"), "budget": "tiny"}))
     assert sweep.main([str(bad_files / "good.py"), "--storage", str(bad_files / "results")]) == 2
-    assert "already holds a sweep" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert "holds another sweep" in err and "typo.py" in err and "good.py" in err and "--overwrite" in err
 
 
 def test_cli_subprocess_unreachable_address(tmp_path):

@@ -46,6 +46,7 @@ from tune_ired.space import SpaceError, load_campaign
 PARENT_VARIABLE = "TUNE_IRED_CAMPAIGN_PID"  # set for a study's sweep process: the campaign that started it
 DEFAULT_NAME = "campaign"  # the campaign of a list of files, without --name
 POLL_S = 0.5  # how often the campaign looks at its running studies
+ORPHAN_GRACE_S = 15.0  # a study whose campaign died stops as on Ctrl-C; if still running this much later, it exits
 CAMPAIGN_OPTIONS = {"--name": 1, "--storage": 1, "--address": 1, "--studies-at-once": 1, "--resume": 0}
 
 
@@ -137,7 +138,8 @@ def plan_studies(args: argparse.Namespace, argv: list[str]) -> tuple[Path, list[
     if len(set(names)) < len(names):
         raise SpaceError(f"campaign {folder.name}: two studies would share a folder ({', '.join(names)}).")
     stored = read_json(folder / CAMPAIGN_FILE).get("studies", [])
-    if stored and not args.resume:
+    finished = bool(stored) and all(study["status"] == Status.FINISHED for study in stored)
+    if stored and not args.resume and not finished:
         raise SpaceError(
             f"{folder} already holds a campaign: continue it with --resume (finished studies are skipped), "
             "or choose another --name."
@@ -247,7 +249,8 @@ def relay(process: subprocess.Popen, name: str, log) -> None:
 
 
 def watch_campaign(poll_s: float = 1.0) -> None:
-    """In a study's sweep process: stop gracefully (a SIGINT to itself) if its campaign process dies."""
+    """In a study's sweep process: if its campaign process dies, stop as on Ctrl-C (Tune saves its state);
+    if that has not ended it ORPHAN_GRACE_S later (its Ray died with the campaign), exit at once."""
     parent = os.environ.get(PARENT_VARIABLE)
     if not parent:
         return
@@ -256,6 +259,8 @@ def watch_campaign(poll_s: float = 1.0) -> None:
         while os.getppid() == int(parent):
             time.sleep(poll_s)
         os.kill(os.getpid(), signal.SIGINT)
+        time.sleep(ORPHAN_GRACE_S)
+        os._exit(ExitCode.INTERRUPTED)  # Tune's last snapshot and the kept copy stand for the state
 
     threading.Thread(target=watch, daemon=True, name="watch-campaign").start()
 
@@ -283,6 +288,10 @@ def main(args: argparse.Namespace, argv: list[str]) -> int:
 
         for plan in plans:
             print(f"== study {plan.folder.name} ({plan.file})\n{dry_run_text(plan)}")
+        return ExitCode.OK
+    if all(study.status == Status.FINISHED for study in studies):
+        print(f"campaign {folder.name}: every study finished before, nothing to run (--name starts another)")
+        print(f"next: python -m tune_ired.report {folder}")
         return ExitCode.OK
     campaign = Campaign(folder, studies, options=options, description=description, at_once=args.studies_at_once)
     folder.mkdir(parents=True, exist_ok=True)

@@ -19,6 +19,7 @@ class ExitCode(IntEnum):
     OK = 0
     FAILED = 1  # the work ran but did not succeed (e.g. a sweep whose trials errored)
     BAD_INPUT = 2  # rejected before any work started: the message names the file, flag or key
+    DISK_FULL = 74  # the storage filled up (EX_IOERR); what is on disk stays readable: free space, then resume
     INTERRUPTED = 75  # stopped by a signal with its state saved (EX_TEMPFAIL): resume it
 
 

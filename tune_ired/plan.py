@@ -1,27 +1,51 @@
-"""A sweep's plan: everything the command line names, validated before Ray starts.
+"""A sweep's plan: everything the command line names, validated before Ray starts, and what to do with the folder.
 
 `plan_sweep(args)` loads the search-space file (`tune_ired.space`), decides the budget and
-the sweep folder, checks the resources and the cluster address, and returns a `Plan`;
-anything wrong raises `ConfigError` (a one-paragraph message naming the file, flag or key)
-and `python -m tune_ired.sweep` exits with code 2 before Ray starts. `write_meta` and
-`close_meta` keep the sweep's own record, `sweep.json` (what analysis needs to read the
-folder, and the provenance of each start or resume).
+the sweep folder, checks the storage, the resources, the devices and the cluster address,
+reads what the folder already holds, and returns a `Plan`; anything wrong raises
+`ConfigError` (a one-paragraph message naming the file, flag or key, and the command to
+run next) and `python -m tune_ired.sweep` exits with code 2 before Ray starts. Nothing is
+written here: `write_meta` and `close_meta` keep the sweep's own record, `sweep.json`
+(what analysis needs to read the folder, and the provenance of each start or resume).
+
+What a folder leads to (`Plan.start`):
+- nothing there, or only a start-up's leftovers (killed before any trial started:
+  `sweep.json`, Tune's files, no trial record): a fresh start (the leftovers are cleared);
+- the same sweep (file, budget, metric, mode, searcher, searched keys, samples, `--set`),
+  finished: reported (`Start.REPORT`: its summary, nothing runs); unfinished: `--resume`
+  continues it (`Start.RESUME`), and without `--resume` the message says to pass it;
+- a different sweep: refused, naming both; `--name` or `--overwrite` (which deletes that
+  folder and nothing else, without asking) start afresh.
 """
 
 from __future__ import annotations
 
 import argparse
+import math
+import shlex
 import socket
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
-from tune_ired import provenance, results
-from tune_ired.config import parse_assignments
-from tune_ired.runlog import read_json, write_json
-from tune_ired.space import SearchSpace, SpaceError, load_space, trial_space
+from tune_ired import provenance, results, tunestate
+from tune_ired.catalogue import TrialStatus
+from tune_ired.config import RUNTIME_KEYS, parse_assignments
+from tune_ired.runlog import CONFIG_FILE, METRICS_FILE, TRIAL_PREFIX, read_json, write_json, write_problem
+from tune_ired.space import SearchSpace, SpaceError, is_grid, load_space, sample_values, trial_space
 
 ADDRESS_TIMEOUT_S = 5.0  # a cluster address must accept a connection within this
+UNFINISHED = (TrialStatus.RUNNING, TrialStatus.PENDING)
+IDENTITY = ("file", "budget", "metric", "mode", "searcher", "searched", "num_samples", "overrides")
+
+
+class Start(StrEnum):
+    """What the sweep command does with its folder."""
+
+    FRESH = "fresh"  # start a new sweep (after clearing the folder when `Plan.clear`)
+    RESUME = "resume"  # continue the folder's sweep from Tune's snapshot
+    REPORT = "report"  # the folder holds this sweep, finished: report it, run nothing
 
 
 @dataclass
@@ -38,8 +62,42 @@ class Plan:
     resources: dict[str, float]
     max_concurrent: int
     address: str | None
-    resume: bool
     command: str  # this command line, recorded in sweep.json and every trial's run.json
+    overrides: dict[str, Any] = field(default_factory=dict)  # --set (recorded: a re-run must give the same)
+    start: Start = Start.FRESH
+    clear: bool = False  # delete the folder first (--overwrite, or a start-up's leftovers)
+    restore_kept: bool = False  # Tune's newest snapshot is torn: put the kept copy back before resuming
+    notes: list[str] = field(default_factory=list)  # what the plan decided, said before anything runs
+
+    @property
+    def resume(self) -> bool:
+        return self.start is Start.RESUME
+
+
+@dataclass(frozen=True)
+class Stored:
+    """What a sweep folder holds already."""
+
+    meta: dict[str, Any]  # its sweep.json ({} when none, or unreadable)
+    tune_files: bool  # Tune's tuner.pkl or experiment state
+    records: list[str]  # trial folders holding a run record (a trial started in them)
+
+    @property
+    def anything(self) -> bool:
+        return bool(self.meta or self.tune_files or self.records)
+
+
+def read_stored(folder: Path) -> Stored:
+    """What `folder` holds (nothing when it does not exist)."""
+    if not folder.is_dir():
+        return Stored(meta={}, tune_files=False, records=[])
+    tune_files = (folder / tunestate.TUNER_FILE).exists() or bool(tunestate.state_files(folder))
+    records = sorted(
+        trial.name
+        for trial in folder.glob(f"{TRIAL_PREFIX}*")
+        if (trial / CONFIG_FILE).exists() or (trial / METRICS_FILE).exists()
+    )
+    return Stored(meta=results.read_meta(folder), tune_files=tune_files, records=records)
 
 
 def check_address(address: str) -> None:
@@ -56,47 +114,229 @@ def check_address(address: str) -> None:
         ) from err
 
 
-def stored_budget(folder: Path, budget: str | None) -> str:
-    """The budget of the sweep to resume in `folder` (checking a given --budget agrees)."""
-    meta = results.read_meta(folder)
-    if not (folder / "tuner.pkl").exists() or "budget" not in meta:
-        raise SpaceError(f"--resume: {folder} holds no sweep to resume; run it without --resume first.")
-    if budget not in (None, meta["budget"]):
-        raise SpaceError(f"--resume: the sweep in {folder} runs budget '{meta['budget']}', not '{budget}'.")
-    return meta["budget"]
+def check_flags(args: argparse.Namespace) -> None:
+    """The numeric flags and their combinations (raises SpaceError)."""
+    problems = []
+    if args.cpus_per_trial < 1:
+        problems.append(f"--cpus-per-trial {args.cpus_per_trial}: must be >= 1")
+    if args.gpus_per_trial < 0 or not math.isfinite(args.gpus_per_trial):
+        problems.append(f"--gpus-per-trial {args.gpus_per_trial}: must be >= 0 (fractions share a GPU)")
+    if args.max_concurrent < 0:
+        problems.append(f"--max-concurrent {args.max_concurrent}: must be >= 0 (0: as many as resources allow)")
+    if args.num_samples is not None and args.num_samples < 1:
+        problems.append(
+            f"--num-samples {args.num_samples}: must be >= 1 (Ray Tune reads -1 as 'sample until stopped'; "
+            "this command has no such mode: give the number of trials)"
+        )
+    if args.resume and args.set:
+        problems.append("--resume continues a sweep as it was started; --set cannot change it")
+    if args.resume and args.overwrite:
+        problems.append("--resume continues the folder's sweep and --overwrite deletes it: pass one of them")
+    if problems:
+        raise SpaceError("; ".join(problems) + ".")
+
+
+def check_storage(folder: Path) -> None:
+    """Raise SpaceError when the sweep folder cannot be written (a file, a read-only folder)."""
+    problem = write_problem(folder)
+    if problem:
+        raise SpaceError(
+            f"--storage: the sweep folder {folder} cannot be written: {problem}. Choose another --storage."
+        )
+
+
+def local_cpus() -> int:
+    """The CPUs a private local Ray gets on this machine (Ray's own count, cgroup limits included)."""
+    from ray._private.utils import get_num_cpus
+
+    return int(get_num_cpus())
+
+
+def local_gpus() -> int:
+    """The CUDA GPUs torch can use on this machine (0 without CUDA)."""
+    import torch
+
+    return torch.cuda.device_count() if torch.cuda.is_available() else 0
+
+
+def requested_devices(param_space: dict[str, Any]) -> set[str]:
+    """Every `device` a trial of the space can be given."""
+    value = param_space.get("device")
+    return set(map(str, sample_values(value))) if value is not None else set()
+
+
+def check_local_resources(param_space: dict[str, Any], resources: dict[str, float]) -> None:
+    """Raise SpaceError when a trial asks more than this machine has (Ray would wait forever) or a missing GPU."""
+    problems = []
+    cpus = local_cpus()
+    if resources["cpu"] > cpus:
+        problems.append(f"--cpus-per-trial {resources['cpu']:g} is more than the {cpus} CPUs of this machine")
+    cuda = sorted(device for device in requested_devices(param_space) if device.startswith("cuda"))
+    if resources["gpu"] > 0 or cuda:
+        gpus = local_gpus()
+        if resources["gpu"] > gpus:
+            problems.append(f"--gpus-per-trial {resources['gpu']:g} asks for more GPUs than the {gpus} of this machine")
+        wanted = [d for d in cuda if (d == "cuda" and not gpus) or (d.startswith("cuda:") and int(d[5:]) >= gpus)]
+        if wanted:
+            problems.append(f"device={wanted[0]} asks for a CUDA GPU this machine does not have ({gpus} found)")
+    if problems:
+        raise SpaceError(
+            "; ".join(problems) + ". Ray would wait for it forever, or every trial would fail: ask for less, "
+            "use device=cpu (the default), or run on a cluster that has it (--address)."
+        )
+
+
+def check_cluster(nodes: list[dict[str, Any]], resources: dict[str, float], *, cuda: bool = False) -> None:
+    """Raise SpaceError unless one alive node of a cluster (`ray.nodes()`) has a trial's CPUs and GPUs
+    (some GPU when a trial asks for device=cuda)."""
+    alive = [node.get("Resources", {}) for node in nodes if node.get("Alive", True)]
+    gpus = max(resources["gpu"], float(cuda))
+    if any(node.get("CPU", 0) >= resources["cpu"] and node.get("GPU", 0) >= gpus for node in alive):
+        return
+    sizes = ", ".join(f"{node.get('CPU', 0):g} CPUs and {node.get('GPU', 0):g} GPUs" for node in alive) or "none"
+    wants = f"--cpus-per-trial {resources['cpu']:g} and --gpus-per-trial {resources['gpu']:g}"
+    raise SpaceError(
+        f"{wants}{' with device=cuda' if cuda else ''}: no node of the cluster has that (its nodes: {sizes}); "
+        "Ray would wait for it forever, or every trial would fail. Ask for less per trial, or use device=cpu."
+    )
+
+
+def expected_trials(spec: SearchSpace, param_space: dict[str, Any], num_samples: int) -> int:
+    """The trials the sweep makes: the grid's points times num_samples (Optuna: num_samples)."""
+    if spec.searcher == "optuna":
+        return num_samples
+    return math.prod(len(value["grid_search"]) for value in param_space.values() if is_grid(value)) * num_samples
+
+
+def identity(plan: Plan) -> dict[str, Any]:
+    """What makes two sweeps the same sweep (a re-run or a resume must match the folder's sweep.json)."""
+    overrides = {key: value for key, value in plan.overrides.items() if key not in RUNTIME_KEYS}
+    return {
+        "file": str(plan.file),
+        "budget": plan.budget,
+        "metric": plan.spec.metric,
+        "mode": plan.spec.mode,
+        "searcher": plan.spec.searcher,
+        "searched": plan.searched,
+        "num_samples": plan.num_samples,
+        "overrides": overrides,
+    }
+
+
+def describe(sweep: dict[str, Any]) -> str:
+    """One sweep's identity in words."""
+    fixed = " ".join(f"{k}={v}" for k, v in sweep.get("overrides", {}).items())
+    return (
+        f"{sweep.get('file')} at budget '{sweep.get('budget')}' (metric {sweep.get('metric')} {sweep.get('mode')}, "
+        f"searcher {sweep.get('searcher')}, searched {', '.join(sweep.get('searched') or []) or 'nothing'}, "
+        f"{sweep.get('num_samples')} sample(s)" + (f", --set {fixed}" if fixed else "") + ")"
+    )
+
+
+def differences(meta: dict[str, Any], plan: Plan) -> list[str]:
+    """The identity keys in which the folder's sweep (its sweep.json) and this plan differ."""
+    mine = identity(plan)
+    return [key for key in IDENTITY if key in meta and meta[key] != mine[key]]  # older files lack some keys
+
+
+def continue_command(file: str | Path, folder: Path) -> str:
+    """The command that resumes the sweep in `folder` (defined by `file`)."""
+    parts = [str(file), "--storage", str(folder.parent), "--name", folder.name, "--resume"]
+    return "python -m tune_ired.sweep " + shlex.join(parts)
+
+
+def unfinished_trials(plan: Plan) -> tuple[int, int]:
+    """(finished, expected) trials of the folder's sweep, read from its records."""
+    trials = results.load_sweep(plan.folder).trials
+    done = int((~trials["status"].isin(list(UNFINISHED))).sum()) if len(trials) else 0
+    return done, expected_trials(plan.spec, plan.param_space, plan.num_samples)
+
+
+def decide_start(plan: Plan, stored: Stored, *, resume: bool, overwrite: bool) -> None:
+    """Set `plan.start` (and clear, restore_kept, notes) from what the folder holds; raise SpaceError if refused."""
+    folder = plan.folder
+    if overwrite:
+        if folder.is_dir() and any(folder.iterdir()) and not stored.anything:
+            raise SpaceError(f"--overwrite: {folder} is not a sweep folder; it is left alone. Choose another --name.")
+        plan.clear = stored.anything
+        if plan.clear:
+            plan.notes.append(f"--overwrite: deleting {folder} and starting afresh")
+        return
+    if not stored.records:
+        if resume and not stored.anything:
+            raise SpaceError(f"--resume: {folder} holds no sweep to resume; run it without --resume first.")
+        plan.clear = stored.anything
+        if plan.clear:
+            plan.notes.append(f"{folder} holds a sweep stopped in its start-up (no trial had started): starting afresh")
+        return
+    diff = differences(stored.meta, plan)
+    if not stored.meta or diff:
+        held = describe(stored.meta) if stored.meta else "trial records but no readable sweep.json"
+        stored_next = f"continue it with `{continue_command(stored.meta['file'], folder)}`; " if stored.meta else ""
+        raise SpaceError(
+            f"{'--resume: ' if resume else ''}{folder} holds another sweep: {held}; this command asks for "
+            f"{describe(identity(plan))}" + (f" (they differ in {', '.join(diff)})" if diff else "") + ". "
+            f"{stored_next}give this sweep its own --name, or replace the stored one with --overwrite "
+            "(deletes its results)."
+        )
+    if resume:
+        plan.start = Start.RESUME
+        problems = tunestate.snapshot_problems(folder)
+        if problems and not tunestate.kept(folder):
+            raise SpaceError(
+                f"--resume: Tune's snapshot in {folder} cannot be restored ({'; '.join(problems)}) and no copy of it "
+                f"was kept; the trials' own records are intact (python -m tune_ired.report {folder}). To run the "
+                "sweep again, give it another --name, or --overwrite this folder (deletes its results)."
+            )
+        if problems:
+            plan.restore_kept = True
+            plan.notes.append(
+                f"Tune's newest snapshot is damaged ({'; '.join(problems)}): restoring the copy the sweep kept"
+            )
+        return
+    done, expected = unfinished_trials(plan)
+    if done < expected:
+        raise SpaceError(
+            f"{folder} holds this sweep, unfinished ({done} of {expected} trials done): continue it with "
+            f"`{continue_command(plan.file, folder)}`, or start it afresh with --overwrite (deletes its results)."
+        )
+    plan.start = Start.REPORT
 
 
 def plan_sweep(args: argparse.Namespace) -> Plan:
     """Validate everything the command line names, before Ray starts (raises ConfigError)."""
     spec = load_space(args.file)
+    check_flags(args)
     folder = args.storage.resolve() / (args.name or args.file.stem)
-    if args.resume and args.set:
-        raise SpaceError("--resume continues a sweep as it was started; --set cannot change it.")
-    if not args.resume and (folder / "tuner.pkl").exists():
-        raise SpaceError(f"{folder} already holds a sweep: pass --resume to continue it, or choose another --name.")
-    budget = stored_budget(folder, args.budget) if args.resume else args.budget or spec.chosen_default
-    if args.cpus_per_trial < 1 or args.gpus_per_trial < 0 or args.max_concurrent < 0 or args.num_samples == 0:
-        raise SpaceError("--cpus-per-trial and --num-samples must be >= 1, --gpus-per-trial and --max-concurrent >= 0.")
-    overrides = parse_assignments(args.set)
+    check_storage(folder)
+    stored = read_stored(folder)
+    was = stored.meta if args.resume and stored.records else {}
+    budget = args.budget or was.get("budget") or spec.chosen_default
+    overrides = dict(was.get("overrides", {})) if was else parse_assignments(args.set)
     if args.gpus_per_trial > 0:
         overrides.setdefault("device", "cuda")
     param_space = trial_space(spec, budget, overrides, source=f"{args.file} at budget '{budget}'")
+    resources = {"cpu": args.cpus_per_trial, "gpu": args.gpus_per_trial}
     if args.address:
         check_address(args.address)
-    return Plan(
+    else:
+        check_local_resources(param_space, resources)
+    plan = Plan(
         spec=spec,
         file=args.file.resolve(),
         budget=budget,
         folder=folder,
         param_space=param_space,
         searched=[key for key in spec.budget_space(budget) if key not in overrides],
-        num_samples=args.num_samples or spec.budget_samples(budget),
-        resources={"cpu": args.cpus_per_trial, "gpu": args.gpus_per_trial},
+        num_samples=args.num_samples or was.get("num_samples") or spec.budget_samples(budget),
+        resources=resources,
         max_concurrent=args.max_concurrent,
         address=args.address,
-        resume=args.resume,
         command=provenance.command_line(),
+        overrides=overrides,
     )
+    decide_start(plan, stored, resume=args.resume, overwrite=args.overwrite)
+    return plan
 
 
 def write_meta(plan: Plan) -> None:
@@ -111,15 +351,9 @@ def write_meta(plan: Plan) -> None:
         write_json(path, meta)
         return
     meta = {
-        "file": str(plan.file),
+        **identity(plan),
         "name": plan.folder.name,
-        "budget": plan.budget,
-        "metric": plan.spec.metric,
-        "mode": plan.spec.mode,
-        "searcher": plan.spec.searcher,
         "scheduler": None if plan.spec.scheduler is None else vars(plan.spec.scheduler),
-        "num_samples": plan.num_samples,
-        "searched": plan.searched,
         "resources": plan.resources,
         "description": plan.spec.description,
         "provenance": session,

@@ -8,7 +8,10 @@ a run folder (`tune_ired.runlog`) that the trial's worker writes itself: `config
 evaluation); next to them are Tune's own `params.json`, `result.json`, checkpoints and,
 for failed trials, `error.txt`. The tables read our files (`params.json` only for trials
 that never started): Tune's driver re-copies its files into the folder at every snapshot,
-and a kill during that copy truncates them.
+and a kill during that copy truncates them. A trial's rows are its metrics.jsonl completed
+from the copies in its checkpoint folders (`tune_ired.runlog.observed_rows`), so a record
+cut short still reads whole; Tune's statuses come from its newest whole experiment state,
+else the copy the sweep kept (`tune_ired.tunestate`).
 
     from tune_ired.results import load_sweep
     sweep = load_sweep("results/noise_scale")
@@ -18,7 +21,9 @@ and a kill during that copy truncates them.
 
 Stable columns (analysis reads exactly these):
 - `trials`: `trial_id`, `status` (a `catalogue.TrialStatus`), `trial_dir`, `iterations`,
-  `last_step`, `num_failures`, `error`, `num_seeds`, `seeds_diverged`, `config_complete`
+  `last_step`, `num_failures`, `error` (the exception, or what is wrong with a record cut
+  short), `missing_steps` (evaluations absent from the record up to its last: lost rows,
+  never silently), `num_seeds`, `seeds_diverged`, `config_complete`
   (False for folders written before configs were recorded whole: their missing keys are
   left empty, never filled with today's defaults), `config/<key>` for every key of the
   trial's config, `run/code_version`, `run/host`, `run/device`, `run/started_at`,
@@ -50,12 +55,20 @@ import pandas as pd
 from tune_ired import catalogue as K
 from tune_ired.budgets import BUDGETS
 from tune_ired.catalogue import SEED_KEY, TrialStatus
-from tune_ired.runlog import CONFIG_FILE, RUN_FILE, TRIAL_PREFIX, read_json, read_metrics, replace_atomically
+from tune_ired.runlog import (
+    CONFIG_FILE,
+    RUN_FILE,
+    TRIAL_PREFIX,
+    missing_steps,
+    observed_rows,
+    read_json,
+    replace_atomically,
+)
+from tune_ired.tunestate import STATE_GLOB, read_trial_data
 
 SWEEP_FILE = "sweep.json"  # our description of the sweep, written by tune_ired.sweep before it starts
 CAMPAIGN_FILE = "campaign.json"  # a campaign folder's record of its studies (tune_ired.campaign)
 TABLES = ("trials", "seeds")  # written as <name>.parquet and <name>.csv into the sweep folder
-STATE_GLOB = "experiment_state-*.json"
 PARAMS_FILE = "params.json"  # Tune's copy of a trial's config, there before the trial starts
 DEFAULT_METRIC, DEFAULT_MODE = K.VAL_MSE, K.Mode.MIN  # when a folder has no sweep.json
 DEFAULT_SEED = 0  # Config.seed's default: the seed of a trial whose older, partial config.json omits it
@@ -141,23 +154,18 @@ def check_sweep(folder: Path) -> None:
 
 
 def read_meta(folder: Path) -> dict[str, Any]:
-    """The sweep's sweep.json (file, budget, metric, mode, searched keys), or {} when absent."""
-    path = folder / SWEEP_FILE
-    return json.loads(path.read_text()) if path.exists() else {}
+    """The sweep's sweep.json (file, budget, metric, mode, searched keys), or {} when absent or unreadable."""
+    return read_json(folder / SWEEP_FILE)
 
 
 def read_states(folder: Path) -> dict[str, dict[str, Any]]:
-    """Tune's record of each trial (trial_id, status, num_failures) by trial folder name, from the newest state."""
-    # newest run by the start time in the name: after a resume Ray rewrites the old run's file too (same mtime)
-    paths = sorted(folder.glob(STATE_GLOB))
-    if not paths:
-        return {}
-    try:
-        data = json.loads(paths[-1].read_text())
-    except json.JSONDecodeError:
-        return {}
+    """Tune's record of each trial (trial_id, status, num_failures) by trial folder name.
+
+    From the newest whole experiment state (by the session's start time in the name: after a
+    resume Ray rewrites the old session's file too), else the copy the sweep kept.
+    """
     states = {}
-    for trial_json, runtime_json in data.get("trial_data", []):
+    for trial_json, runtime_json in read_trial_data(folder):
         trial, runtime = json.loads(trial_json), json.loads(runtime_json)
         states[trial["relative_logdir"]] = {**trial, "num_failures": runtime.get("num_failures", 0)}
     return states
@@ -171,7 +179,8 @@ def read_trials(folder: Path) -> list[TrialFiles]:
         state = states.get(trial.name, {})
         params = read_json(trial / CONFIG_FILE) or read_json(trial / PARAMS_FILE)
         trial_id = state.get("trial_id") or trial.name.removeprefix(TRIAL_PREFIX)
-        trials.append(TrialFiles(trial_id=trial_id, folder=trial, params=params, rows=read_metrics(trial), state=state))
+        rows = observed_rows(trial)
+        trials.append(TrialFiles(trial_id=trial_id, folder=trial, params=params, rows=rows, state=state))
     return trials
 
 
@@ -182,11 +191,14 @@ def train_steps(trial: TrialFiles, budget: str | None) -> float:
     return BUDGETS.get(budget or "", {}).get("train_steps", math.inf)
 
 
-def classify(trial: TrialFiles, budget: str | None) -> TrialStatus:
-    """The trial's status: Tune's ERROR/RUNNING/PENDING, else how its last report says it ended."""
-    tune_status = trial.state.get("status")
-    if tune_status in TUNE_STATUS:
-        return TUNE_STATUS[tune_status]
+def classify(trial: TrialFiles, budget: str | None, *, scheduled: bool = True) -> TrialStatus:
+    """The trial's status: how its record says it ended, else Tune's ERROR/RUNNING/PENDING.
+
+    The record comes first: a trial whose last row ends its run finished, whatever a snapshot
+    taken before that (or a failure after it) says. A trial Tune ended before its last step
+    was stopped by the scheduler; in a sweep without one (`scheduled` False), its record was
+    cut short and nothing could repair it: errored.
+    """
     last = trial.rows[-1] if trial.rows else {}
     if last.get(K.DIVERGED):
         return TrialStatus.DIVERGED
@@ -194,8 +206,11 @@ def classify(trial: TrialFiles, budget: str | None) -> TrialStatus:
         return TrialStatus.EARLY_STOPPED
     if last and last[K.STEP] >= train_steps(trial, budget):
         return TrialStatus.COMPLETED
+    tune_status = trial.state.get("status")
+    if tune_status in TUNE_STATUS:
+        return TUNE_STATUS[tune_status]
     if tune_status == "TERMINATED":
-        return TrialStatus.STOPPED  # ended by the scheduler (ASHA) before its last step
+        return TrialStatus.STOPPED if scheduled else TrialStatus.ERRORED  # ended by ASHA, or a cut record
     return TrialStatus.ERRORED if trial.error else TrialStatus.RUNNING
 
 
@@ -247,11 +262,29 @@ def run_columns(sessions: list[dict[str, Any]]) -> dict[str, Any]:
     }
 
 
+def record_gaps(trial: TrialFiles) -> list[int]:
+    """The evaluations missing from the trial's record, up to its last (none known for older partial configs)."""
+    every, steps = trial.params.get("eval_every"), trial.params.get("train_steps")
+    if not every or not steps:
+        return []
+    return missing_steps((row[K.STEP] for row in trial.rows), train_steps=steps, eval_every=every)
+
+
+def trial_error(trial: TrialFiles, status: TrialStatus, gaps: list[int]) -> str:
+    """The trial's error: its exception, else what is wrong with its record."""
+    if trial.error or status is not TrialStatus.ERRORED or not trial.rows:
+        return trial.error
+    last = trial.rows[-1][K.STEP]
+    lost = f"; steps {gaps} are missing" if gaps else ""
+    return f"its record ends at step {last} of {trial.params.get('train_steps', '?')}{lost} (metrics.jsonl cut short)"
+
+
 def trial_row(trial: TrialFiles, status: TrialStatus, seeds: list[dict[str, Any]], metric: str, mode: str) -> dict:
     """One row of the trials table (`seeds`: its rows of the seeds table)."""
     rows = [metrics_of(row) for row in trial.rows]
     best = best_row(rows, metric, mode)
     sessions = trial.sessions
+    gaps = record_gaps(trial)
     return {
         "trial_id": trial.trial_id,
         "status": status.value,
@@ -259,7 +292,8 @@ def trial_row(trial: TrialFiles, status: TrialStatus, seeds: list[dict[str, Any]
         "iterations": len(rows),
         "last_step": rows[-1][K.STEP] if rows else 0,
         "num_failures": trial.state.get("num_failures", 0),
-        "error": trial.error,
+        "error": trial_error(trial, status, gaps),
+        "missing_steps": len(gaps),
         "num_seeds": len(seeds),
         "seeds_diverged": sum(bool(seed["diverged"]) for seed in seeds),
         "config_complete": bool(sessions),  # run.json exists only beside a whole config
@@ -334,8 +368,9 @@ def load_sweep(folder: Path | str) -> SweepResults:
     meta = read_meta(folder)
     metric, mode = meta.get("metric", DEFAULT_METRIC), meta.get("mode", DEFAULT_MODE)
     trial_rows, curves, seeds = [], [], []
+    scheduled = meta.get("scheduler", "unrecorded") is not None  # older sweep.json files lack the key
     for trial in read_trials(folder):
-        status = classify(trial, meta.get("budget"))
+        status = classify(trial, meta.get("budget"), scheduled=scheduled)
         own = seed_rows(trial, status, metric, mode)
         trial_rows.append(trial_row(trial, status, own, metric, mode))
         curves += curve_rows(trial)

@@ -16,26 +16,35 @@ hold the same three files, written by one loop, `recorded_run`, and read back by
 - `checkpoints/best.pt` (with `BestCheckpoint`): the state at the evaluation whose metric
   was best so far; `train --out` keeps it by val/mse, a sweep trial by the sweep's metric.
 
-Rows are appended and never rewritten in place, and a restart replaces the file
-atomically, so a process killed at any moment leaves at worst a torn last line, which
-the reader skips. Ray Tune's own `result.json` / `params.json` are no substitute: its
-driver re-copies them into the storage folder at every experiment snapshot, and a kill
-during that copy leaves them truncated.
+Rows are appended and never rewritten in place; every other file is replaced atomically (a
+temporary file, flushed to disk, then a rename), so a process killed at any moment, or a
+full disk, leaves at worst a torn last line, which the reader skips. A sweep trial also
+puts a copy of its rows into each checkpoint folder (`checkpoint_*/metrics.jsonl`): a
+record cut short is repaired from it when the run restarts (and read through it by
+`tune_ired.results`). A restart never deletes an observed row: rows past the restored
+checkpoint stay as written (the resumed run recomputes the same steps and does not write
+them again), and the session in run.json marks the restart (`from_step`,
+`observed_to_step`, `repaired_steps`, and `missing_steps` for a gap nothing could fill).
+Ray Tune's own `result.json` / `params.json` are no substitute: its driver re-copies them
+into the storage folder at every experiment snapshot, and a kill during that copy leaves
+them truncated.
 """
 
 from __future__ import annotations
 
+import errno
 import json
 import math
 import os
+import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
 from tune_ired import provenance
-from tune_ired.catalogue import Mode
+from tune_ired.catalogue import DIVERGED, EARLY_STOPPED, STEP, Mode
 
 CONFIG_FILE = "config.json"
 METRICS_FILE = "metrics.jsonl"
@@ -45,6 +54,8 @@ CHECKPOINTS = "checkpoints"  # a run folder's own checkpoints (Tune's stay in ch
 BEST_CHECKPOINT = "best.pt"
 HEARTBEAT_PERIOD_S = 5.0  # heartbeat.json is rewritten at most this often: cheap, yet live for a human
 TRIAL_PREFIX = "trial_"  # a sweep's trial folders are trial_<Tune's trial id>
+CHECKPOINT_GLOB = "checkpoint_*"  # Tune's checkpoint folders in a trial folder (each holds a copy of the rows)
+DISK_FULL_ERRNOS = (errno.ENOSPC, errno.EDQUOT)
 
 
 class Trainable(Protocol):
@@ -64,11 +75,38 @@ def trial_dirname(trial_id: str) -> str:
 
 
 def replace_atomically(path: Path, write: Callable[[Path], object]) -> None:
-    """Create `path` by `write(tmp)` on a sibling temporary file, then a rename: never a torn file."""
+    """Create `path` by `write(tmp)` on a sibling temporary file, flushed to disk, then a rename: never a torn file.
+
+    A failed write (a full disk) removes the temporary file and leaves `path` as it was.
+    """
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    write(tmp)
-    os.replace(tmp, path)
+    tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")  # one per process: two writers never share it
+    try:
+        write(tmp)
+        with tmp.open("rb+") as written:
+            os.fsync(written.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+
+
+def is_disk_full(err: BaseException) -> bool:
+    """True for the OSError of a full disk or an exhausted quota."""
+    return isinstance(err, OSError) and err.errno in DISK_FULL_ERRNOS
+
+
+def write_problem(folder: Path) -> str | None:
+    """Why files could not be written into `folder` (created when missing), or None; creates nothing."""
+    for place in (folder, *folder.parents):
+        if not place.exists():
+            continue
+        if not place.is_dir():
+            return f"{place} is a file, not a folder"
+        if not os.access(place, os.W_OK | os.X_OK):  # also False on a read-only file system, even for root
+            return f"{place} is not writable (a read-only folder or file system)"
+        return None
+    return f"{folder} has no existing parent folder"
 
 
 def write_json(path: Path, data: dict[str, Any]) -> None:
@@ -83,33 +121,96 @@ def write_config(folder: Path, config: dict[str, Any]) -> None:
 
 
 def read_json(path: Path) -> dict[str, Any]:
-    """A JSON object from `path`; {} when it is missing or torn."""
+    """A JSON object from `path`; {} when it is missing, torn or not an object."""
     try:
-        return json.loads(path.read_text())
-    except (OSError, json.JSONDecodeError):
+        data = json.loads(path.read_text())
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError):
         return {}
+    return data if isinstance(data, dict) else {}
 
 
-def read_metrics(folder: Path) -> list[dict[str, Any]]:
-    """The rows of `metrics.jsonl`, the last one of each step kept, in step order (torn lines skipped)."""
-    path = folder / METRICS_FILE
-    by_step: dict[int, dict[str, Any]] = {}
-    text = path.read_text() if path.exists() else ""
+def read_rows(path: Path) -> tuple[dict[int, dict[str, Any]], bool]:
+    """The rows of a JSON-lines file by step (the last of each step), and whether the file is clean:
+    every line whole, each step once, the last line ended (a torn line is skipped)."""
+    text = path.read_text(errors="replace") if path.exists() else ""
+    rows: dict[int, dict[str, Any]] = {}
+    clean = not text or text.endswith("\n")
     for line in text.splitlines():
         try:
             row = json.loads(line)
         except json.JSONDecodeError:
-            continue  # a line cut short by a killed process
-        if isinstance(row, dict) and "step" in row:
-            by_step[row["step"]] = row
-    return [by_step[step] for step in sorted(by_step)]
+            clean = False  # a line cut short by a killed process or a full disk
+            continue
+        if not isinstance(row, dict) or STEP not in row:
+            clean = False
+            continue
+        clean = clean and row[STEP] not in rows
+        rows[row[STEP]] = row
+    return rows, clean
 
 
-def restart_metrics(folder: Path, *, up_to_step: int) -> None:
-    """Keep only the rows at or before `up_to_step` (the restored checkpoint's), atomically."""
-    kept = [row for row in read_metrics(folder) if row["step"] <= up_to_step]
-    text = "".join(json.dumps(row) + "\n" for row in kept)
-    replace_atomically(folder / METRICS_FILE, lambda tmp: tmp.write_text(text))
+def read_metrics(folder: Path) -> list[dict[str, Any]]:
+    """The rows of `metrics.jsonl`, the last one of each step kept, in step order (torn lines skipped)."""
+    rows, _ = read_rows(folder / METRICS_FILE)
+    return [rows[step] for step in sorted(rows)]
+
+
+def checkpoint_rows(folder: Path) -> dict[int, dict[str, Any]]:
+    """The rows copied into the trial's checkpoint folders, by step (a newer checkpoint's copy wins)."""
+    rows: dict[int, dict[str, Any]] = {}
+    for copy in sorted(folder.glob(f"{CHECKPOINT_GLOB}/{METRICS_FILE}")):
+        rows.update(read_rows(copy)[0])
+    return rows
+
+
+def observed_rows(folder: Path) -> list[dict[str, Any]]:
+    """Every row the run reported, in step order: metrics.jsonl, completed from the checkpoints' copies."""
+    rows = {**checkpoint_rows(folder), **read_rows(folder / METRICS_FILE)[0]}
+    return [rows[step] for step in sorted(rows)]
+
+
+def write_rows(path: Path, rows: Iterable[dict[str, Any]]) -> None:
+    """Write rows as JSON lines, atomically (non-finite numbers as NaN/Infinity, which json reads back)."""
+    text = "".join(json.dumps(row) + "\n" for row in rows)
+    replace_atomically(path, lambda tmp: tmp.write_text(text))
+
+
+def repair_record(folder: Path) -> tuple[dict[int, dict[str, Any]], list[int]]:
+    """Complete metrics.jsonl from the checkpoints' copies and drop torn lines, rewriting it (atomically) only then.
+
+    Returns the record's rows by step and the steps restored from a checkpoint's copy.
+    """
+    path = folder / METRICS_FILE
+    rows, clean = read_rows(path)
+    copies = checkpoint_rows(folder)
+    repaired = sorted(set(copies) - set(rows))
+    merged = {**copies, **rows}
+    if repaired or not clean:
+        write_rows(path, (merged[step] for step in sorted(merged)))
+    return merged, repaired
+
+
+def evaluation_steps(*, train_steps: int, eval_every: int, up_to: int) -> list[int]:
+    """The steps at which a run of `train_steps` evaluates (every `eval_every`, and the last), up to `up_to`."""
+    steps = list(range(eval_every, min(up_to, train_steps) + 1, eval_every))
+    if train_steps <= up_to and train_steps % eval_every:
+        steps.append(train_steps)
+    return steps
+
+
+def missing_steps(rows: Iterable[int], *, train_steps: int, eval_every: int) -> list[int]:
+    """The evaluations absent from a record holding `rows` (steps), up to its last one."""
+    present = set(rows)
+    expected = evaluation_steps(train_steps=train_steps, eval_every=eval_every, up_to=max(present, default=0))
+    return [step for step in expected if step not in present]
+
+
+def is_finished(rows: list[dict[str, Any]], *, train_steps: int) -> bool:
+    """True when a record (in step order) ends with its run's last row: the last step, a divergence or an early stop."""
+    if not rows:
+        return False
+    last = rows[-1]
+    return bool(last.get(DIVERGED) or last.get(EARLY_STOPPED)) or last[STEP] >= train_steps
 
 
 def append_row(folder: Path, row: dict[str, Any]) -> None:
@@ -173,6 +274,11 @@ def heartbeat(folder: Path, *, train_steps: int, on_step: Callable[[int], None] 
     return step_done
 
 
+def warn(message: str) -> None:
+    """A one-line warning on stderr (a sweep trial's stderr reaches the sweep's console)."""
+    print(f"warning: {message}", file=sys.stderr, flush=True)
+
+
 def recorded_run(
     trainer: Trainable,
     folder: Path,
@@ -184,35 +290,56 @@ def recorded_run(
 ) -> Iterator[dict[str, Any]]:
     """Run `trainer` (fresh or restored from a checkpoint) into `folder`, yielding each row once it is on disk.
 
-    Writes the whole config, opens a session in run.json, cuts metrics.jsonl back to the
-    trainer's step (rows past the checkpoint were left by a killed run), appends every row,
-    and closes the session when the run ends or its consumer stops it. With `best`, the
-    state at each new best row is saved as checkpoints/best.pt before the row is yielded.
-    Between evaluations heartbeat.json records the step, and `on_step(step)` is called
-    after every optimiser step (a progress bar; keep it cheap).
+    Writes the whole config, repairs metrics.jsonl (`repair_record`), opens a session in
+    run.json, appends every new row, and closes the session when the run ends or its
+    consumer stops it. A step already on record (observed before a kill, past the restored
+    checkpoint) is not written again: its recorded row is yielded. Evaluations up to the
+    restored step that nothing holds are reported on stderr and in the session. With
+    `best`, the state at each new best row is saved as checkpoints/best.pt before the row is
+    yielded. Between evaluations heartbeat.json records the step, and `on_step(step)` is
+    called after every optimiser step (a progress bar; keep it cheap).
     """
     folder.mkdir(parents=True, exist_ok=True)
     write_config(folder, trainer.cfg.to_dict())
-    restart_metrics(folder, up_to_step=trainer.step)
+    record, repaired = repair_record(folder)
+    cfg = trainer.cfg
+    expected = evaluation_steps(train_steps=cfg.train_steps, eval_every=cfg.eval_every, up_to=trainer.step)
+    missing = [step for step in expected if step not in record]
     if best is not None:
-        for row in read_metrics(folder):
+        for row in record.values():
             best.observe(row)
-    write_heartbeat(folder, step=trainer.step, train_steps=trainer.cfg.train_steps)
-    record = read_json(folder / RUN_FILE)
+    write_heartbeat(folder, step=trainer.step, train_steps=cfg.train_steps)
     session = provenance.collect(device=trainer.device_info(), command=command) | {
         "from_step": trainer.step,
         "to_step": trainer.step,
+        "observed_to_step": max(record, default=0),
     }
-    sessions = [*record.get("sessions", []), session]
+    if repaired:
+        session["repaired_steps"] = repaired
+        warn(f"{folder / METRICS_FILE}: restored the rows of steps {repaired} from the checkpoints' copies.")
+    if missing:
+        session["missing_steps"] = missing
+        warn(f"{folder / METRICS_FILE}: the rows of steps {missing} are lost (cut short; no checkpoint holds them).")
+    sessions = [*read_json(folder / RUN_FILE).get("sessions", []), session]
     write_json(folder / RUN_FILE, {"budget": budget, "sessions": sessions})
     try:
-        for row in trainer.run(on_step=heartbeat(folder, train_steps=trainer.cfg.train_steps, on_step=on_step)):
-            append_row(folder, row)
-            write_heartbeat(folder, step=row["step"], train_steps=trainer.cfg.train_steps)
+        for row in trainer.run(on_step=heartbeat(folder, train_steps=cfg.train_steps, on_step=on_step)):
+            step = row[STEP]
+            if step in record:
+                row = record[step]  # observed before a kill: kept as written, never written twice
+            else:
+                append_row(folder, row)
+                record[step] = row
+            write_heartbeat(folder, step=step, train_steps=cfg.train_steps)
             if best is not None:
                 best.offer(folder, row)
-            session["to_step"] = row["step"]
+            session["to_step"] = step
             yield row
     finally:
         session["ended_at"] = provenance.now()
-        write_json(folder / RUN_FILE, {"budget": budget, "sessions": sessions})
+        try:
+            write_json(folder / RUN_FILE, {"budget": budget, "sessions": sessions})
+        except OSError as err:
+            if not is_disk_full(err):
+                raise
+            warn(f"{folder / RUN_FILE}: the disk is full; this session's end is not recorded (its start is).")

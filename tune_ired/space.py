@@ -18,12 +18,19 @@ or "optuna"), `num_samples`, the fixed `base` config and the named budgets it su
 
 `load_space(path)` runs the file and checks every key and fixed value, every grid value
 and the bounds of every distribution against `tune_ired.config`, for every budget the
-file supports. A problem raises `SpaceError` (a `ConfigError`): one paragraph naming
-the file and the key.
+file supports, and the scheduler's and searcher's settings by the rules Ray asserts
+(ASHA: grace_period >= 1 and at most the budget's evaluations, reduction_factor > 1,
+brackets >= 1; seeds in numpy's range; Optuna: only the domains it can convert).
+`trial_space` then draws a few trials the way Tune will (`tune.sample_from` and custom
+domains included) and checks each whole config. A problem raises `SpaceError` (a
+`ConfigError`): one paragraph naming the file and the key.
 """
 
 from __future__ import annotations
 
+import copy
+import itertools
+import math
 import runpy
 import traceback
 from collections.abc import Mapping
@@ -31,13 +38,17 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 from ray.tune.search.sample import Categorical, Domain, Float, Integer
+from ray.tune.search.variant_generator import generate_variants
 
 from tune_ired.budgets import BUDGETS
 from tune_ired.catalogue import METRICS, Mode, sweepable_metrics
-from tune_ired.config import ConfigError, check_key, coerce_value, make_config
+from tune_ired.config import Config, ConfigError, check_key, coerce_value, make_config
 
 SEARCHERS = ("grid", "random", "optuna")  # grid and random: Tune's variant generator; optuna: TPE
+SEED_RANGE = (0, 2**32 - 1)  # numpy's RandomState (Tune's variant generator, Optuna's TPE) takes these seeds
+CHECKED_DRAWS = 8  # trials drawn from a space at validation, as Tune draws them, each checked whole
 
 
 class SpaceError(ConfigError):
@@ -122,9 +133,9 @@ def sample_values(value: Any) -> list[Any]:
     if isinstance(value, Integer):
         return [value.lower, value.upper - 1]  # randint's upper bound is exclusive
     if isinstance(value, Float):
-        return [value.lower, value.upper]
+        return [bound for bound in (value.lower, value.upper) if bound is not None]  # tune.randn has none
     if isinstance(value, Domain):
-        return []  # tune.sample_from: only known when a trial is drawn
+        return []  # tune.sample_from, custom domains: only known when a trial is drawn (check_draws)
     return [value]
 
 
@@ -146,6 +157,29 @@ def first_values(space: Mapping[str, Any]) -> dict[str, Any]:
     return {key: values[0] for key, value in space.items() if (values := sample_values(value))}
 
 
+def is_count(value: Any, *, low: int = 1) -> bool:
+    """An int (not a bool) of at least `low`."""
+    return isinstance(value, int) and not isinstance(value, bool) and value >= low
+
+
+def asha_problems(asha: ASHA) -> list[str]:
+    """What Ray's ASHAScheduler would assert about these settings (grace_period <= max_t is checked per budget)."""
+    problems = []
+    if not is_count(asha.grace_period):
+        problems.append(f"ASHA grace_period {asha.grace_period!r} is not an integer >= 1 (evaluations)")
+    rf = asha.reduction_factor
+    if isinstance(rf, bool) or not isinstance(rf, (int, float)) or not rf > 1:
+        problems.append(f"ASHA reduction_factor {rf!r} is not a number > 1")
+    if not is_count(asha.brackets):
+        problems.append(f"ASHA brackets {asha.brackets!r} is not an integer >= 1")
+    return problems
+
+
+def evaluations(cfg: Config) -> int:
+    """The evaluations (Tune's training_iteration) of a full trial: ASHA's max_t."""
+    return math.ceil(cfg.train_steps / cfg.eval_every)
+
+
 def check_settings(spec: SearchSpace, *, source: str) -> None:
     """Check the sweep settings that are not config keys: metric, mode, searcher, scheduler, samples, budgets."""
     problems = []
@@ -163,8 +197,15 @@ def check_settings(spec: SearchSpace, *, source: str) -> None:
         problems.append(f"searcher '{spec.searcher}' is not one of {', '.join(SEARCHERS)}")
     if spec.scheduler is not None and not isinstance(spec.scheduler, ASHA):
         problems.append("scheduler must be ASHA(...) or None")
-    if not isinstance(spec.num_samples, int) or spec.num_samples < 1:
+    elif spec.scheduler is not None:
+        problems += asha_problems(spec.scheduler)
+    if not is_count(spec.seed, low=SEED_RANGE[0]) or spec.seed > SEED_RANGE[1]:
+        problems.append(f"seed {spec.seed!r} is not an integer in [{SEED_RANGE[0]}, {SEED_RANGE[1]}]")
+    if not is_count(spec.num_samples):
         problems.append(f"num_samples {spec.num_samples!r} is not a positive integer")
+    for name, budget in spec.budgets.items():
+        if isinstance(budget, Budget) and budget.num_samples is not None and not is_count(budget.num_samples):
+            problems.append(f"budgets['{name}'].num_samples {budget.num_samples!r} is not a positive integer")
     unknown = sorted(set(spec.budgets) - set(BUDGETS))
     if unknown:
         problems.append(f"budgets {unknown} are not among {', '.join(BUDGETS)}")
@@ -245,6 +286,59 @@ def load_space(path: Path | str) -> SearchSpace:
     return spec
 
 
+def draws(param_space: Mapping[str, Any], count: int) -> list[dict[str, Any]]:
+    """`count` trial configs drawn from `param_space` as Tune's variant generator draws them (seeded)."""
+    passes = (
+        (
+            variant["config"]
+            for _, variant in generate_variants(
+                {"config": copy.deepcopy(dict(param_space))}, random_state=np.random.RandomState(seed)
+            )
+        )
+        for seed in range(count)
+    )
+    return list(itertools.islice(itertools.chain.from_iterable(passes), count))
+
+
+def check_draws(param_space: Mapping[str, Any], budget: str, *, source: str) -> list[Config]:
+    """Draw a few trials the way Tune will and check each whole config (tune.sample_from and custom domains
+    too); returns their configs."""
+    try:
+        drawn = draws(param_space, CHECKED_DRAWS)
+    except Exception as err:  # a tune.sample_from function or a custom domain is user code
+        cause = err
+        while cause.__cause__ or cause.__context__:  # Tune wraps the user's exception
+            cause = cause.__cause__ or cause.__context__
+        raise SpaceError(f"{source}: drawing a trial from the space raised {type(cause).__name__}: {cause}.") from err
+    return [make_config(config, budget=budget, source=f"{source}, a drawn trial") for config in drawn]
+
+
+def max_evaluations(param_space: Mapping[str, Any], budget: str) -> int:
+    """The most evaluations a trial of the space makes (ASHA's max_t), over trials drawn as Tune draws them
+    (the first value of each entry alone would miss a searched train_steps or eval_every)."""
+    return max(evaluations(cfg) for cfg in check_draws(param_space, budget, source="the space"))
+
+
+def check_optuna(searched: Mapping[str, Any], *, source: str) -> None:
+    """Raise SpaceError unless Ray's OptunaSearch can convert the searched domains (it cannot sample_from, randn)."""
+    from ray.tune.search.optuna import OptunaSearch
+
+    try:
+        OptunaSearch.convert_search_space(dict(searched))
+    except ValueError as err:
+        raise SpaceError(f"{source}: Optuna cannot search this space: {err}.") from err
+
+
+def check_scheduler(asha: ASHA | None, configs: list[Config], *, source: str) -> None:
+    """Raise SpaceError when ASHA's grace period outlasts every trial (Ray asserts max_t >= grace_period)."""
+    longest = max(configs, key=evaluations)
+    if asha is not None and asha.grace_period > evaluations(longest):
+        raise SpaceError(
+            f"{source}: ASHA grace_period {asha.grace_period} is more than the {evaluations(longest)} evaluations "
+            f"of a trial (train_steps {longest.train_steps} / eval_every {longest.eval_every}); lower it."
+        )
+
+
 def trial_space(
     spec: SearchSpace, budget: str, overrides: Mapping[str, Any], *, source: str = "--set"
 ) -> dict[str, Any]:
@@ -252,6 +346,8 @@ def trial_space(
 
     An override of a searched key fixes it (the dimension is dropped from the search). The
     space holds explicit keys only: each trial applies the budget itself (`make_config`).
+    The scheduler is checked against the trials' length, Optuna against the domains, and a
+    few drawn trials are checked whole (`check_draws`).
     """
     if budget not in spec.budgets:
         raise SpaceError(
@@ -261,4 +357,7 @@ def trial_space(
     searched = {key: value for key, value in spec.budget_space(budget).items() if key not in overrides}
     fixed = {**spec.fixed_config(budget), **overrides}
     make_config({**fixed, **first_values(searched)}, budget=budget, source=source)
+    if spec.searcher == "optuna":
+        check_optuna(searched, source=source)
+    check_scheduler(spec.scheduler, check_draws({**fixed, **searched}, budget, source=source), source=source)
     return {**fixed, **searched}

@@ -46,7 +46,7 @@ def format_row(row: dict[str, Any], total_steps: int) -> str:
 
 def prepare_run(out: Path, cfg: Config | None, *, resume: bool) -> Trainer:
     """A trainer for `out`, restored from its latest checkpoint when resuming."""
-    from tune_ired.checkpoint import load_state
+    from tune_ired.checkpoint import load_first_valid, previous_of
     from tune_ired.config import ConfigError, make_config
     from tune_ired.runlog import CHECKPOINTS, CONFIG_FILE
     from tune_ired.trainer import Trainer
@@ -60,8 +60,9 @@ def prepare_run(out: Path, cfg: Config | None, *, resume: bool) -> Trainer:
             changed = sorted(k for k, v in cfg.to_dict().items() if stored.to_dict()[k] != v)
             raise ConfigError(f"--resume: the run in {out} has a different config ({', '.join(changed)}).")
         trainer = Trainer(stored)
-        if latest.exists():
-            trainer.load_state_dict(load_state(latest))
+        loaded = load_first_valid([latest, previous_of(latest)])  # a torn latest.pt: the one before it
+        if loaded is not None:
+            trainer.load_state_dict(loaded[0])
         return trainer
     if config_path.exists():
         raise ConfigError(f"--out: {out} already holds a run; pass --resume or choose another folder.")
@@ -84,7 +85,7 @@ def run_to_dir(
     without the bar a progress line is echoed every `progress_period_s`.
     """
     from tune_ired.catalogue import VAL_MSE, Mode
-    from tune_ired.checkpoint import save_state
+    from tune_ired.checkpoint import save_keeping_previous, save_state
     from tune_ired.runlog import CHECKPOINTS, METRICS_FILE, RUN_FILE, BestCheckpoint, read_json, recorded_run
 
     trainer = prepare_run(out, cfg, resume=resume)
@@ -100,7 +101,7 @@ def run_to_dir(
     try:
         for row in recorded_run(trainer, out, budget=budget, best=best, on_step=progress):
             if cfg.checkpoint_every == 0 or row["step"] % cfg.checkpoint_every == 0 or trainer.finished:
-                save_state(trainer.state_dict(), ckpt_dir / "latest.pt")
+                save_keeping_previous(trainer.state_dict(), ckpt_dir / "latest.pt")
             progress.write(format_row(row, cfg.train_steps))
             rows.append(row)
     finally:
@@ -151,15 +152,28 @@ def main(argv: list[str] | None = None) -> int:
     if args.list_keys:
         print(config_help())
         return ExitCode.OK
+    from tune_ired.runlog import is_disk_full, write_problem
+
     try:
         if args.out is None:
             raise ConfigError("--out: a run folder is required (e.g. --out runs/quick).")
+        if problem := write_problem(args.out):
+            raise ConfigError(f"--out: the run folder {args.out} cannot be written: {problem}.")
         keys = explicit_keys(args)
         given = args.budget is not None or keys
         cfg = make_config(keys, budget=args.budget, source=str(args.config or "--set")) if given else None
         run_to_dir(args.out, cfg, budget=args.budget, resume=args.resume)
     except ConfigError as err:
         return fail(str(err))
+    except OSError as err:
+        if not is_disk_full(err):
+            raise
+        again = f"python -m tune_ired.train --out {args.out} --resume"
+        return fail(
+            f"--out: the disk of {args.out} is full ({err.strerror}); what is on disk stays readable. "
+            f"Free space, then continue with `{again}`.",
+            ExitCode.DISK_FULL,
+        )
     return ExitCode.OK
 
 

@@ -20,6 +20,13 @@ Checkpoints go with the first evaluation of every (re)start, then at most every
 Tune keeps the two newest and deletes older ones, while its experiment snapshot, which
 a resume restores from, lags the trials by a second or more (Ray issue #27790): spacing
 checkpoints keeps the one a snapshot names on disk until a later snapshot replaces it.
+Each checkpoint folder also holds a copy of the trial's rows (`metrics.jsonl`), from which
+a record cut short is repaired.
+
+Faults: a checkpoint that does not load (torn) is skipped for the trial's next newest one
+(`tune_ired.checkpoint.load_first_valid`); a trial whose record already ends (finished
+before a kill, but still running in the snapshot a resume restored) trains nothing and
+rewrites nothing: it reports its last row again, so Tune and the searcher see it end.
 
     tuner = tune.Tuner(tune.with_parameters(train_ired, metric="val/mse", mode="min", folder=..., budget=...), ...)
 
@@ -38,9 +45,20 @@ from typing import Any
 from ray import tune
 
 from tune_ired.catalogue import worst
-from tune_ired.checkpoint import STATE_FILE, load_state, save_state
+from tune_ired.checkpoint import STATE_FILE, load_first_valid, save_state
 from tune_ired.config import Config, make_config
-from tune_ired.runlog import BestCheckpoint, recorded_run, trial_dirname
+from tune_ired.runlog import (
+    CHECKPOINT_GLOB,
+    METRICS_FILE,
+    BestCheckpoint,
+    is_finished,
+    observed_rows,
+    read_metrics,
+    recorded_run,
+    trial_dirname,
+    warn,
+    write_rows,
+)
 from tune_ired.trainer import Trainer
 
 MIN_CHECKPOINT_INTERVAL_S = 10.0  # >> the experiment snapshot's period (1 s): see the module docstring
@@ -54,13 +72,26 @@ def trial_threads(cfg: Config) -> int:
     return max(1, int(resources.get("CPU", 1)))
 
 
-def restore(trainer: Trainer) -> None:
-    """Load the trial's latest checkpoint into `trainer`, if Tune has one (retry or resume)."""
-    checkpoint = tune.get_checkpoint()
-    if checkpoint is None:
-        return
-    with checkpoint.as_directory() as folder:
-        trainer.load_state_dict(load_state(Path(folder) / STATE_FILE))
+def checkpoint_folders(own: Path) -> list[Path]:
+    """The checkpoints to restore from, best first: the one Tune names, then the trial's others, newest first.
+
+    Empty when Tune names none (a fresh trial, or one restarted from scratch).
+    """
+    named = tune.get_checkpoint()
+    if named is None:
+        return []
+    first = Path(named.path)
+    return [first, *sorted((p for p in own.glob(CHECKPOINT_GLOB) if p != first), reverse=True)]
+
+
+def restore(trainer: Trainer, own: Path) -> None:
+    """Load the trial's checkpoint into `trainer` (retry or resume): Tune's, else the newest one that loads."""
+    folders = checkpoint_folders(own)
+    loaded = load_first_valid(folder / STATE_FILE for folder in folders) if folders else None
+    if loaded is not None:
+        trainer.load_state_dict(loaded[0])
+    elif folders:
+        warn(f"{own}: no checkpoint loads; the trial trains again from step 0 (its recorded rows are kept).")
 
 
 def finite_metric(row: dict[str, Any], *, metric: str, mode: str) -> dict[str, Any]:
@@ -92,9 +123,13 @@ def train_ired(
     The trainer stops by itself after a diverged or early-stopped row, so the trial returns there.
     """
     cfg = make_config(config, budget=budget, source="trial config")
-    trainer = Trainer(dataclasses.replace(cfg, num_threads=trial_threads(cfg)))
-    restore(trainer)
     own = Path(folder) / trial_dirname(tune.get_context().get_trial_id())
+    record = observed_rows(own)
+    if is_finished(record, train_steps=cfg.train_steps):
+        tune.report(finite_metric(record[-1], metric=metric, mode=mode))  # its end, once more; nothing is rewritten
+        return
+    trainer = Trainer(dataclasses.replace(cfg, num_threads=trial_threads(cfg)))
+    restore(trainer, own)
     last_checkpoint = None
     best = BestCheckpoint(metric, mode, save=lambda path: save_state(trainer.state_dict(), path))
     for row in recorded_run(trainer, own, budget=budget, command=command, best=best):
@@ -105,5 +140,6 @@ def train_ired(
             continue
         with tempfile.TemporaryDirectory(prefix="tune_ired_ckpt_") as staging:
             save_state(trainer.state_dict(), Path(staging) / STATE_FILE)
+            write_rows(Path(staging) / METRICS_FILE, read_metrics(own))  # the record so far, to repair a cut one
             tune.report(report, checkpoint=tune.Checkpoint.from_directory(staging))
         last_checkpoint = time.monotonic()

@@ -1,8 +1,14 @@
-"""Ray for a planned sweep: start or join a cluster, build Tune's scheduler, searcher and Tuner.
+"""Ray for a planned sweep: start or join a cluster, build Tune's scheduler, searcher and Tuner, guard the run.
 
-Nothing here validates input (`tune_ired.plan` did); `run_tuner(plan)` runs the sweep to its
+Nothing here validates input (`tune_ired.plan` did, except what only a joined cluster can
+tell: whether one of its nodes can hold a trial). `run_tuner(plan)` runs the sweep to its
 end on the Ray that `start_ray` started or joined. The console is `tune_ired.console`'s
-(trials named by their id alone), the trackers `tune_ired.trackers`'.
+(trials named by their id alone), the trackers `tune_ired.trackers`'. While it runs,
+`Guard` (a Tune callback on the driver) keeps a whole copy of Tune's snapshot
+(`tune_ired.tunestate`) and watches the storage's free space: below what the running
+trials' next checkpoints and the records need (`shortage`), it stops the sweep as Ctrl-C
+does (Tune saves its state, the trials stay resumable), and the sweep command reports the
+shortage.
 
 The local Ray's token is the sweep command's private one (`tune_ired.auth`, set up before
 Ray is imported); `start_ray` prints where it is.
@@ -10,8 +16,12 @@ Ray is imported); `start_ray` prints where it is.
 
 from __future__ import annotations
 
-import math
 import os
+import shutil
+import signal
+import time
+from dataclasses import dataclass
+from pathlib import Path
 
 import optuna
 import ray
@@ -19,11 +29,11 @@ from ray import tune
 from ray.tune.search.basic_variant import BasicVariantGenerator
 from ray.tune.search.optuna import OptunaSearch
 
-from tune_ired.config import make_config
+from tune_ired import tunestate
 from tune_ired.console import SignedASHA, SweepReporter
-from tune_ired.plan import Plan
-from tune_ired.runlog import trial_dirname
-from tune_ired.space import SearchSpace, first_values
+from tune_ired.plan import Plan, check_cluster, requested_devices
+from tune_ired.runlog import CHECKPOINT_GLOB, TRIAL_PREFIX, is_disk_full, trial_dirname
+from tune_ired.space import SearchSpace, max_evaluations
 from tune_ired.trackers import AUTO_LOGGERS_VARIABLE, Trackers, tracker_callbacks, tracker_hints
 from tune_ired.trainable import train_ired
 
@@ -32,6 +42,84 @@ CHECKPOINTS_TO_KEEP = 2  # a retry needs only the latest; one spare in case the 
 MAX_FAILURES = 2  # a trial that raises is retried this many times, each from its last checkpoint
 NO_TRACKERS = Trackers()  # the console and Tune's CSV and JSON loggers only
 DASHBOARD_HOST = "127.0.0.1"  # the local dashboard never listens beyond this machine (port 8265 or the next free)
+KEEP_PERIOD_S = 2.0  # a whole copy of Tune's snapshot at most this old (checkpoints are >= 10 s apart)
+WATCH_PERIOD_S = 1.0  # the storage's free space is read this often
+RECORDS_ROOM = 32 * 2**20  # free bytes kept for Tune's snapshot, the run records and the tables
+MIB = 2**20
+
+
+@dataclass(frozen=True)
+class Shortage:
+    """The storage is short of space: what is free, and what the sweep needs to go on."""
+
+    folder: Path
+    free: int
+    needed: int
+    running: int  # unfinished trials
+    checkpoint: int  # bytes of the largest checkpoint of a trial
+
+    def message(self) -> str:
+        per_trial = (CHECKPOINTS_TO_KEEP + 1) * self.checkpoint
+        return (
+            f"the storage of {self.folder} is full: {self.free / MIB:.1f} MiB free, and the sweep needs at least "
+            f"{self.needed / MIB:.1f} MiB ({self.running} unfinished trial(s) x {per_trial / MIB:.2f} MiB for their "
+            f"next checkpoints, and {RECORDS_ROOM / MIB:.0f} MiB for the records and Tune's snapshot)"
+        )
+
+
+def largest_checkpoint(folder: Path) -> int:
+    """Bytes of the largest checkpoint folder of any trial of the sweep (0 before the first)."""
+    sizes = [
+        sum(f.stat().st_size for f in checkpoint.iterdir() if f.is_file())
+        for checkpoint in folder.glob(f"{TRIAL_PREFIX}*/{CHECKPOINT_GLOB}")
+        if checkpoint.is_dir()
+    ]
+    return max(sizes, default=0)
+
+
+def shortage(folder: Path, running: int) -> Shortage | None:
+    """A Shortage when the storage has less free space than `running` trials and the records need, else None."""
+    checkpoint = largest_checkpoint(folder) if running else 0
+    needed = RECORDS_ROOM + running * (CHECKPOINTS_TO_KEEP + 1) * checkpoint
+    existing = next(place for place in (folder, *folder.parents) if place.exists())
+    free = shutil.disk_usage(existing).free
+    if free >= needed:
+        return None
+    return Shortage(folder=folder, free=free, needed=needed, running=running, checkpoint=checkpoint)
+
+
+class Guard(tune.Callback):
+    """On the driver: keep a whole copy of Tune's snapshot, and stop the sweep when its storage runs short.
+
+    The stop is Tune's own (SIGINT, as Ctrl-C): Tune saves its state and ends; the trials stay
+    resumable. Saving into a full disk may tear Tune's snapshot: the kept copy replaces it on
+    `--resume`. Tune pickles its callbacks into tuner.pkl, so a resumed sweep is guarded too.
+    """
+
+    def __init__(self, folder: Path):
+        self.folder = folder
+        self.kept: dict[str, float] = {}
+        self.next_keep = self.next_watch = 0.0
+        self.stopping = False
+
+    def on_step_end(self, iteration: int, trials: list, **info) -> None:
+        if trials:  # where Tune writes now (a resumed sweep may have been moved since tuner.pkl was written)
+            self.folder = Path(trials[0].storage.experiment_fs_path)
+        now = time.monotonic()
+        if now >= self.next_keep:
+            self.next_keep = now + KEEP_PERIOD_S
+            try:
+                tunestate.keep_snapshot(self.folder, last=self.kept)
+            except OSError as err:
+                if not is_disk_full(err):
+                    raise  # a full disk keeps the older copy; the watch below stops the sweep
+        if not self.stopping and now >= self.next_watch:
+            self.next_watch = now + WATCH_PERIOD_S
+            short = shortage(self.folder, sum(trial.status == "RUNNING" for trial in trials))
+            if short is not None:
+                self.stopping = True
+                print(f"stopping the sweep: {short.message()}", flush=True)
+                os.kill(os.getpid(), signal.SIGINT)  # Tune's handler: save the state and end the run
 
 
 def start_ray(address: str | None) -> None:
@@ -51,15 +139,21 @@ def start_ray(address: str | None) -> None:
     print(f"Ray dashboard: http://{context.dashboard_url} (token: `{where}`)", flush=True)
 
 
+def check_joined_cluster(plan: Plan) -> None:
+    """With --address: one node of the joined cluster must hold a trial (raises plan's error otherwise)."""
+    if plan.address:
+        cuda = any(device.startswith("cuda") for device in requested_devices(plan.param_space))
+        check_cluster(ray.nodes(), plan.resources, cuda=cuda)
+
+
 def make_scheduler(plan: Plan) -> SignedASHA | None:
-    """ASHA over evaluations (training_iteration), up to the budget's last evaluation; None when off."""
+    """ASHA over evaluations (training_iteration), up to the longest trial's last evaluation; None when off."""
     asha = plan.spec.scheduler
     if asha is None:
         return None
-    cfg = make_config(first_values(plan.param_space), budget=plan.budget, source=str(plan.file))
     return SignedASHA(
         time_attr="training_iteration",
-        max_t=math.ceil(cfg.train_steps / cfg.eval_every),
+        max_t=max_evaluations(plan.param_space, plan.budget),
         grace_period=asha.grace_period,
         reduction_factor=asha.reduction_factor,
         brackets=asha.brackets,
@@ -83,7 +177,7 @@ def run_config(plan: Plan, trackers: Trackers) -> tune.RunConfig:
         checkpoint_config=tune.CheckpointConfig(num_to_keep=CHECKPOINTS_TO_KEEP),
         failure_config=tune.FailureConfig(max_failures=MAX_FAILURES),
         progress_reporter=reporter,
-        callbacks=tracker_callbacks(trackers, folder=plan.folder),
+        callbacks=[Guard(plan.folder), *tracker_callbacks(trackers, folder=plan.folder)],
         verbose=1,  # the status table only; every metric of every trial is in the trial folders
     )
 
@@ -125,8 +219,9 @@ def run_tuner(plan: Plan, trainable=train_ired, trackers: Trackers = NO_TRACKERS
     os.environ["TUNE_WARN_EXCESSIVE_EXPERIMENT_CHECKPOINT_SYNC_THRESHOLD_S"] = "0"  # frequent snapshots are wanted
     os.environ["RAY_AIR_NEW_OUTPUT"] = "0"  # our own progress reporter (tune_ired.console), not Tune's new output
     os.environ[AUTO_LOGGERS_VARIABLE] = "1"  # Tune adds no TensorBoard logger of its own: a --tracker choice
-    start_ray(plan.address)
     try:
+        start_ray(plan.address)
+        check_joined_cluster(plan)
         tuner = make_tuner(plan, trainable, trackers)
         for hint in tracker_hints(trackers, plan.folder):
             print(hint, flush=True)
