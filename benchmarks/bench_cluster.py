@@ -29,7 +29,9 @@ POLL_S = 0.5
 
 
 def job_fields(job: str) -> dict[str, str]:
-    out = subprocess.run(["scontrol", "-o", "show", "job", job], capture_output=True, text=True, check=True)
+    out = subprocess.run(
+        ["scontrol", "-o", "show", "job", job], capture_output=True, text=True, check=True
+    )
     return dict(re.findall(r"(\w+)=(\S*)", out.stdout))
 
 
@@ -57,7 +59,9 @@ def leftovers(job: str) -> int:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--file", default="search_spaces/noise_scale.py")
     parser.add_argument("--budget", default="tiny")
     parser.add_argument("--partition", default="solo")
@@ -65,29 +69,51 @@ def main() -> None:
     parser.add_argument("--cpus", type=int, default=2, help="CPUs per node")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="bench_cluster_") as tmp:
-        submit = [f"--partition={args.partition}", f"--nodes={args.nodes}", f"--cpus-per-task={args.cpus}"]
+        submit = [
+            f"--partition={args.partition}",
+            f"--nodes={args.nodes}",
+            f"--cpus-per-task={args.cpus}",
+        ]
         sweep = [args.file, "--budget", args.budget, "--storage", tmp]
         job = subprocess.run(
-            ["sbatch", "--parsable", f"--output={tmp}/job.out", *submit, "cluster/ray_sweep.sbatch", *sweep],
+            [
+                "sbatch",
+                "--parsable",
+                f"--output={tmp}/job.out",
+                *submit,
+                "cluster/ray_sweep.sbatch",
+                *sweep,
+            ],
             cwd=REPO,
             capture_output=True,
             text=True,
             check=True,
         ).stdout.strip()
-        while (fields := job_fields(job))["JobState"] in ("PENDING", "CONFIGURING", "RUNNING", "COMPLETING"):
+        while (fields := job_fields(job))["JobState"] in (
+            "PENDING",
+            "CONFIGURING",
+            "RUNNING",
+            "COMPLETING",
+        ):
             time.sleep(POLL_S)
         log = Path(tmp, "job.out").read_text()
         submitted = slurm_time(fields["SubmitTime"])
         up = re.search(r"\[ray_sweep (\d\d:\d\d:\d\d)\] Ray dashboard", log)
         trial_start, first_report = first_trial(Path(tmp))
-        print(f"job {job}: {fields['JobState']} exit {fields['ExitCode']} ({args.nodes} node(s), {args.file})")
+        print(
+            f"job {job}: {fields['JobState']} exit {fields['ExitCode']} ({args.nodes} node(s), {args.file})"
+        )
         if up:
             day = datetime.fromtimestamp(submitted).date().isoformat()
-            print(f"sbatch -> Ray cluster up:  {slurm_time(f'{day}T{up.group(1)}') - submitted:6.1f} s")
+            print(
+                f"sbatch -> Ray cluster up:  {slurm_time(f'{day}T{up.group(1)}') - submitted:6.1f} s"
+            )
         print(f"sbatch -> first report:    {first_report - submitted:6.1f} s")
         print(f"job total (submit -> end): {slurm_time(fields['EndTime']) - submitted:6.1f} s")
         print(f"processes of the job left: {leftovers(job)}")
-        shutil.rmtree(f"/tmp/ray-{job}", ignore_errors=True)  # the job's Ray logs (its default RAY_TEMP_DIR)
+        shutil.rmtree(
+            f"/tmp/ray-{job}", ignore_errors=True
+        )  # the job's Ray logs (its default RAY_TEMP_DIR)
         print(f"sbatch_to_first_trial_s: {trial_start - submitted:.1f}")
 
 

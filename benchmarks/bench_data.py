@@ -27,9 +27,15 @@ MS = 1e3
 
 def main() -> None:
     paper = make_config(budget="paper")
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--n", type=int, default=paper.n, help="matrix size (default: the paper budget's)")
-    parser.add_argument("--batch", type=int, default=paper.batch_size, help="problems per batch (default: paper's)")
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument(
+        "--n", type=int, default=paper.n, help="matrix size (default: the paper budget's)"
+    )
+    parser.add_argument(
+        "--batch", type=int, default=paper.batch_size, help="problems per batch (default: paper's)"
+    )
     parser.add_argument("--threads", type=int, default=2, help="torch intra-op threads (default 2)")
     parser.add_argument("--reps", type=int, default=15, help="interleaved repetitions (default 15)")
     parser.add_argument("--calls", type=int, default=3, help="batches per repetition (default 3)")
@@ -49,9 +55,13 @@ def main() -> None:
         f"{args.reps} reps x {args.calls} batches, interleaved"
     )
     for name, timing in times.items():
-        print(f"  {name:<22}{MS * timing.median_wall:8.2f} ms/batch wall, {MS * timing.median_cpu:8.2f} ms/batch CPU")
+        print(
+            f"  {name:<22}{MS * timing.median_wall:8.2f} ms/batch wall, {MS * timing.median_cpu:8.2f} ms/batch CPU"
+        )
     ours, numpy_way = times.values()
-    print(f"  speed-up: {median_ratio(numpy_way, ours):.2f}x wall, {median_ratio(numpy_way, ours, cpu=True):.2f}x CPU")
+    print(
+        f"  speed-up: {median_ratio(numpy_way, ours):.2f}x wall, {median_ratio(numpy_way, ours, cpu=True):.2f}x CPU"
+    )
     print(f"data_speedup: {median_ratio(numpy_way, ours):.2f}")
 
 

@@ -54,7 +54,9 @@ def step_flops(cfg: Config) -> dict[str, int]:
     }
     rows = cfg.num_seeds * cfg.batch_size
     flops = {phase: FLOPS_PER_MAC * rows * macs for phase, macs in per_problem.items()}
-    flops["time MLP"] = FLOPS_PER_MAC * cfg.num_seeds * time_mlp * 3  # one conditioning: forward + backward
+    flops["time MLP"] = (
+        FLOPS_PER_MAC * cfg.num_seeds * time_mlp * 3
+    )  # one conditioning: forward + backward
     return flops
 
 
@@ -65,12 +67,17 @@ def census(step: Callable[[], object]) -> OpCensus:
     return counted
 
 
-def matmul_replay(shapes: dict[tuple[int, int, int, int], int], generator: torch.Generator) -> Callable[[], None]:
+def matmul_replay(
+    shapes: dict[tuple[int, int, int, int], int], generator: torch.Generator
+) -> Callable[[], None]:
     """A function that runs plain torch.matmul at every (batch, m, k, n) shape, as often as the step does."""
     operands = []
     for (batch, m, k, n), count in shapes.items():
         lead = (batch,) if batch > 1 else ()
-        a, b = torch.randn(*lead, m, k, generator=generator), torch.randn(*lead, k, n, generator=generator)
+        a, b = (
+            torch.randn(*lead, m, k, generator=generator),
+            torch.randn(*lead, k, n, generator=generator),
+        )
         operands.append((a, b, count))
 
     def replay() -> None:
@@ -98,7 +105,9 @@ def measure(name: str, step: Callable[[], object], args: argparse.Namespace) -> 
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--budget", default="paper", choices=["paper", "quick", "tiny"])
     parser.add_argument("--threads", type=int, default=2, help="torch intra-op threads (default 2)")
     parser.add_argument("--reps", type=int, default=7, help="interleaved repetitions (default 7)")

@@ -45,7 +45,10 @@ from tune_ired.config import Config, make_config
 from tune_ired.trainer import Trainer, resolve_device
 
 TERA = 1e12
-MATMUL_SIZE = {"cuda": 8192, "cpu": 2048}  # square matmul edge: fills an H100/H200; seconds on a CPU
+MATMUL_SIZE = {
+    "cuda": 8192,
+    "cpu": 2048,
+}  # square matmul edge: fills an H100/H200; seconds on a CPU
 MATMUL_CALLS = 10
 PRECISION_DTYPES = {"fp32": torch.float32, "tf32": torch.float32, "bf16": torch.bfloat16}
 MATMUL_PRECISION = {"fp32": "highest", "tf32": "high", "bf16": "highest"}
@@ -57,8 +60,12 @@ PARITY_RELATIVE = 0.05  # ... or within this share of fp32's val/mse
 CONCURRENCY = (1, 2, 4, 8)
 CONCURRENT_WARMUP_STEPS = 20
 CONCURRENT_WINDOW_S = 5.0
-CONCURRENT_START_TIMEOUT_S = 120.0  # every trial imports torch, builds its trainer and warms up before the window
-SATURATION_GAIN = 1.1  # doubling the trials must raise total throughput by this factor to count as paying
+CONCURRENT_START_TIMEOUT_S = (
+    120.0  # every trial imports torch, builds its trainer and warms up before the window
+)
+SATURATION_GAIN = (
+    1.1  # doubling the trials must raise total throughput by this factor to count as paying
+)
 # name -> config overrides of the paper-size variants
 VARIANTS = {
     "eager": {},
@@ -120,7 +127,9 @@ def working_trainers(base: Config, variants: dict[str, dict], *, warmup: int) ->
             for _ in range(warmup):
                 trainer.train_step()
             sync(trainer.device)
-        except Exception as err:  # one broken variant (CUDA graphs, say) must not cost the others their figures
+        except (
+            Exception
+        ) as err:  # one broken variant (CUDA graphs, say) must not cost the others their figures
             print(f"{name}: FAILED, left out ({type(err).__name__}: {err})")
             continue
         trainers[name] = trainer
@@ -129,9 +138,13 @@ def working_trainers(base: Config, variants: dict[str, dict], *, warmup: int) ->
 
 def paper(args: argparse.Namespace, rates: dict[str, float]) -> float:
     """Print the paper-size variants' figures; return the fastest variant's extrapolated 100k-step minutes."""
-    base = make_config({"device": args.device, "strategy": "adversarial", "opt_steps": 2}, budget=args.budget)
+    base = make_config(
+        {"device": args.device, "strategy": "adversarial", "opt_steps": 2}, budget=args.budget
+    )
     device = resolve_device(base.device)
-    variants = {name: o for name, o in VARIANTS.items() if device.type == "cuda" or "cudagraphs" not in name}
+    variants = {
+        name: o for name, o in VARIANTS.items() if device.type == "cuda" or "cudagraphs" not in name
+    }
     trainers = working_trainers(base, variants, warmup=args.warmup)
     cases = {name: synchronised(trainer.train_step, device) for name, trainer in trainers.items()}
     times = interleaved(cases, reps=args.reps, calls=args.calls, warmup=0)
@@ -144,7 +157,9 @@ def paper(args: argparse.Namespace, rates: dict[str, float]) -> float:
     flops = sum(step_flops(base).values())
     shape = f"n={base.n}, batch {base.batch_size}, hidden {base.hidden}"
     print(f"{args.budget} size ({shape}): {flops / 1e9:.1f} GFLOP of matmuls per step")
-    print(f"one evaluation (val + OOD + live, and mining diagnostics): {eval_s:.2f} s; {evaluations} per 100k steps")
+    print(
+        f"one evaluation (val + OOD + live, and mining diagnostics): {eval_s:.2f} s; {evaluations} per 100k steps"
+    )
     header = f"{'variant':<22}{'compile s':>10}{'ms/step':>9}{'steps/s':>9}{'TFLOP/s':>9}{'of peak':>9}{'100k min':>10}"
     print(header)
     minutes = {}
@@ -158,10 +173,14 @@ def paper(args: argparse.Namespace, rates: dict[str, float]) -> float:
             f"{name:<22}{trainer.speed.compile_s:>10.1f}{1e3 * seconds:>9.2f}{1 / seconds:>9.1f}{achieved:>9.2f}"
             f"{achieved / rates[precision]:>9.1%}{minutes[name]:>10.1f}"
         )
-    syncs = ", ".join(f"{name} {host_syncs_per_step(trainer):.1f}" for name, trainer in trainers.items())
+    syncs = ", ".join(
+        f"{name} {host_syncs_per_step(trainer):.1f}" for name, trainer in trainers.items()
+    )
     print(f"host synchronisations per step: {syncs}")
     fastest = min(minutes, key=minutes.get)
-    print(f"fastest: {fastest}, a 100k-step {args.budget} run in {minutes[fastest]:.1f} min (paper target: <= 15)")
+    print(
+        f"fastest: {fastest}, a 100k-step {args.budget} run in {minutes[fastest]:.1f} min (paper target: <= 15)"
+    )
     return minutes[fastest]
 
 
@@ -175,8 +194,13 @@ def parity(args: argparse.Namespace) -> None:
     """Print each precision's quick-budget val/mse against fp32's, paired by seed."""
     precisions = ["fp32", "tf32", "bf16"] if args.device != "cpu" else ["fp32", "bf16"]
     base = {"device": args.device, "num_seeds": PARITY_SEEDS, "compile": args.parity_compile}
-    print(f"parity at budget {args.small_budget} ({PARITY_SEEDS} seeds batched, compile={args.parity_compile}):")
-    results = {p: final_mse(make_config(base | {"precision": p}, budget=args.small_budget)) for p in precisions}
+    print(
+        f"parity at budget {args.small_budget} ({PARITY_SEEDS} seeds batched, compile={args.parity_compile}):"
+    )
+    results = {
+        p: final_mse(make_config(base | {"precision": p}, budget=args.small_budget))
+        for p in precisions
+    }
     reference = results["fp32"]
     for precision, values in results.items():
         line = f"  {precision:<5} {statistics.mean(values):.5f} +- {statistics.stdev(values):.5f} (seeds: "
@@ -212,20 +236,29 @@ def concurrency(args: argparse.Namespace) -> None:
     context = multiprocessing.get_context("spawn")
     totals = {}
     config = {"device": args.device, "compile": args.concurrent_compile, "num_threads": 1}
-    print(f"concurrent {args.small_budget}-size trials on one {args.device} (compile={args.concurrent_compile}):")
+    print(
+        f"concurrent {args.small_budget}-size trials on one {args.device} (compile={args.concurrent_compile}):"
+    )
     print(f"{'trials':>7}{'total steps/s':>15}{'per trial':>11}")
     for count in CONCURRENCY:
         barrier, results = context.Barrier(count), context.Queue()
         procs = [
-            context.Process(target=concurrent_trial, args=(barrier, results, config, args.small_budget))
+            context.Process(
+                target=concurrent_trial, args=(barrier, results, config, args.small_budget)
+            )
             for _ in range(count)
         ]
         for proc in procs:
             proc.start()
         try:
-            rates = [results.get(timeout=CONCURRENT_START_TIMEOUT_S + 2 * CONCURRENT_WINDOW_S) for _ in procs]
+            rates = [
+                results.get(timeout=CONCURRENT_START_TIMEOUT_S + 2 * CONCURRENT_WINDOW_S)
+                for _ in procs
+            ]
         except queue.Empty:
-            print(f"{count:>7}  FAILED: a trial did not report (see its traceback above); stopping here")
+            print(
+                f"{count:>7}  FAILED: a trial did not report (see its traceback above); stopping here"
+            )
             for proc in procs:
                 proc.kill()
             break
@@ -238,21 +271,37 @@ def concurrency(args: argparse.Namespace) -> None:
         if count not in totals or totals[count] < SATURATION_GAIN * totals[previous]:
             break
         saturated = count
-    print(f"trials that saturate the device: {saturated} (each doubling beyond adds < {SATURATION_GAIN - 1:.0%})")
+    print(
+        f"trials that saturate the device: {saturated} (each doubling beyond adds < {SATURATION_GAIN - 1:.0%})"
+    )
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--device", default="cuda")
     parser.add_argument("--stages", nargs="+", default=["rates", "paper", "parity", "concurrency"])
-    parser.add_argument("--budget", default="paper", help="size of the step stage (paper; tiny for a smoke test)")
-    parser.add_argument("--small-budget", default="quick", help="size of the parity and concurrency stages")
-    parser.add_argument("--reps", type=int, default=5, help="interleaved repetitions of the paper variants")
+    parser.add_argument(
+        "--budget", default="paper", help="size of the step stage (paper; tiny for a smoke test)"
+    )
+    parser.add_argument(
+        "--small-budget", default="quick", help="size of the parity and concurrency stages"
+    )
+    parser.add_argument(
+        "--reps", type=int, default=5, help="interleaved repetitions of the paper variants"
+    )
     parser.add_argument("--calls", type=int, default=10, help="steps per repetition")
     parser.add_argument("--warmup", type=int, default=3, help="untimed steps of each variant first")
-    parser.add_argument("--threads", type=int, default=0, help="torch CPU threads (0: torch's default)")
-    parser.add_argument("--parity-compile", action="store_true", help="train the parity runs compiled")
-    parser.add_argument("--concurrent-compile", action="store_true", help="compile the concurrent trials")
+    parser.add_argument(
+        "--threads", type=int, default=0, help="torch CPU threads (0: torch's default)"
+    )
+    parser.add_argument(
+        "--parity-compile", action="store_true", help="train the parity runs compiled"
+    )
+    parser.add_argument(
+        "--concurrent-compile", action="store_true", help="compile the concurrent trials"
+    )
     args = parser.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)

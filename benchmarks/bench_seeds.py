@@ -43,7 +43,11 @@ from tune_ired.config import make_config
 from tune_ired.trainer import Trainer
 
 SEED_COUNTS = (1, 2, 4, 8)
-STEPS = {"tiny": 100, "quick": 30, "paper": 2}  # timed steps per repetition: a few seconds each on 2 threads
+STEPS = {
+    "tiny": 100,
+    "quick": 30,
+    "paper": 2,
+}  # timed steps per repetition: a few seconds each on 2 threads
 WARMUP_STEPS = 3
 VARIANTS = {"eager": False, "compiled": True}  # name -> compile
 HEADLINE_SIZE, HEADLINE_SEEDS = "quick", 8
@@ -69,7 +73,9 @@ def measure(
             config = {"num_seeds": s, "device": device, "compile": VARIANTS[variant]}
             trainer = trainers[(variant, s)] = Trainer(make_config(config, budget=size))
             if trainer.speed.compiled:
-                print(f"{size:>6} S={s:<3} compiled in {trainer.speed.compile_s:.1f} s (warm-up, not timed)")
+                print(
+                    f"{size:>6} S={s:<3} compiled in {trainer.speed.compile_s:.1f} s (warm-up, not timed)"
+                )
     for trainer in trainers.values():
         seconds_per_step(trainer, WARMUP_STEPS)  # allocator and caches settle
     rates: dict[tuple[str, int], list[tuple[float, float]]] = {key: [] for key in trainers}
@@ -77,13 +83,22 @@ def measure(
         for (variant, s), trainer in trainers.items():
             wall, cpu = seconds_per_step(trainer, steps)
             rates[(variant, s)].append((s / wall, s / cpu))
-    return {key: tuple(statistics.median(column) for column in zip(*r, strict=True)) for key, r in rates.items()}
+    return {
+        key: tuple(statistics.median(column) for column in zip(*r, strict=True))
+        for key, r in rates.items()
+    }
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--sizes", nargs="+", default=["tiny", "quick"], choices=["tiny", "quick", "paper"])
-    parser.add_argument("--seeds", nargs="+", type=int, default=list(SEED_COUNTS), help="S values; 1 is always run")
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument(
+        "--sizes", nargs="+", default=["tiny", "quick"], choices=["tiny", "quick", "paper"]
+    )
+    parser.add_argument(
+        "--seeds", nargs="+", type=int, default=list(SEED_COUNTS), help="S values; 1 is always run"
+    )
     parser.add_argument("--variants", nargs="+", default=list(VARIANTS), choices=list(VARIANTS))
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--device", default="cpu")
@@ -98,15 +113,26 @@ def main() -> None:
     header += f"  {'by CPU time: seed-steps/s':>26} {'vs S runs':>10}"
     for size in args.sizes:
         steps, repeats = args.steps or STEPS[size], args.repeats
-        rates = measure(size, device=args.device, variants=args.variants, seeds=seeds, steps=steps, repeats=repeats)
+        rates = measure(
+            size,
+            device=args.device,
+            variants=args.variants,
+            seeds=seeds,
+            steps=steps,
+            repeats=repeats,
+        )
         print(header)
         for (variant, s), (rate, cpu_rate) in rates.items():
             speedups[(size, variant, s)] = rate / rates[(variant, 1)][0]
-            versus_eager = f"{rate / rates[('eager', 1)][0]:>12.2f}x" if ("eager", 1) in rates else f"{'':>13}"
+            versus_eager = (
+                f"{rate / rates[('eager', 1)][0]:>12.2f}x" if ("eager", 1) in rates else f"{'':>13}"
+            )
             by_cpu = f"{cpu_rate:>26.2f} {cpu_rate / rates[(variant, 1)][1]:>9.2f}x"
             by_wall = f"{rate:>13.2f} {speedups[(size, variant, s)]:>18.2f}x {versus_eager}"
             print(f"{size:>6} {variant:>9} {s:>3} {by_wall}  {by_cpu}")
-    headline = {variant: speedups.get((HEADLINE_SIZE, variant, HEADLINE_SEEDS)) for variant in VARIANTS}
+    headline = {
+        variant: speedups.get((HEADLINE_SIZE, variant, HEADLINE_SEEDS)) for variant in VARIANTS
+    }
     if headline["eager"] is not None:
         print(f"seed_batch_speedup_s8_quick_eager: {headline['eager']:.2f}")
     best = headline["compiled"] if headline["compiled"] is not None else headline["eager"]

@@ -117,17 +117,30 @@ def main() -> None:
     args = parser.parse_args()
     concurrency = max(1, (os.cpu_count() or 1) // args.cpus_per_trial)
     with tempfile.TemporaryDirectory(prefix="bench_sweep_") as tmp:
-        argv = [sys.executable, "-m", "tune_ired.sweep", args.file, "--budget", args.budget, "--storage", tmp]
+        argv = [
+            sys.executable,
+            "-m",
+            "tune_ired.sweep",
+            args.file,
+            "--budget",
+            args.budget,
+            "--storage",
+            tmp,
+        ]
         argv += ["--cpus-per-trial", str(args.cpus_per_trial), "--name", "bench"]
         wall, peak = run_sweep(argv, Path(tmp) / "sweep.log")
         reports = tune_reports(Path(tmp) / "bench")
         times, loop = trial_times(reports), tuning_loop_s(reports)
     ideal = times["own_s"] / concurrency
-    print(f"sweep {args.file} at {args.budget}: {times['trials']} trials, {times['evaluations']} evaluations")
+    print(
+        f"sweep {args.file} at {args.budget}: {times['trials']} trials, {times['evaluations']} evaluations"
+    )
     print(f"concurrency: {concurrency} trials x {args.cpus_per_trial} CPU")
     print(f"wall time, whole command: {wall:.1f} s; tuning loop: {loop:.1f} s")
     print(f"trials' own time: {times['own_s']:.1f} s in total, {ideal:.1f} s / concurrency")
-    print(f"trial start-up: mean {times['startup_mean_s']:.2f} s, max {times['startup_max_s']:.2f} s")
+    print(
+        f"trial start-up: mean {times['startup_mean_s']:.2f} s, max {times['startup_max_s']:.2f} s"
+    )
     print(f"peak memory of the sweep's process tree: {peak / BYTES_PER_MIB:.0f} MiB")
     print(f"tuning-loop overhead: {loop / ideal:.2f}")
     print(f"sweep_overhead_{args.budget}: {wall / ideal:.2f}")

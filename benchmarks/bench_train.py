@@ -63,7 +63,9 @@ def our_trainers(cfg: Config, precisions: list[str]) -> dict[str, Trainer]:
     for precision in precisions:
         suffix = "" if precision == "fp32" else f" {precision}"
         for name, compiled in (("eager", False), ("compiled", True)):
-            trainers[name + suffix] = Trainer(dataclasses.replace(cfg, precision=precision, compile=compiled))
+            trainers[name + suffix] = Trainer(
+                dataclasses.replace(cfg, precision=precision, compile=compiled)
+            )
     return trainers
 
 
@@ -72,19 +74,29 @@ def our_phases(trainer: Trainer, timer: PhaseTimer) -> contextlib.ExitStack:
     stack = contextlib.ExitStack()
     name = trainer.cfg.strategy
     patches = [
-        mock.patch.object(tune_ired.trainer, "draw_seed_batch", timer.wrap("data", tune_ired.trainer.draw_seed_batch)),
+        mock.patch.object(
+            tune_ired.trainer,
+            "draw_seed_batch",
+            timer.wrap("data", tune_ired.trainer.draw_seed_batch),
+        ),
         # the loss's conditioning and dE/dy are the denoising phase; inside mining, the mining phase
         mock.patch.object(EnergyModel, "condition", timer.wrap("denoise", EnergyModel.condition)),
         mock.patch.object(
-            EnergyModel, "energy_and_grad_given", timer.wrap("denoise", EnergyModel.energy_and_grad_given)
+            EnergyModel,
+            "energy_and_grad_given",
+            timer.wrap("denoise", EnergyModel.energy_and_grad_given),
         ),
         mock.patch.dict(STRATEGIES, {name: timer.wrap("mining", STRATEGIES[name])}),
         mock.patch.object(EnergyModel, "energy", timer.wrap("energy pass", EnergyModel.energy)),
         mock.patch.object(torch.Tensor, "backward", timer.wrap("backward", torch.Tensor.backward)),
         mock.patch.object(
-            tune_ired.trainer, "clip_grad_per_seed", timer.wrap("optimiser+EMA", tune_ired.trainer.clip_grad_per_seed)
+            tune_ired.trainer,
+            "clip_grad_per_seed",
+            timer.wrap("optimiser+EMA", tune_ired.trainer.clip_grad_per_seed),
         ),
-        mock.patch.object(trainer.optimizer, "step", timer.wrap("optimiser+EMA", trainer.optimizer.step)),
+        mock.patch.object(
+            trainer.optimizer, "step", timer.wrap("optimiser+EMA", trainer.optimizer.step)
+        ),
         mock.patch.object(trainer.ema, "update", timer.wrap("optimiser+EMA", trainer.ema.update)),
     ]
     for patch in patches:
@@ -99,12 +111,20 @@ def reference_phases(trainer: ref.ReferenceStyleTrainer, timer: PhaseTimer) -> c
         mock.patch.object(trainer, "draw", timer.wrap("data", trainer.draw)),
         mock.patch.object(ref, "opt_step", timer.wrap("mining", ref.opt_step)),
         mock.patch.object(ref, "energy_and_grad", timer.wrap("denoise", ref.energy_and_grad)),
-        mock.patch.object(ref.ReferenceEnergyMLP, "forward", timer.wrap("energy pass", ref.ReferenceEnergyMLP.forward)),
+        mock.patch.object(
+            ref.ReferenceEnergyMLP,
+            "forward",
+            timer.wrap("energy pass", ref.ReferenceEnergyMLP.forward),
+        ),
         mock.patch.object(torch.Tensor, "backward", timer.wrap("backward", torch.Tensor.backward)),
         mock.patch.object(
-            torch.nn.utils, "clip_grad_norm_", timer.wrap("optimiser+EMA", torch.nn.utils.clip_grad_norm_)
+            torch.nn.utils,
+            "clip_grad_norm_",
+            timer.wrap("optimiser+EMA", torch.nn.utils.clip_grad_norm_),
         ),
-        mock.patch.object(trainer.optimizer, "step", timer.wrap("optimiser+EMA", trainer.optimizer.step)),
+        mock.patch.object(
+            trainer.optimizer, "step", timer.wrap("optimiser+EMA", trainer.optimizer.step)
+        ),
         mock.patch.object(trainer.ema, "update", timer.wrap("optimiser+EMA", trainer.ema.update)),
     ]
     for patch in patches:
@@ -112,7 +132,9 @@ def reference_phases(trainer: ref.ReferenceStyleTrainer, timer: PhaseTimer) -> c
     return stack
 
 
-def breakdown(step: Callable[[], object], patches: contextlib.ExitStack, timer: PhaseTimer, *, steps: int) -> dict:
+def breakdown(
+    step: Callable[[], object], patches: contextlib.ExitStack, timer: PhaseTimer, *, steps: int
+) -> dict:
     """Milliseconds per step in each phase over `steps` real steps ('other': the untimed rest)."""
     with patches:
         total, _ = time_calls(step, steps)
@@ -164,7 +186,9 @@ def bench_size(budget: str, args: argparse.Namespace) -> dict[str, float]:
     )
     for name, trainer in trainers.items():
         if trainer.speed.compiled:
-            print(f"  {name}: compilation (warm-up, not timed below) {trainer.speed.compile_s:.1f} s")
+            print(
+                f"  {name}: compilation (warm-up, not timed below) {trainer.speed.compile_s:.1f} s"
+            )
     cases = {name: synchronised(trainer.train_step, device) for name, trainer in trainers.items()}
     cases["reference"] = synchronised(reference.train_step, device)
     times = interleaved(cases, reps=args.reps, calls=calls, warmup=args.warmup)
@@ -187,10 +211,17 @@ def bench_size(budget: str, args: argparse.Namespace) -> dict[str, float]:
     )
     if not args.no_breakdown:
         timer_ours, timer_ref = PhaseTimer(), PhaseTimer()
-        print("  where the time goes (phase timers on real steps; 'other': noise draws, q_sample, metrics):")
+        print(
+            "  where the time goes (phase timers on real steps; 'other': noise draws, q_sample, metrics):"
+        )
         print_breakdown(
             breakdown(ours.train_step, our_phases(ours, timer_ours), timer_ours, steps=phase_steps),
-            breakdown(reference.train_step, reference_phases(reference, timer_ref), timer_ref, steps=phase_steps),
+            breakdown(
+                reference.train_step,
+                reference_phases(reference, timer_ref),
+                timer_ref,
+                steps=phase_steps,
+            ),
         )
         print(
             f"  matmul share of aten-op time (one step): ours {matmul_share(ours.train_step):.0%}, "
@@ -205,18 +236,36 @@ def bench_size(budget: str, args: argparse.Namespace) -> dict[str, float]:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--sizes", nargs="+", default=["paper", "quick"], choices=["paper", "quick", "tiny"])
-    parser.add_argument("--device", default="cpu", help="torch device of every implementation (default cpu)")
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument(
-        "--precisions", nargs="+", default=["fp32"], choices=["fp32", "tf32", "bf16"], help="ours, eager and compiled"
+        "--sizes", nargs="+", default=["paper", "quick"], choices=["paper", "quick", "tiny"]
+    )
+    parser.add_argument(
+        "--device", default="cpu", help="torch device of every implementation (default cpu)"
+    )
+    parser.add_argument(
+        "--precisions",
+        nargs="+",
+        default=["fp32"],
+        choices=["fp32", "tf32", "bf16"],
+        help="ours, eager and compiled",
     )
     parser.add_argument("--threads", type=int, default=2, help="torch intra-op threads (default 2)")
     parser.add_argument("--reps", type=int, default=9, help="interleaved repetitions (default 9)")
-    parser.add_argument("--calls", type=int, default=1, help="steps per repetition at paper size (x10 at quick)")
-    parser.add_argument("--warmup", type=int, default=2, help="untimed steps of each implementation first")
-    parser.add_argument("--breakdown-steps", type=int, default=2, help="steps timed by phase (x10 at quick)")
-    parser.add_argument("--no-breakdown", action="store_true", help="skip the phase breakdown and profiles (CPU)")
+    parser.add_argument(
+        "--calls", type=int, default=1, help="steps per repetition at paper size (x10 at quick)"
+    )
+    parser.add_argument(
+        "--warmup", type=int, default=2, help="untimed steps of each implementation first"
+    )
+    parser.add_argument(
+        "--breakdown-steps", type=int, default=2, help="steps timed by phase (x10 at quick)"
+    )
+    parser.add_argument(
+        "--no-breakdown", action="store_true", help="skip the phase breakdown and profiles (CPU)"
+    )
     args = parser.parse_args()
     if "fp32" not in args.precisions:
         parser.error("--precisions must include fp32 (the eager and compiled baselines)")

@@ -37,7 +37,9 @@ def numpy_problem(rng: np.random.Generator, n: int, lam: float) -> tuple[np.ndar
     return a.flatten().astype(np.float32), np.linalg.inv(a).flatten().astype(np.float32)
 
 
-def numpy_batch(rng: np.random.Generator, batch: int, n: int, lam: float) -> tuple[torch.Tensor, torch.Tensor]:
+def numpy_batch(
+    rng: np.random.Generator, batch: int, n: int, lam: float
+) -> tuple[torch.Tensor, torch.Tensor]:
     """A batch drawn one problem at a time and collated, as a DataLoader without workers does."""
     return default_collate([numpy_problem(rng, n, lam) for _ in range(batch)])
 
@@ -49,7 +51,9 @@ class ReferenceEnergyMLP(nn.Module):
         super().__init__()
         d = n * n
         self.time_dim = time_dim
-        self.time_mlp = nn.Sequential(nn.Linear(time_dim, time_dim), nn.GELU(), nn.Linear(time_dim, time_dim))
+        self.time_mlp = nn.Sequential(
+            nn.Linear(time_dim, time_dim), nn.GELU(), nn.Linear(time_dim, time_dim)
+        )
         self.film2 = nn.Linear(time_dim, 2 * hidden)
         self.film3 = nn.Linear(time_dim, 2 * hidden)
         self.fc1 = nn.Linear(2 * d, hidden)
@@ -79,7 +83,13 @@ def energy_and_grad(
 
 
 def opt_step(
-    model: ReferenceEnergyMLP, sched: Schedule, x: torch.Tensor, y: torch.Tensor, t: torch.Tensor, *, cfg: Config
+    model: ReferenceEnergyMLP,
+    sched: Schedule,
+    x: torch.Tensor,
+    y: torch.Tensor,
+    t: torch.Tensor,
+    *,
+    cfg: Config,
 ) -> torch.Tensor:
     """`cfg.opt_steps` descent steps, each judged by a separate forward pass (reference quirks on)."""
     sf = cfg.ascent_lr
@@ -118,7 +128,9 @@ def p_losses(
     y_neg = q_sample(sched, n0, t, eps2)
     energy = model(torch.cat([x, x]), torch.cat([y_pos, y_neg]), torch.cat([t, t]))
     logits = -torch.stack(energy.chunk(2), dim=-1)
-    loss_energy = F.cross_entropy(logits, torch.zeros(b, dtype=torch.long, device=t.device), reduction="none")
+    loss_energy = F.cross_entropy(
+        logits, torch.zeros(b, dtype=torch.long, device=t.device), reduction="none"
+    )
     return (loss_mse + cfg.energy_weight * loss_energy).mean()
 
 
@@ -130,7 +142,9 @@ class ReferenceStyleTrainer:
         device = self.device
         with torch.random.fork_rng():
             torch.manual_seed(cfg.seed)
-            self.model = ReferenceEnergyMLP(n=cfg.n, hidden=cfg.hidden, time_dim=cfg.time_dim).to(device)
+            self.model = ReferenceEnergyMLP(n=cfg.n, hidden=cfg.hidden, time_dim=cfg.time_dim).to(
+                device
+            )
         self.ema = EMA(
             self.model,
             beta=cfg.ema_decay,
@@ -139,7 +153,9 @@ class ReferenceStyleTrainer:
             power=EMA_POWER,
             include_online_model=False,
         )
-        self.optimizer = torch.optim.Adam(self.model.parameters(), lr=cfg.lr, betas=(cfg.adam_beta1, cfg.adam_beta2))
+        self.optimizer = torch.optim.Adam(
+            self.model.parameters(), lr=cfg.lr, betas=(cfg.adam_beta1, cfg.adam_beta2)
+        )
         self.sched = Schedule(cfg.diffusion_steps, clip_scale=cfg.clip_scale, device=device)
         self.rng = np.random.default_rng(cfg.seed)
         self.gen = torch.Generator(device=device).manual_seed(cfg.seed)

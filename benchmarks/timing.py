@@ -64,7 +64,9 @@ def time_calls(fn: Callable[[], object], calls: int) -> tuple[float, float]:
     return (time.perf_counter() - wall) / calls, (time.process_time() - cpu) / calls
 
 
-def interleaved(cases: dict[str, Callable[[], object]], *, reps: int, calls: int, warmup: int) -> dict[str, Timing]:
+def interleaved(
+    cases: dict[str, Callable[[], object]], *, reps: int, calls: int, warmup: int
+) -> dict[str, Timing]:
     """Time each case `reps` times, `calls` calls per repetition, the cases alternating within each repetition."""
     for fn in cases.values():
         for _ in range(warmup):
@@ -114,13 +116,27 @@ class PhaseTimer:
         return timed
 
 
-MATMULS = ("mm", "bmm", "addmm", "baddbmm")  # aten ops that multiply matrices (all reach here, autograd's too)
+MATMULS = (
+    "mm",
+    "bmm",
+    "addmm",
+    "baddbmm",
+)  # aten ops that multiply matrices (all reach here, autograd's too)
 COMPILED_GRAPH = "CompiledFxGraph"  # the profiler's event of a compiled graph: its self time is the fused kernels'
 OPTIMISER_EVENTS = ("Optimizer.step", "Optimizer.zero_grad")
-PROFILE_KINDS = ("matmuls", "fused kernels", "other aten ops", "optimiser", "framework events", "untraced Python")
+PROFILE_KINDS = (
+    "matmuls",
+    "fused kernels",
+    "other aten ops",
+    "optimiser",
+    "framework events",
+    "untraced Python",
+)
 US_PER_MS = MS_PER_S = 1e3
 PROFILER_STEP = "ProfilerStep"  # "ProfilerStep#N" and, in key_averages, "ProfilerStep*"
-PROFILER_WARMUP_STEPS = 1  # the profiler's start-up costs the first profiled step hundreds of ms: not counted
+PROFILER_WARMUP_STEPS = (
+    1  # the profiler's start-up costs the first profiled step hundreds of ms: not counted
+)
 
 
 def profile_kind(event) -> str:
@@ -148,7 +164,9 @@ def op_profile(step: Callable[[], object], *, steps: int) -> dict[str, float]:
     """
     schedule = torch.profiler.schedule(wait=0, warmup=PROFILER_WARMUP_STEPS, active=steps, repeat=1)
     wall = 0.0
-    with torch.profiler.profile(activities=[torch.profiler.ProfilerActivity.CPU], schedule=schedule) as prof:
+    with torch.profiler.profile(
+        activities=[torch.profiler.ProfilerActivity.CPU], schedule=schedule
+    ) as prof:
         for index in range(PROFILER_WARMUP_STEPS + steps):
             start = time.perf_counter()
             step()
@@ -157,7 +175,9 @@ def op_profile(step: Callable[[], object], *, steps: int) -> dict[str, float]:
             prof.step()
     per_step = dict.fromkeys(PROFILE_KINDS, 0.0)
     for event in prof.events():
-        if not event.name.startswith(PROFILER_STEP):  # the schedule's own per-step event: its self time is untraced
+        if not event.name.startswith(
+            PROFILER_STEP
+        ):  # the schedule's own per-step event: its self time is untraced
             per_step[profile_kind(event)] += event.self_cpu_time_total / US_PER_MS / steps
     per_step["untraced Python"] = MS_PER_S * wall - sum(per_step.values())
     return per_step

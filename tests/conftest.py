@@ -42,7 +42,10 @@ two_arms = SearchSpace(
     default_budget="tiny",
 )
 '''
-ANALYSIS_STEPS, ANALYSIS_EVAL_EVERY = 60, 20  # three evaluations per trial: enough for curves, seconds to train
+ANALYSIS_STEPS, ANALYSIS_EVAL_EVERY = (
+    60,
+    20,
+)  # three evaluations per trial: enough for curves, seconds to train
 ANALYSIS_ARMS, ANALYSIS_SEEDS = ("adversarial", "none"), 3
 DEVICES = ["cpu", *(["cuda"] if torch.cuda.is_available() else [])]
 FIRST_REPORT_TIMEOUT_S = 180  # Ray start-up plus the first evaluation, on a busy 2-core machine
@@ -113,7 +116,11 @@ def analysis_sweep(tmp_path_factory) -> AnalysisSweep:
             "ANALYSIS_EVAL_EVERY", str(ANALYSIS_EVAL_EVERY)
         )
     )
-    args, log, folder = [str(space), "--budget", "tiny", "--storage", str(root)], root / "sweep.log", root / "two_arms"
+    args, log, folder = (
+        [str(space), "--budget", "tiny", "--storage", str(root)],
+        root / "sweep.log",
+        root / "two_arms",
+    )
     killed_after = kill_after_first_report(start_sweep(args, log), folder)
     resumed = start_sweep([*args, "--resume"], log)
     try:
@@ -141,5 +148,10 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
         if rank:
             item.add_marker(pytest.mark.slow)
         module_rank[item.module.__name__] = max(module_rank.get(item.module.__name__, 0), rank)
-    first_seen = {name: index for index, name in reversed(list(enumerate(item.module.__name__ for item in items)))}
-    items.sort(key=lambda item: (module_rank[item.module.__name__], first_seen[item.module.__name__]))
+    first_seen = {
+        name: index
+        for index, name in reversed(list(enumerate(item.module.__name__ for item in items)))
+    }
+    items.sort(
+        key=lambda item: (module_rank[item.module.__name__], first_seen[item.module.__name__])
+    )

@@ -43,4 +43,6 @@ class ConfigFailure(ValueError):
 
 
 def fail_always(config: dict, **params) -> None:
-    raise ConfigFailure(f"this trial's config cannot train (noise_scale={config.get('noise_scale')})")
+    raise ConfigFailure(
+        f"this trial's config cannot train (noise_scale={config.get('noise_scale')})"
+    )

@@ -25,9 +25,22 @@ from tune_ired.analysis.render import markdown_summary
 from tune_ired.report import main as report_main
 
 STEPS = list(range(EVAL_EVERY, TRAIN_STEPS + 1, EVAL_EVERY))
-NONE = [0.040, 0.042, 0.038, 0.041, 0.039, 0.043, 0.040, 0.037, 0.041, 0.039]  # the baseline, seeds 0-9
+NONE = [
+    0.040,
+    0.042,
+    0.038,
+    0.041,
+    0.039,
+    0.043,
+    0.040,
+    0.037,
+    0.041,
+    0.039,
+]  # the baseline, seeds 0-9
 WORST = max(NONE)  # the study's worst finite final value: what a diverged seed scores
-ADVERSARIAL = [0.7 * v if s not in (2, 5, 8) else None for s, v in enumerate(NONE)]  # 30% better, 3 of 10 diverged
+ADVERSARIAL = [
+    0.7 * v if s not in (2, 5, 8) else None for s, v in enumerate(NONE)
+]  # 30% better, 3 of 10 diverged
 MIXED = [0.01] + [None] * 9  # one excellent seed, 9 of 10 diverged
 BROKEN = [None] * 10  # every seed diverged
 DESIGNS = ("seeds-in-one-trial", "one-trial-per-seed")
@@ -62,7 +75,9 @@ def write_per_seed(folder: Path, arm: str, finals: list[float | None]) -> None:
             rows.append(report(step, value, diverged=math.isnan(value)))
             if math.isnan(value):
                 break
-        write_trial(folder, f"{arm}-{seed}", rows, status="TERMINATED", strategy=arm, num_seeds=1, seed=seed)
+        write_trial(
+            folder, f"{arm}-{seed}", rows, status="TERMINATED", strategy=arm, num_seeds=1, seed=seed
+        )
 
 
 def write_study(folder: Path, arms: dict[str, list[float | None]], *, design: str, **meta) -> Path:
@@ -83,7 +98,12 @@ def failing(request, tmp_path) -> Path:
 
 def test_diverged_seeds_are_counted_in_the_tables(failing):
     study = load_study(failing)
-    assert study.arms == ["adversarial", "broken", "mixed", "none"]  # the fully diverged arm is there
+    assert study.arms == [
+        "adversarial",
+        "broken",
+        "mixed",
+        "none",
+    ]  # the fully diverged arm is there
     assert study.finals.groupby("arm")["diverged"].sum().to_dict() == {
         "adversarial": 3, "broken": 10, "mixed": 9, "none": 0,
     }  # fmt: skip
@@ -92,11 +112,16 @@ def test_diverged_seeds_are_counted_in_the_tables(failing):
     assert summary["seeds"].tolist() == [10] * 4 and summary.loc["broken", "finite"] == 0
     assert findings.worst_final == pytest.approx(WORST)
     scored_mean = np.mean([v if v is not None else WORST for v in ADVERSARIAL])
-    assert summary.loc["adversarial", "mean"] == pytest.approx(scored_mean)  # 3 seeds at the worst value
+    assert summary.loc["adversarial", "mean"] == pytest.approx(
+        scored_mean
+    )  # 3 seeds at the worst value
     assert summary.loc["broken", "mean"] == pytest.approx(WORST)
     # 9 of 10 diverged: ranked over all ten seeds (first in its one finite seed, tied last elsewhere), not "100%"
     ranks = findings.ranks
-    assert ranks.loc["mixed", "share_first"] < 0.2 and ranks.loc["mixed", "mean_rank"] > ranks.loc["none", "mean_rank"]
+    assert (
+        ranks.loc["mixed", "share_first"] < 0.2
+        and ranks.loc["mixed", "mean_rank"] > ranks.loc["none", "mean_rank"]
+    )
     assert any(DIVERGENCE_RULE in note and "mixed 9/10" in note for note in findings.notes)
 
 
@@ -117,7 +142,9 @@ def test_no_arm_meets_on_its_survivors(failing):
 
 
 def test_a_fully_diverged_baseline_is_reported_not_missing(tmp_path, capsys):
-    folder = write_study(tmp_path / "no_base", {"none": BROKEN, "adversarial": NONE}, design=DESIGNS[0])
+    folder = write_study(
+        tmp_path / "no_base", {"none": BROKEN, "adversarial": NONE}, design=DESIGNS[0]
+    )
     findings = analyse(load_study(folder), baseline="none")
     [verdict] = findings.verdicts
     assert verdict.outcome == "inconclusive"
@@ -129,7 +156,9 @@ def test_a_fully_diverged_baseline_is_reported_not_missing(tmp_path, capsys):
 def test_a_baseline_that_mostly_diverged_gives_no_meets(tmp_path):
     """Imputing the baseline's failures would flatter the arm: the finished-pairs view keeps it honest."""
     mostly = [NONE[0], NONE[1]] + [None] * 8
-    folder = write_study(tmp_path / "weak_base", {"none": mostly, "adversarial": NONE}, design=DESIGNS[0])
+    folder = write_study(
+        tmp_path / "weak_base", {"none": mostly, "adversarial": NONE}, design=DESIGNS[0]
+    )
     [verdict] = analyse(load_study(folder)).verdicts
     assert verdict.outcome != "meets" and "none 8/10" in verdict.text
 
@@ -152,7 +181,11 @@ def test_the_loaders_diverged_column_wins_when_present():
     assert finals["diverged"].tolist() == [False, True, False]
     assert finals["diverged_step"].tolist()[1] == 40.0
     old = seed_finals(trials, seeds.drop(columns=["diverged", "diverged_step"]))
-    assert old["diverged"].tolist() == [False, True, False]  # reported NaN: diverged; never reported: no result
+    assert old["diverged"].tolist() == [
+        False,
+        True,
+        False,
+    ]  # reported NaN: diverged; never reported: no result
 
 
 def test_figures_count_divergence_and_the_target_is_reachable(failing):
@@ -163,7 +196,9 @@ def test_figures_count_divergence_and_the_target_is_reachable(failing):
     figures = dict(study_figures(study, findings))
     assert "Trial survival (ASHA rungs)" not in figures  # sweep.json: "scheduler": null
     names = [trace.name for trace in figures["Learning curves: val/mse"].data if trace.name]
-    assert "adversarial (10 seeds, 3 diverged)" in names and "broken (10 seeds, 10 diverged)" in names
+    assert (
+        "adversarial (10 seeds, 3 diverged)" in names and "broken (10 seeds, 10 diverged)" in names
+    )
     boxes = {trace.name for trace in figures["Steps to threshold"].data}
     assert "none" in boxes  # every baseline seed reaches its own worst final value
     assert "adversarial (3 diverged of 10)" in boxes and "broken (10 diverged of 10)" in boxes
@@ -171,7 +206,9 @@ def test_figures_count_divergence_and_the_target_is_reachable(failing):
     assert diverged["diverged_step"].notna().all()
     curves = {trace.name: trace for trace in figures["Learning curves: val/mse"].data}
     marks = curves["adversarial: diverged"]  # an x where each diverged seed's scored values begin
-    assert list(marks.x) == [STEPS[1]] * 3 and list(marks.y) == pytest.approx([curve(WORST, STEPS[1])] * 3)
+    assert list(marks.x) == [STEPS[1]] * 3 and list(marks.y) == pytest.approx(
+        [curve(WORST, STEPS[1])] * 3
+    )
 
 
 def test_asha_panel_and_provenance_when_recorded(tmp_path):
@@ -187,7 +224,9 @@ def test_asha_panel_and_provenance_when_recorded(tmp_path):
         "ended_at": None,
     }
     arms = {"none": NONE[:3], "adversarial": NONE[:3]}
-    folder = write_study(tmp_path / "asha", arms, design=DESIGNS[0], scheduler={"grace": 1}, provenance=provenance)
+    folder = write_study(
+        tmp_path / "asha", arms, design=DESIGNS[0], scheduler={"grace": 1}, provenance=provenance
+    )
     study = load_study(folder)
     study.trials["run/host"] = ["node01", "node02"]
     findings = analyse(study)
@@ -196,5 +235,7 @@ def test_asha_panel_and_provenance_when_recorded(tmp_path):
     for text in ("git 0123456789ab with uncommitted changes", "torch 2.4.0", "cuda NVIDIA H200, CUDA 12.4",
                  "SLURM job 4242", "ended not recorded", "Trials ran on hosts: node01, node02"):  # fmt: skip
         assert text in markdown
-    older = markdown_summary(load_study(write_study(tmp_path / "old", arms, design=DESIGNS[0])), findings)
+    older = markdown_summary(
+        load_study(write_study(tmp_path / "old", arms, design=DESIGNS[0])), findings
+    )
     assert "Provenance not recorded (sweep written by an older version)." in older

@@ -31,7 +31,10 @@ def test_private_token_is_given_to_ray_while_it_runs_and_removed(tmp_path, monke
         monkeypatch.delenv(name, raising=False)
     with auth.private_token(address=None) as path:
         assert path.parent == tmp_path / ".ray" / "tune_ired" and modes(path) == 0o600
-        assert os.environ["RAY_AUTH_TOKEN_PATH"] == str(path) and os.environ["RAY_AUTH_MODE"] == "token"
+        assert (
+            os.environ["RAY_AUTH_TOKEN_PATH"] == str(path)
+            and os.environ["RAY_AUTH_MODE"] == "token"
+        )
     assert not path.exists() and "RAY_AUTH_TOKEN_PATH" not in os.environ
 
 

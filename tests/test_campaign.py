@@ -46,7 +46,9 @@ def write_files(folder: Path) -> Path:
 def start(args: list[str], log: Path) -> subprocess.Popen:
     with log.open("a") as out:
         command = [sys.executable, "-m", "tune_ired.sweep", *args]
-        return subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
+        return subprocess.Popen(
+            command, stdout=out, stderr=subprocess.STDOUT, start_new_session=True
+        )
 
 
 def wait_until(condition, *, timeout_s: float = TIMEOUT_S, what: str) -> None:
@@ -83,7 +85,10 @@ def killed_and_resumed(tmp_path_factory):
     args = [str(plan), "--budget", "tiny", "--storage", str(root / "results")]
     started = time.monotonic()
     first = start(args, log)
-    wait_until(lambda: slow_rows(folder) >= KILL_AFTER_ROWS or first.poll() is not None, what="the slow study")
+    wait_until(
+        lambda: slow_rows(folder) >= KILL_AFTER_ROWS or first.poll() is not None,
+        what="the slow study",
+    )
     assert first.poll() is None, log.read_text()[-3000:]
     studies = {s["name"]: s for s in record(folder)["studies"]}
     os.killpg(first.pid, signal.SIGKILL)  # the campaign and the Ray it started, as a crash would
@@ -91,9 +96,14 @@ def killed_and_resumed(tmp_path_factory):
     killed = time.monotonic()
     child = studies["slow"]["pid"]
     wait_until(lambda: not alive(child), timeout_s=180, what="the orphaned study to stop itself")
-    print(f"campaign killed after {killed - started:.0f} s; its study stopped {time.monotonic() - killed:.0f} s later")
+    print(
+        f"campaign killed after {killed - started:.0f} s; its study stopped {time.monotonic() - killed:.0f} s later"
+    )
     killed_report = subprocess.run(
-        [sys.executable, "-m", "tune_ired.report", str(folder)], capture_output=True, text=True, timeout=TIMEOUT_S
+        [sys.executable, "-m", "tune_ired.report", str(folder)],
+        capture_output=True,
+        text=True,
+        timeout=TIMEOUT_S,
     )
     before = {t.name: read_metrics(t) for t in (folder / "slow").glob("trial_*")}
     finished = [p for p in (folder / "first").rglob("*") if p.is_file() and "report" not in p.parts]
@@ -115,8 +125,16 @@ def test_the_first_run_recorded_each_study(killed_and_resumed):
 def test_the_index_of_the_killed_campaign_says_where_each_study_stood(killed_and_resumed):
     _, _, _, report, _, _ = killed_and_resumed
     assert report.returncode == 0, report.stderr
-    rows = {line.split("|")[1].strip(): line for line in report.stdout.splitlines() if line.startswith("| ")}
-    assert "| finished |" in rows["first"] and "| killed |" in rows["slow"] and "| not started |" in rows["last"]
+    rows = {
+        line.split("|")[1].strip(): line
+        for line in report.stdout.splitlines()
+        if line.startswith("| ")
+    }
+    assert (
+        "| finished |" in rows["first"]
+        and "| killed |" in rows["slow"]
+        and "| not started |" in rows["last"]
+    )
 
 
 def test_resume_skips_the_finished_study_and_completes_the_others(killed_and_resumed):
@@ -124,7 +142,9 @@ def test_resume_skips_the_finished_study_and_completes_the_others(killed_and_res
     assert "study first finished before, skipped" in log
     for path, data in finished_bytes.items():
         assert path.read_bytes() == data, f"{path} of the finished study changed"
-    assert {s["name"]: s["status"] for s in record(folder)["studies"]} == dict.fromkeys(STUDIES, "finished")
+    assert {s["name"]: s["status"] for s in record(folder)["studies"]} == dict.fromkeys(
+        STUDIES, "finished"
+    )
     for trial in (folder / "slow").glob("trial_*"):
         steps = [row["step"] for row in read_metrics(trial)]
         assert steps == list(range(100, 601, 100))  # every evaluation once
@@ -134,7 +154,10 @@ def test_resume_skips_the_finished_study_and_completes_the_others(killed_and_res
 def test_the_campaign_report_indexes_every_study_with_links(killed_and_resumed):
     folder, _, _, _, _, _ = killed_and_resumed
     done = subprocess.run(
-        [sys.executable, "-m", "tune_ired.report", str(folder)], capture_output=True, text=True, timeout=TIMEOUT_S
+        [sys.executable, "-m", "tune_ired.report", str(folder)],
+        capture_output=True,
+        text=True,
+        timeout=TIMEOUT_S,
     )
     assert done.returncode == 0, done.stderr
     index = (folder / "report" / "index.md").read_text()
@@ -147,21 +170,48 @@ def test_the_campaign_report_indexes_every_study_with_links(killed_and_resumed):
 
 def test_a_bad_study_fails_the_campaign_before_ray_starts(tmp_path):
     plan = write_files(tmp_path)
-    (tmp_path / "last.py").write_text(HEADER + 's = SearchSpace(space={"noise_scal": tune.grid_search([1.0])})\n')
+    (tmp_path / "last.py").write_text(
+        HEADER + 's = SearchSpace(space={"noise_scal": tune.grid_search([1.0])})\n'
+    )
     done = subprocess.run(
-        [sys.executable, "-m", "tune_ired.sweep", str(plan), "--budget", "tiny", "--storage", str(tmp_path / "r")],
+        [
+            sys.executable,
+            "-m",
+            "tune_ired.sweep",
+            str(plan),
+            "--budget",
+            "tiny",
+            "--storage",
+            str(tmp_path / "r"),
+        ],
         capture_output=True,
         text=True,
         timeout=TIMEOUT_S,
     )
-    assert done.returncode == ExitCode.BAD_INPUT and "last.py" in done.stderr and "noise_scal" in done.stderr
+    assert (
+        done.returncode == ExitCode.BAD_INPUT
+        and "last.py" in done.stderr
+        and "noise_scal" in done.stderr
+    )
     assert "Ray dashboard" not in done.stdout
 
 
 def test_running_a_finished_campaign_again_runs_nothing(killed_and_resumed):
     folder, _, _, _, _, _ = killed_and_resumed
     plan = folder.parent.parent / "plan.py"
-    cmd = [sys.executable, "-m", "tune_ired.sweep", str(plan), "--budget", "tiny", "--storage", str(folder.parent)]
+    cmd = [
+        sys.executable,
+        "-m",
+        "tune_ired.sweep",
+        str(plan),
+        "--budget",
+        "tiny",
+        "--storage",
+        str(folder.parent),
+    ]
     done = subprocess.run(cmd, capture_output=True, text=True, timeout=TIMEOUT_S)
     assert done.returncode == ExitCode.OK, done.stderr
-    assert "every study finished before, nothing to run" in done.stdout and "Ray dashboard" not in done.stdout
+    assert (
+        "every study finished before, nothing to run" in done.stdout
+        and "Ray dashboard" not in done.stdout
+    )

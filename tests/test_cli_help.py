@@ -43,7 +43,14 @@ def test_help_answers_before_anything_heavy_is_imported(command):
 def test_sweep_help_lists_budgets_trackers_defaults_and_plain_metavars():
     done = run_python(PROBE.format(command="sweep", heavy=HEAVY))
     text = done.stdout
-    for needle in ("tiny:", "quick:", "paper:", "{tensorboard,mlflow,wandb}", "--dry-run", "(default: 1)"):
+    for needle in (
+        "tiny:",
+        "quick:",
+        "paper:",
+        "{tensorboard,mlflow,wandb}",
+        "--dry-run",
+        "(default: 1)",
+    ):
         assert needle in text, needle
     assert "--cpus-per-trial N" in text and "--storage DIR" in text and "CPUS_PER_TRIAL" not in text
 

@@ -37,7 +37,9 @@ JOB_TIMEOUT_S = 600  # a job on a busy 2-core machine: Ray start-up, the sweep, 
 FIRST_REPORT_TIMEOUT_S = 300
 POLL_S = 0.5
 SINFO_TIMEOUT_S = 5  # sinfo retries a slurmctld that is down; then the SLURM tests skip
-EXIT_TIMED_OUT = ExitCode.INTERRUPTED  # what ray_sweep.sbatch exits with after SLURM's time-limit warning signal
+EXIT_TIMED_OUT = (
+    ExitCode.INTERRUPTED
+)  # what ray_sweep.sbatch exits with after SLURM's time-limit warning signal
 EVAL_EVERY = 20  # tiny trials: an evaluation every 20 steps
 # ~10 s trials, for tests that need a trial still running: when the time-limit signal lands, and
 # while the other node's actor starts (Tune reuses a finished trial's actor for a pending trial,
@@ -63,11 +65,20 @@ def slurm_partitions() -> set[str]:
     if shutil.which("sinfo") is None:
         return set()
     try:
-        out = subprocess.run(["sinfo", "-h", "-o", "%P %a %T"], capture_output=True, text=True, timeout=SINFO_TIMEOUT_S)
+        out = subprocess.run(
+            ["sinfo", "-h", "-o", "%P %a %T"],
+            capture_output=True,
+            text=True,
+            timeout=SINFO_TIMEOUT_S,
+        )
     except (OSError, subprocess.TimeoutExpired):
         return set()
     rows = [line.split() for line in out.stdout.splitlines() if out.returncode == 0]
-    down = {p.rstrip("*") for p, avail, state in rows if avail != "up" or state not in ("idle", "mixed", "allocated")}
+    down = {
+        p.rstrip("*")
+        for p, avail, state in rows
+        if avail != "up" or state not in ("idle", "mixed", "allocated")
+    }
     return {p.rstrip("*") for p, _, _ in rows} - down
 
 
@@ -77,16 +88,27 @@ needs_slurm = pytest.mark.skipif(
 )
 
 
-def write_space(folder: Path, *, values: list[float], steps: int, eval_every: int = EVAL_EVERY) -> Path:
+def write_space(
+    folder: Path, *, values: list[float], steps: int, eval_every: int = EVAL_EVERY
+) -> Path:
     path = folder / "cluster_test.py"
-    path.write_text(SPACE.format(trials=len(values), values=values, steps=steps, eval_every=eval_every))
+    path.write_text(
+        SPACE.format(trials=len(values), values=values, steps=steps, eval_every=eval_every)
+    )
     return path
 
 
 def sbatch(folder: Path, sbatch_args: list[str], sweep_args: list[str]) -> str:
     """Submit ray_sweep.sbatch from the repository (as a user would); returns the job id."""
     out = subprocess.run(
-        ["sbatch", "--parsable", f"--output={folder}/job-%j.out", *sbatch_args, str(SBATCH_SCRIPT), *sweep_args],
+        [
+            "sbatch",
+            "--parsable",
+            f"--output={folder}/job-%j.out",
+            *sbatch_args,
+            str(SBATCH_SCRIPT),
+            *sweep_args,
+        ],
         cwd=REPO,
         capture_output=True,
         text=True,
@@ -96,14 +118,21 @@ def sbatch(folder: Path, sbatch_args: list[str], sweep_args: list[str]) -> str:
 
 
 def job_fields(job: str) -> dict[str, str]:
-    out = subprocess.run(["scontrol", "-o", "show", "job", job], capture_output=True, text=True, check=True)
+    out = subprocess.run(
+        ["scontrol", "-o", "show", "job", job], capture_output=True, text=True, check=True
+    )
     return dict(re.findall(r"(\w+)=(\S*)", out.stdout))
 
 
 def wait_job(job: str) -> dict[str, str]:
     """Wait until the job has ended; returns its scontrol fields (JobState, ExitCode, ...)."""
     deadline = time.monotonic() + JOB_TIMEOUT_S
-    while (fields := job_fields(job))["JobState"] in ("PENDING", "CONFIGURING", "RUNNING", "COMPLETING"):
+    while (fields := job_fields(job))["JobState"] in (
+        "PENDING",
+        "CONFIGURING",
+        "RUNNING",
+        "COMPLETING",
+    ):
         if time.monotonic() > deadline:
             subprocess.run(["scancel", job], check=False)
             pytest.fail(f"job {job} still {fields['JobState']} after {JOB_TIMEOUT_S} s")
@@ -121,7 +150,10 @@ def process_table() -> dict[int, tuple[str, list[bytes]]]:
     table = {}
     for proc in Path("/proc").iterdir():
         try:
-            if not proc.name.isdigit() or (proc / "stat").read_text().rsplit(")", 1)[1].split()[0] == "Z":
+            if (
+                not proc.name.isdigit()
+                or (proc / "stat").read_text().rsplit(")", 1)[1].split()[0] == "Z"
+            ):
                 continue
             cmdline = (proc / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
             table[int(proc.name)] = (cmdline, (proc / "environ").read_bytes().split(b"\0"))
@@ -146,10 +178,14 @@ def assert_ended_clean(job: str, folder: Path, *, state: str, exit_code: str) ->
     assert (fields["JobState"], fields["ExitCode"]) == (state, exit_code), log[-4000:]
     assert job_processes(job) == [], log[-2000:]
     assert "Ray stopped" in log
-    shutil.rmtree(f"/tmp/ray-{job}", ignore_errors=True)  # Ray's node-local logs: kept by the job, not needed here
+    shutil.rmtree(
+        f"/tmp/ray-{job}", ignore_errors=True
+    )  # Ray's node-local logs: kept by the job, not needed here
 
 
-def assert_table_complete(sweep: Path, *, trials: int, steps: int, eval_every: int = EVAL_EVERY) -> pd.DataFrame:
+def assert_table_complete(
+    sweep: Path, *, trials: int, steps: int, eval_every: int = EVAL_EVERY
+) -> pd.DataFrame:
     """The tidy table has every trial, each completed with all its evaluations; CSV and Parquet agree."""
     table = pd.read_parquet(sweep / "trials.parquet")
     assert len(pd.read_csv(sweep / "trials.csv")) == len(table) == trials
@@ -179,7 +215,11 @@ def test_two_node_job_completes_with_trials_on_both_nodes(tmp_path):
     space = write_space(tmp_path, values=[0.5, 1.0], steps=steps, eval_every=LONG_EVAL_EVERY)
     # each trial asks for a whole node (2 CPUs), so the two trials run on the two nodes at once
     args = [str(space), "--budget", "tiny", "--storage", str(tmp_path), "--cpus-per-trial", "2"]
-    job = sbatch(tmp_path, ["--partition=duo", "--nodes=2", "--cpus-per-task=2"], [*args, "--set", "num_threads=1"])
+    job = sbatch(
+        tmp_path,
+        ["--partition=duo", "--nodes=2", "--cpus-per-task=2"],
+        [*args, "--set", "num_threads=1"],
+    )
     assert_ended_clean(job, tmp_path, state="COMPLETED", exit_code="0:0")
     sweep = tmp_path / "cluster_test"
     assert_table_complete(sweep, trials=2, steps=steps, eval_every=LONG_EVAL_EVERY)
@@ -197,7 +237,9 @@ def wait_first_report(sweep: Path, job: str) -> None:
     """Wait until Tune has recorded a trial's first report (which carries a checkpoint) in storage."""
     deadline = time.monotonic() + FIRST_REPORT_TIMEOUT_S
     while not any(path.stat().st_size for path in sweep.glob("trial_*/result.json")):
-        assert job_fields(job)["JobState"] in ("PENDING", "RUNNING"), "the job ended before any trial reported"
+        assert job_fields(job)["JobState"] in ("PENDING", "RUNNING"), (
+            "the job ended before any trial reported"
+        )
         assert time.monotonic() < deadline, f"no trial reported within {FIRST_REPORT_TIMEOUT_S} s"
         time.sleep(POLL_S)
 
@@ -208,12 +250,16 @@ def check_security(log: str) -> None:
     assert stat.S_IMODE(token_file.stat().st_mode) == 0o600
     dashboard = re.search(r"Ray dashboard: http://([\d.]+):(\d+)", log)
     host, port = dashboard.group(1), int(dashboard.group(2))
-    listening = subprocess.run(["ss", "-Hltn", f"sport = :{port}"], capture_output=True, text=True, check=True)
+    listening = subprocess.run(
+        ["ss", "-Hltn", f"sport = :{port}"], capture_output=True, text=True, check=True
+    )
     assert [line.split()[3] for line in listening.stdout.splitlines()] == [f"{host}:{port}"]
     url = f"http://{host}:{port}/api/version"
     with pytest.raises(urllib.error.HTTPError, match="401"):
         urllib.request.urlopen(url, timeout=10)
-    request = urllib.request.Request(url, headers={"Authorization": f"Bearer {token_file.read_text().strip()}"})
+    request = urllib.request.Request(
+        url, headers={"Authorization": f"Bearer {token_file.read_text().strip()}"}
+    )
     assert urllib.request.urlopen(request, timeout=10).status == 200
 
 
@@ -238,15 +284,23 @@ def test_time_limit_signal_stops_cleanly_and_resume_finishes(tmp_path):
     assert interrupted and all(len(rows) < LONG_EVALS for rows in interrupted.values()), interrupted
     # trials whose checkpoint Tune recorded before the stop; a trial that had only written its first
     # row (not yet reported) rightly starts again from step 0, keeping that row (not written twice)
-    checkpointed = [trial for trial, rows in reports(sweep).items() if any(r["checkpoint_dir_name"] for r in rows)]
+    checkpointed = [
+        trial
+        for trial, rows in reports(sweep).items()
+        if any(r["checkpoint_dir_name"] for r in rows)
+    ]
     assert checkpointed
 
     resumed = sbatch(tmp_path, ["--partition=solo", "--cpus-per-task=2"], [*args, "--resume"])
     assert_ended_clean(resumed, tmp_path, state="COMPLETED", exit_code="0:0")
     assert_table_complete(sweep, trials=2, steps=steps, eval_every=LONG_EVAL_EVERY)
     for trial, rows in own_rows(sweep).items():
-        assert [row["step"] for row in rows] == list(range(LONG_EVAL_EVERY, steps + 1, LONG_EVAL_EVERY)), trial
-        if trial in checkpointed:  # went on from its checkpoint: its first row is kept as first written
+        assert [row["step"] for row in rows] == list(
+            range(LONG_EVAL_EVERY, steps + 1, LONG_EVAL_EVERY)
+        ), trial
+        if (
+            trial in checkpointed
+        ):  # went on from its checkpoint: its first row is kept as first written
             assert rows[0] == interrupted[trial][0], f"{trial} restarted from step 0"
 
 
@@ -258,7 +312,9 @@ def test_failing_sweep_fails_the_job_and_stops_ray(tmp_path):
     assert "missing.py" in job_log(tmp_path, job)
 
 
-NODE_LOSS_STEPS = 60 * EVAL_EVERY  # long enough that the doomed node's trial is mid-way when the node goes
+NODE_LOSS_STEPS = (
+    60 * EVAL_EVERY
+)  # long enough that the doomed node's trial is mid-way when the node goes
 # A Ray cluster of a head and one more node (ray.cluster_utils), held by its own process so that
 # Ray's settings (token auth, temp dir) come from that process's environment. It prints the
 # address and the extra node's raylet pid, removes that node when told, and shuts down at EOF.
@@ -291,7 +347,11 @@ def checkpointed_trial_under(raylet: int, sweep: Path, sweeper: subprocess.Popen
     deadline = time.monotonic() + FIRST_REPORT_TIMEOUT_S
     while time.monotonic() < deadline and sweeper.poll() is None:
         for trial, rows in reports(sweep).items():
-            if rows and parent_pid(rows[0]["pid"]) == raylet and any((sweep / trial).glob("checkpoint_*")):
+            if (
+                rows
+                and parent_pid(rows[0]["pid"]) == raylet
+                and any((sweep / trial).glob("checkpoint_*"))
+            ):
                 return trial
         time.sleep(POLL_S / 5)
     pytest.fail("no trial checkpointed on the node to be removed")
@@ -302,16 +362,27 @@ def node_loss_env(tmp_path: Path, ray_tmp: Path) -> dict[str, str]:
     token = tmp_path / "token"
     token.write_text(secrets.token_hex(32))
     token.chmod(0o600)
-    return {**os.environ, "RAY_AUTH_MODE": "token", "RAY_AUTH_TOKEN_PATH": str(token), "RAY_TMPDIR": str(ray_tmp)}
+    return {
+        **os.environ,
+        "RAY_AUTH_MODE": "token",
+        "RAY_AUTH_TOKEN_PATH": str(token),
+        "RAY_TMPDIR": str(ray_tmp),
+    }
 
 
 def test_node_loss_trials_resume_from_checkpoints_on_the_survivor(tmp_path):
-    ray_tmp = Path(tempfile.mkdtemp(prefix="ray-nl-", dir="/tmp"))  # short: Ray's Unix socket paths are limited
+    ray_tmp = Path(
+        tempfile.mkdtemp(prefix="ray-nl-", dir="/tmp")
+    )  # short: Ray's Unix socket paths are limited
     env = node_loss_env(tmp_path, ray_tmp)
     space = write_space(tmp_path, values=[0.5, 1.0], steps=NODE_LOSS_STEPS)
     sweep, log = tmp_path / "cluster_test", tmp_path / "sweep.log"
     holder = subprocess.Popen(
-        [sys.executable, "-c", CLUSTER_HOLDER], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, env=env
+        [sys.executable, "-c", CLUSTER_HOLDER],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+        env=env,
     )
     sweeper = None
     try:
@@ -333,13 +404,17 @@ def test_node_loss_trials_resume_from_checkpoints_on_the_survivor(tmp_path):
         if sweeper is not None and sweeper.poll() is None:
             sweeper.kill()
         holder.communicate(timeout=JOB_TIMEOUT_S)  # EOF: the holder shuts the cluster down
-        leftovers = [f"{pid} {cmd[:120]}" for pid, (cmd, _) in process_table().items() if str(ray_tmp) in cmd]
+        leftovers = [
+            f"{pid} {cmd[:120]}" for pid, (cmd, _) in process_table().items() if str(ray_tmp) in cmd
+        ]
         shutil.rmtree(ray_tmp, ignore_errors=True)
     assert leftovers == []
     table = assert_table_complete(sweep, trials=2, steps=NODE_LOSS_STEPS).set_index("trial_id")
     rows = reports(sweep)[moved]
     assert table.loc[rows[0]["trial_id"], "num_failures"] >= 1
-    assert [row["step"] for row in rows].count(EVAL_EVERY) == 1  # went on from its checkpoint, not from step 0
+    assert [row["step"] for row in rows].count(
+        EVAL_EVERY
+    ) == 1  # went on from its checkpoint, not from step 0
     assert len({row["pid"] for row in rows}) > 1  # and in another process, on the surviving node
 
 
@@ -349,7 +424,16 @@ def test_a_campaign_is_one_job(tmp_path):
     first = write_space(tmp_path, values=[0.5], steps=40)
     second = first.with_name("second_study.py")
     second.write_text(first.read_text().replace("[0.5]", "[2.0]"))
-    args = [str(first), str(second), "--budget", "tiny", "--storage", str(tmp_path), "--name", "plan"]
+    args = [
+        str(first),
+        str(second),
+        "--budget",
+        "tiny",
+        "--storage",
+        str(tmp_path),
+        "--name",
+        "plan",
+    ]
     job = sbatch(tmp_path, ["--partition=solo", "--cpus-per-task=2"], args)
     assert_ended_clean(job, tmp_path, state="COMPLETED", exit_code="0:0")
     record = json.loads((tmp_path / "plan" / "campaign.json").read_text())

@@ -55,7 +55,9 @@ class Watched:
     home: Path
     output: str
     code: int
-    token_modes: set[tuple[int, int]] = field(default_factory=set)  # (file mode, folder mode) seen while it ran
+    token_modes: set[tuple[int, int]] = field(
+        default_factory=set
+    )  # (file mode, folder mode) seen while it ran
     live_status: str = ""  # `python -m tune_ired.status` while a trial ran
 
 
@@ -66,12 +68,17 @@ def watch(proc: subprocess.Popen, home: Path, folder: Path) -> tuple[set[tuple[i
     while proc.poll() is None and time.monotonic() < deadline:
         for token in token_folder.glob("local-*.token"):
             try:
-                modes.add((stat.S_IMODE(token.stat().st_mode), stat.S_IMODE(token_folder.stat().st_mode)))
+                modes.add(
+                    (stat.S_IMODE(token.stat().st_mode), stat.S_IMODE(token_folder.stat().st_mode))
+                )
             except FileNotFoundError:
                 continue  # deleted as the sweep ended
         if not live and list(folder.glob("trial_*/metrics.jsonl")):
             done = subprocess.run(
-                [sys.executable, "-m", "tune_ired.status", str(folder)], capture_output=True, text=True, check=False
+                [sys.executable, "-m", "tune_ired.status", str(folder)],
+                capture_output=True,
+                text=True,
+                check=False,
             )
             live = done.stdout + done.stderr
         time.sleep(POLL_S)
@@ -85,8 +92,21 @@ def watched(tmp_path_factory) -> Watched:
     home.mkdir()
     space.write_text(SPACE)
     trackers = [arg for name in TRACKERS for arg in ("--tracker", name)]
-    args = [str(space), "--budget", "tiny", "--storage", str(root), "--max-concurrent", "2", *trackers]
-    env = {key: value for key, value in os.environ.items() if not key.startswith(("WANDB_", "RAY_AUTH"))}
+    args = [
+        str(space),
+        "--budget",
+        "tiny",
+        "--storage",
+        str(root),
+        "--max-concurrent",
+        "2",
+        *trackers,
+    ]
+    env = {
+        key: value
+        for key, value in os.environ.items()
+        if not key.startswith(("WANDB_", "RAY_AUTH"))
+    }
     env |= {"HOME": str(home), "PYTHONPATH": str(ROOT)}
     with log.open("w") as out:
         proc = subprocess.Popen(
@@ -112,11 +132,15 @@ def test_sweep_succeeds(watched):
 def test_console_names_the_sweep_folder_and_one_id_per_trial(watched):
     out, trials = watched.output, load_sweep(watched.folder).trials
     assert f"sweep {watched.folder} (" in out  # every live table's header names the folder
-    assert f"python -m tune_ired.status {watched.folder}" in out.splitlines()[1]  # and the second line of all
+    assert (
+        f"python -m tune_ired.status {watched.folder}" in out.splitlines()[1]
+    )  # and the second line of all
     assert "Result logdir" not in out and "driver_artifacts" not in out
     assert "train_ired_" not in out
     for trial_id in trials["trial_id"]:
-        assert re.search(rf"^{trial_id}\s", out, re.MULTILINE), trial_id  # the tables' id is the console's
+        assert re.search(rf"^{trial_id}\s", out, re.MULTILINE), (
+            trial_id
+        )  # the tables' id is the console's
         assert (watched.folder / f"trial_{trial_id}").is_dir()
 
 
@@ -125,16 +149,24 @@ def closing_table(output: str) -> str:
 
 
 def test_closing_summary_statuses_best_and_next_command(watched):
-    closing, trials = closing_table(watched.output), load_sweep(watched.folder).trials.set_index("trial_id")
+    closing, trials = (
+        closing_table(watched.output),
+        load_sweep(watched.folder).trials.set_index("trial_id"),
+    )
     for trial_id, row in trials.iterrows():
-        assert re.search(rf"^{trial_id}\s+{row['status'].upper()}\s", closing, re.MULTILINE), (trial_id, closing)
+        assert re.search(rf"^{trial_id}\s+{row['status'].upper()}\s", closing, re.MULTILINE), (
+            trial_id,
+            closing,
+        )
     assert {"COMPLETED", "STOPPED", "DIVERGED"} <= set(re.findall(r"\b[A-Z_]{6,}\b", closing))
     assert f"{watched.folder / 'best.json'}" in closing
     assert f"python -m tune_ired.report {watched.folder}" in closing
 
 
 def test_asha_rungs_print_in_the_metric_sign(watched):
-    rungs = [line for line in watched.output.splitlines() if line.strip().startswith("rungs (to go on)")]
+    rungs = [
+        line for line in watched.output.splitlines() if line.strip().startswith("rungs (to go on)")
+    ]
     assert rungs, watched.output[-3000:]
     values = [float(v) for line in rungs for v in re.findall(r"val/mse <= (\S+)", line)]
     assert values and all(value > 0 for value in values)  # a minimised MSE: Tune stores it negated
@@ -172,7 +204,9 @@ def test_every_trial_keeps_its_best_checkpoint_beside_tunes(watched):
 def test_local_ray_token_is_private_and_removed(watched):
     assert watched.token_modes == {(0o600, 0o700)}
     assert not list((watched.home / ".ray" / "tune_ired").glob("local-*.token"))
-    assert not (watched.home / ".ray" / "auth_token").exists()  # Ray's world-readable default was never written
+    assert not (
+        watched.home / ".ray" / "auth_token"
+    ).exists()  # Ray's world-readable default was never written
     assert f"cat {watched.home}/.ray/tune_ired/local-" in watched.output  # the start line names it
 
 
@@ -192,7 +226,9 @@ def test_mlflow_logged_each_trial_with_its_config_and_metrics(watched):
     for trial_id, run in runs.items():
         assert float(run.data.params["lr"]) == trials.loc[trial_id, "config/lr"]
         logged = [m.value for m in client.get_metric_history(run.info.run_id, "val/mse")]
-        assert logged == pytest.approx(reported_mse(read_metrics(watched.folder / f"trial_{trial_id}")))
+        assert logged == pytest.approx(
+            reported_mse(read_metrics(watched.folder / f"trial_{trial_id}"))
+        )
 
 
 def test_tensorboard_events_hold_metrics_and_config(watched):
@@ -213,7 +249,11 @@ def test_tensorboard_events_hold_metrics_and_config(watched):
         assert any(start.hparams["lr"].number_value == config["lr"] for start in starts)
 
 
-LOG_BLOCK, LOG_HEADER, FILE_HEADER = 32768, 7, 7  # the .wandb file: a leveldb-style log of protobuf records
+LOG_BLOCK, LOG_HEADER, FILE_HEADER = (
+    32768,
+    7,
+    7,
+)  # the .wandb file: a leveldb-style log of protobuf records
 FULL, LAST = 1, 4
 
 

@@ -15,7 +15,12 @@ from tune_ired.trainer import Trainer
 SHORT = {"train_steps": 6, "eval_every": 3, "val_size": 16, "num_threads": 1, "langevin_steps": 3}
 CHAIN_KEYS = ("mine/grad_norm", "mine/step_distance", "mine/reject_share")
 ENERGY_KEYS = ("mine/energy_pos", "mine/energy_neg", "mine/energy_gap", "mine/false_negative_rate")
-CONDITIONING_KEYS = ("mine/neg_log10_cond_q50", "mine/pos_smin_ay_q10", "mine/neg_smin_y_q90", "mine/neg_det_negative")
+CONDITIONING_KEYS = (
+    "mine/neg_log10_cond_q50",
+    "mine/pos_smin_ay_q10",
+    "mine/neg_smin_y_q90",
+    "mine/neg_det_negative",
+)
 
 
 def rows_of(out):
@@ -29,7 +34,9 @@ def assert_finite(row):
             assert math.isfinite(value), key
 
 
-@pytest.mark.parametrize("strategy", ["none", "random", "adversarial", "ascent", "mixed", "langevin"])
+@pytest.mark.parametrize(
+    "strategy", ["none", "random", "adversarial", "ascent", "mixed", "langevin"]
+)
 def test_each_strategy_trains_and_logs_its_diagnostics(tmp_path, device, strategy):
     cfg = make_config({**SHORT, "strategy": strategy, "device": device.type}, budget="tiny")
     run_to_dir(tmp_path, cfg, echo=lambda _: None)
@@ -44,9 +51,15 @@ def test_each_strategy_trains_and_logs_its_diagnostics(tmp_path, device, strateg
 
 @pytest.mark.parametrize("preset", [name for name in PRESETS if name])
 def test_each_preset_runs_from_the_command_line(tmp_path, device, preset):
-    sets = [f"{key}={value}" for key, value in SHORT.items()] + [f"preset={preset}", "num_seeds=2", f"device={device}"]
+    sets = [f"{key}={value}" for key, value in SHORT.items()] + [
+        f"preset={preset}",
+        "num_seeds=2",
+        f"device={device}",
+    ]
     command = [sys.executable, "-m", "tune_ired.train", "--budget", "tiny", "--out", str(tmp_path)]
-    subprocess.run(command + [arg for item in sets for arg in ("--set", item)], check=True, capture_output=True)
+    subprocess.run(
+        command + [arg for item in sets for arg in ("--set", item)], check=True, capture_output=True
+    )
     row = rows_of(tmp_path)[-1]
     assert json.loads((tmp_path / "config.json").read_text())["preset"] == preset
     assert_finite(row)
@@ -60,7 +73,13 @@ def without_perf(rows):
 
 
 def test_resume_is_exact_with_the_replay_buffer_on(tmp_path, device):
-    overrides = {**SHORT, "preset": "Q-204", "num_seeds": 2, "replay_capacity": 40, "device": device.type}
+    overrides = {
+        **SHORT,
+        "preset": "Q-204",
+        "num_seeds": 2,
+        "replay_capacity": 40,
+        "device": device.type,
+    }
     cfg = make_config(overrides, budget="tiny")
     full = without_perf(Trainer(cfg).run())
     first = Trainer(cfg)

@@ -6,32 +6,56 @@ from tune_ired.diffusion import DescentOptions, Schedule, clip_bound, opt_step, 
 from tune_ired.model import EnergyModel
 
 BETA_T10 = [0.02791, 0.07549, 0.1244, 0.17719, 0.23728, 0.30988, 0.404, 0.537, 0.74383, 0.999]
-ALPHA_BAR_T10 = [0.97209, 0.89871, 0.78691, 0.64748, 0.49384, 0.34081, 0.20312, 0.09405, 0.02409, 0.00002]
+ALPHA_BAR_T10 = [
+    0.97209,
+    0.89871,
+    0.78691,
+    0.64748,
+    0.49384,
+    0.34081,
+    0.20312,
+    0.09405,
+    0.02409,
+    0.00002,
+]
 ETA_T10 = [0.16705, 0.2372, 0.26948, 0.29843, 0.33352, 0.38167, 0.45257, 0.56418, 0.75295, 0.99901]
 
 
 def small_model(device, seeds=(0,), n=3):
-    return EnergyModel(seeds=list(seeds), n=n, hidden=32, time_dim=16, diffusion_steps=10).to(device)
+    return EnergyModel(seeds=list(seeds), n=n, hidden=32, time_dim=16, diffusion_steps=10).to(
+        device
+    )
 
 
 def test_schedule_matches_spec_vectors(device):
     sched = Schedule(10, clip_scale=2.0, device=device)
     assert sched.betas.dtype == torch.float32
-    torch.testing.assert_close(sched.betas, torch.tensor(BETA_T10, device=device), atol=1e-5, rtol=0)
-    torch.testing.assert_close(sched.alphas_cumprod, torch.tensor(ALPHA_BAR_T10, device=device), atol=1e-5, rtol=0)
-    torch.testing.assert_close(sched.step_sizes, torch.tensor(ETA_T10, device=device), atol=1e-5, rtol=0)
+    torch.testing.assert_close(
+        sched.betas, torch.tensor(BETA_T10, device=device), atol=1e-5, rtol=0
+    )
+    torch.testing.assert_close(
+        sched.alphas_cumprod, torch.tensor(ALPHA_BAR_T10, device=device), atol=1e-5, rtol=0
+    )
+    torch.testing.assert_close(
+        sched.step_sizes, torch.tensor(ETA_T10, device=device), atol=1e-5, rtol=0
+    )
     torch.testing.assert_close(sched.clip_values, 2 * sched.alphas_cumprod.sqrt())
 
 
 def test_noising_and_clean_estimate_are_inverse(device):
     sched = Schedule(10, clip_scale=2.0, device=device)
     gen = torch.Generator().manual_seed(0)
-    y0, eps = torch.randn(2, 5, 9, generator=gen).to(device), torch.randn(2, 5, 9, generator=gen).to(device)
+    y0, eps = (
+        torch.randn(2, 5, 9, generator=gen).to(device),
+        torch.randn(2, 5, 9, generator=gen).to(device),
+    )
     t = torch.randint(10, (2, 5), generator=gen).to(device)
     y_t = q_sample(sched, y0, t, eps)
     abar = sched.alphas_cumprod[t][..., None]
     torch.testing.assert_close(y_t, abar.sqrt() * y0 + (1 - abar).sqrt() * eps)
-    torch.testing.assert_close(predict_y0(sched, y_t, t[:, :], eps)[t < 9], y0[t < 9], atol=1e-4, rtol=1e-4)
+    torch.testing.assert_close(
+        predict_y0(sched, y_t, t[:, :], eps)[t < 9], y0[t < 9], atol=1e-4, rtol=1e-4
+    )
 
 
 def descent_inputs(device):
@@ -46,7 +70,9 @@ def descend(model, *, ascend, steps=4, multiplier=1.0):
     sched = Schedule(10, clip_scale=2.0, device=device)
     x, y, t = descent_inputs(device)
     options = DescentOptions(ascend=ascend)
-    out, stats = opt_step(model, sched, x, y, t, steps=steps, multiplier=multiplier, options=options)
+    out, stats = opt_step(
+        model, sched, x, y, t, steps=steps, multiplier=multiplier, options=options
+    )
     with torch.no_grad():
         return model(x, y, t), model(x, out, t), stats
 
@@ -69,7 +95,9 @@ def test_clip_bound_uses_first_problem_t_only_when_asked(device):
     t = torch.tensor([[9, 0, 3], [2, 5, 7]], device=device)
     quirk = clip_bound(sched, t, first_t_clip=True)
     exact = clip_bound(sched, t, first_t_clip=False)
-    torch.testing.assert_close(quirk[..., 0], sched.clip_values[torch.tensor([[9, 9, 9], [2, 2, 2]], device=device)])
+    torch.testing.assert_close(
+        quirk[..., 0], sched.clip_values[torch.tensor([[9, 9, 9], [2, 2, 2]], device=device)]
+    )
     torch.testing.assert_close(exact[..., 0], sched.clip_values[t])
 
 

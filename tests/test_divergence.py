@@ -31,7 +31,9 @@ def without_perf(rows):
 
 
 def same(a, b) -> bool:
-    return a == b or (isinstance(a, float) and isinstance(b, float) and math.isnan(a) and math.isnan(b))
+    return a == b or (
+        isinstance(a, float) and isinstance(b, float) and math.isnan(a) and math.isnan(b)
+    )
 
 
 @pytest.fixture(scope="module")
@@ -48,12 +50,18 @@ def test_the_diverged_seed_is_marked_at_its_step_and_the_run_goes_on(batched):
     _, rows, _ = batched
     assert [row["step"] for row in rows] == [20, 40, 60]
     for row in rows:
-        assert row[f"seed/{BAD_SEED}/diverged"] and row[f"seed/{BAD_SEED}/diverged_step"] == BAD_STEP
+        assert (
+            row[f"seed/{BAD_SEED}/diverged"] and row[f"seed/{BAD_SEED}/diverged_step"] == BAD_STEP
+        )
         assert row["seeds_diverged"] == 1 and not row["diverged"]
         assert not any(row[f"seed/{s}/diverged"] for s in SEEDS if s != BAD_SEED)
-    assert not math.isnan(rows[0][f"seed/{BAD_SEED}/val/mse"])  # the row where it is marked: as measured
+    assert not math.isnan(
+        rows[0][f"seed/{BAD_SEED}/val/mse"]
+    )  # the row where it is marked: as measured
     for row in rows[1:]:  # frozen: not evaluated any more
-        assert math.isnan(row[f"seed/{BAD_SEED}/val/mse"]) and math.isnan(row[f"seed/{BAD_SEED}/train/loss"])
+        assert math.isnan(row[f"seed/{BAD_SEED}/val/mse"]) and math.isnan(
+            row[f"seed/{BAD_SEED}/train/loss"]
+        )
 
 
 def test_the_siblings_train_exactly_as_they_would_alone(batched):
@@ -65,16 +73,23 @@ def test_the_siblings_train_exactly_as_they_would_alone(batched):
         assert not single[-1]["diverged"] and single[-1]["step"] == 60
         for b, s in zip(rows, single, strict=True):
             for key in PER_SEED_KEYS:
-                assert b[f"seed/{seed}/{key}"] == pytest.approx(s[key], rel=1e-4, abs=1e-6), (seed, key)
+                assert b[f"seed/{seed}/{key}"] == pytest.approx(s[key], rel=1e-4, abs=1e-6), (
+                    seed,
+                    key,
+                )
 
 
 def test_the_diverged_seed_is_frozen_at_its_last_good_state(batched):
     _, _, frozen = batched
-    initial = Trainer(batched_config())  # it diverged before the first evaluation: frozen at the start
+    initial = Trainer(
+        batched_config()
+    )  # it diverged before the first evaluation: frozen at the start
     for name, p in initial.seed_state().items():
         torch.testing.assert_close(frozen[0][name], p[BAD_SEED], rtol=0, atol=0)
     adam = [name for name in frozen[0] if name.startswith("adam.")]
-    assert adam and all(frozen[0][name].abs().max() == 0 for name in adam)  # Adam's moments as before step 1
+    assert adam and all(
+        frozen[0][name].abs().max() == 0 for name in adam
+    )  # Adam's moments as before step 1
     for later in frozen[1:]:
         for name, value in later.items():
             assert torch.equal(value, frozen[0][name]), name
@@ -87,17 +102,25 @@ def test_what_the_scheduler_sees_is_never_better_than_the_survivors(batched):
         assert math.isfinite(row["val/mse"])
         assert row["val/mse"] == pytest.approx((sum(survivors) + max(survivors)) / len(SEEDS))
         assert row["val/mse"] >= sum(survivors) / len(survivors)
-    accuracy = [rows[-1][f"seed/{s}/val/elem_acc"] for s in SEEDS if s != BAD_SEED]  # higher is better
+    accuracy = [
+        rows[-1][f"seed/{s}/val/elem_acc"] for s in SEEDS if s != BAD_SEED
+    ]  # higher is better
     assert rows[-1]["val/elem_acc"] == pytest.approx((sum(accuracy) + min(accuracy)) / len(SEEDS))
 
 
 def test_seed_mean_rules():
     values = torch.tensor([1.0, 2.0, float("nan")])
     assert seed_mean(values, key="val/mse", dead=[2]) == pytest.approx(5 / 3)  # (1 + 2 + 2) / 3
-    assert seed_mean(values, key="val/elem_acc", dead=[2]) == pytest.approx(4 / 3)  # (1 + 2 + 1) / 3
-    assert seed_mean(values, key="mine/energy_gap", dead=[2]) == pytest.approx(1.5)  # survivors' mean
+    assert seed_mean(values, key="val/elem_acc", dead=[2]) == pytest.approx(
+        4 / 3
+    )  # (1 + 2 + 1) / 3
+    assert seed_mean(values, key="mine/energy_gap", dead=[2]) == pytest.approx(
+        1.5
+    )  # survivors' mean
     assert seed_mean(torch.tensor([1.0, 3.0]), key="val/mse", dead=[]) == 2.0
-    assert math.isnan(seed_mean(values, key="val/mse", dead=[0, 1, 2]))  # every seed gone: as measured
+    assert math.isnan(
+        seed_mean(values, key="val/mse", dead=[0, 1, 2])
+    )  # every seed gone: as measured
 
 
 def test_resume_with_a_frozen_seed_is_exact(batched, tmp_path):
@@ -115,5 +138,7 @@ def test_resume_with_a_frozen_seed_is_exact(batched, tmp_path):
 
 def test_a_run_ends_diverged_only_when_every_seed_has():
     rows = list(Trainer(batched_config(lr=1.0)).run())
-    assert rows[-1]["diverged"] and rows[-1]["seeds_diverged"] == len(SEEDS) and rows[-1]["step"] < 60
+    assert (
+        rows[-1]["diverged"] and rows[-1]["seeds_diverged"] == len(SEEDS) and rows[-1]["step"] < 60
+    )
     assert rows[-1]["diverged_step"] == max(rows[-1][f"seed/{s}/diverged_step"] for s in SEEDS)

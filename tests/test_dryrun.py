@@ -9,7 +9,14 @@ from tune_ired.cli import ExitCode
 
 
 def test_grid_dry_run_lists_every_trial_and_the_work(capsys, tmp_path):
-    argv = ["search_spaces/noise_scale.py", "--budget", "quick", "--storage", str(tmp_path), "--dry-run"]
+    argv = [
+        "search_spaces/noise_scale.py",
+        "--budget",
+        "quick",
+        "--storage",
+        str(tmp_path),
+        "--dry-run",
+    ]
     assert sweep.main(argv) == ExitCode.OK
     out = capsys.readouterr().out
     assert "6 trials:" in out and "estimated work: 6000 trial-steps" in out
@@ -20,7 +27,14 @@ def test_grid_dry_run_lists_every_trial_and_the_work(capsys, tmp_path):
 
 
 def test_sampled_dry_run_says_what_is_drawn_and_how_many(capsys, tmp_path):
-    argv = ["search_spaces/optuna_mining.py", "--budget", "quick", "--storage", str(tmp_path), "--dry-run"]
+    argv = [
+        "search_spaces/optuna_mining.py",
+        "--budget",
+        "quick",
+        "--storage",
+        str(tmp_path),
+        "--dry-run",
+    ]
     assert sweep.main([*argv, "--num-samples", "5"]) == ExitCode.OK
     out = capsys.readouterr().out
     assert "5 trials, drawn by the optuna searcher" in out

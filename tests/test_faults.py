@@ -53,14 +53,30 @@ from tune_ired.runlog import (
 from tune_ired.tunestate import KEPT_FILE, state_files
 
 HEADER = "from ray import tune\nfrom tune_ired.space import ASHA, Budget, SearchSpace\n"
-RUN_TIMEOUT_S = 600  # one sweep process on a busy 2-core machine; healthy tiny sweeps take well under a minute
+RUN_TIMEOUT_S = (
+    600  # one sweep process on a busy 2-core machine; healthy tiny sweeps take well under a minute
+)
 EVIDENCE_TIMEOUT_S = 300  # waiting for a state on disk (rows, checkpoints) before injecting a fault
 POLL_S = 0.1
-SNAPSHOT_WAIT_S = 3 * float(tuner.SNAPSHOT_PERIOD_S)  # Tune's snapshot (and the kept copy) catch up with the trials
-KEPT_LAG_S = 2 * float(tuner.SNAPSHOT_PERIOD_S) + tuner.KEEP_PERIOD_S  # a checkpoint is in the snapshot, then kept
-RECORD_FILES = (CONFIG_FILE, RUN_FILE, METRICS_FILE)  # a trial's own record: a resume must not rewrite a finished one
-LONG_STEPS, LONG_EVAL_EVERY = 6000, 200  # a reference arm: ~20 s on an idle machine, two checkpoints (>= 10 s apart)
-DIVERGE_STEPS, DIVERGE_EVAL_EVERY = 20, 10  # Langevin + CD at lr 1.0: diverged at its first evaluation
+SNAPSHOT_WAIT_S = 3 * float(
+    tuner.SNAPSHOT_PERIOD_S
+)  # Tune's snapshot (and the kept copy) catch up with the trials
+KEPT_LAG_S = (
+    2 * float(tuner.SNAPSHOT_PERIOD_S) + tuner.KEEP_PERIOD_S
+)  # a checkpoint is in the snapshot, then kept
+RECORD_FILES = (
+    CONFIG_FILE,
+    RUN_FILE,
+    METRICS_FILE,
+)  # a trial's own record: a resume must not rewrite a finished one
+LONG_STEPS, LONG_EVAL_EVERY = (
+    6000,
+    200,
+)  # a reference arm: ~20 s on an idle machine, two checkpoints (>= 10 s apart)
+DIVERGE_STEPS, DIVERGE_EVAL_EVERY = (
+    20,
+    10,
+)  # Langevin + CD at lr 1.0: diverged at its first evaluation
 
 PRESETS = ["Q-202", "Q-201"]  # Langevin + CD (diverges at lr 1.0), the reference (trains)
 ASHA_SPACE = f"""
@@ -97,7 +113,9 @@ short = SearchSpace(
     budgets={"tiny": Budget(config={"train_steps": 40, "eval_every": 20})},
 )
 """
-DISK_STEPS = 3000  # still training when the disk is filled (after two rows), and soon finished after
+DISK_STEPS = (
+    3000  # still training when the disk is filled (after two rows), and soon finished after
+)
 DISK_SPACE = f"""
 disk = SearchSpace(
     space={{"noise_scale": tune.grid_search([0.5, 2.0])}},
@@ -105,7 +123,9 @@ disk = SearchSpace(
     budgets={{"tiny": Budget(config={{"train_steps": {DISK_STEPS}, "eval_every": {LONG_EVAL_EVERY}}})}},
 )
 """
-DISK_SIZE = "64m"  # tmpfs for the disk-full sweep: its records (< 2 MiB) and the guard's 32 MiB reserve fit
+DISK_SIZE = (
+    "64m"  # tmpfs for the disk-full sweep: its records (< 2 MiB) and the guard's 32 MiB reserve fit
+)
 FILL_CHUNK = 2**20
 
 
@@ -150,7 +170,9 @@ def finish(proc: subprocess.Popen) -> int:
             os.killpg(proc.pid, signal.SIGKILL)  # Ray processes a finished driver may leave behind
 
 
-def wait_for(condition: Callable[[], bool], proc: subprocess.Popen, what: str, *, may_end: bool = False) -> None:
+def wait_for(
+    condition: Callable[[], bool], proc: subprocess.Popen, what: str, *, may_end: bool = False
+) -> None:
     """Wait until `condition()` holds (or, with `may_end`, the sweep has ended by itself)."""
     deadline = time.monotonic() + EVIDENCE_TIMEOUT_S
     while not condition():
@@ -171,7 +193,10 @@ def config_of(trial: Path) -> dict:
 
 def rows_on_disk(trial: Path) -> dict[int, str]:
     """A trial's rows by step, each as its canonical JSON (NaN compares equal to NaN this way)."""
-    return {step: json.dumps(row, sort_keys=True) for step, row in read_rows(trial / METRICS_FILE)[0].items()}
+    return {
+        step: json.dumps(row, sort_keys=True)
+        for step, row in read_rows(trial / METRICS_FILE)[0].items()
+    }
 
 
 def finished(trial: Path) -> bool:
@@ -198,7 +223,9 @@ def steps_once(trial: Path) -> list[int]:
 
 def without_timings(row: str) -> str:
     """A row (canonical JSON) without its wall-clock figures (perf/...), which a recomputation changes."""
-    return json.dumps({key: value for key, value in json.loads(row).items() if not key.startswith("perf/")})
+    return json.dumps(
+        {key: value for key, value in json.loads(row).items() if not key.startswith("perf/")}
+    )
 
 
 def assert_rows_kept(before: dict[str, dict[int, str]], folder: Path) -> None:
@@ -218,7 +245,9 @@ class Outcome:
     resume_s: float  # wall time of the (first) resume run
     configs: dict[str, dict] = field(default_factory=dict)  # trial configs at the fault
     left: list[str] = field(default_factory=list)  # what a start-up kill left in the folder
-    recomputed: dict[str, dict[int, str]] = field(default_factory=dict)  # rows a fault destroyed, by trial
+    recomputed: dict[str, dict[int, str]] = field(
+        default_factory=dict
+    )  # rows a fault destroyed, by trial
 
     @property
     def output(self) -> str:
@@ -231,19 +260,30 @@ class Outcome:
 @pytest.fixture(scope="module")
 def asha_faults(tmp_path_factory) -> Outcome:
     root = tmp_path_factory.mktemp("asha_faults")
-    space, log, folder = write_space(root, "faults", ASHA_SPACE), root / "sweep.log", root / "faults"
+    space, log, folder = (
+        write_space(root, "faults", ASHA_SPACE),
+        root / "sweep.log",
+        root / "faults",
+    )
     first = start(space, root, log)
     try:
 
         def ready() -> bool:
-            by_preset = {preset: [t for t in trials(folder) if config_of(t)["preset"] == preset] for preset in PRESETS}
+            by_preset = {
+                preset: [t for t in trials(folder) if config_of(t)["preset"] == preset]
+                for preset in PRESETS
+            }
             diverging, long = by_preset["Q-202"], by_preset["Q-201"]
             return len(diverging) == 2 and all(map(finished, diverging)) and any(map(mid_run, long))
 
         wait_for(ready, first, "the diverging trials' end and a long trial with two checkpoints")
         running = next(t for t in trials(folder) if mid_run(t))
         newest = checkpoints(running)[-1]
-        wait_for(lambda: kept_after(folder, newest), first, "a kept snapshot that names the newest checkpoint")
+        wait_for(
+            lambda: kept_after(folder, newest),
+            first,
+            "a kept snapshot that names the newest checkpoint",
+        )
     finally:
         kill(first)
     found = trials(folder)
@@ -254,25 +294,40 @@ def asha_faults(tmp_path_factory) -> Outcome:
     newest_state = state_files(folder)[-1]
     cut(newest_state, keep=newest_state.stat().st_size // 2)  # Tune's snapshot, cut mid-copy
     newest_checkpoint = newest / "state.pt"
-    cut(newest_checkpoint, keep=newest_checkpoint.stat().st_size // 2)  # the checkpoint a resume restores
+    cut(
+        newest_checkpoint, keep=newest_checkpoint.stat().st_size // 2
+    )  # the checkpoint a resume restores
     first_line = (running / METRICS_FILE).read_text().splitlines(keepends=True)[0]
     (running / METRICS_FILE).write_text(first_line)  # the record, cut before its checkpoint's step
-    held = {json.loads(first_line)["step"], *checkpoint_rows(running)}  # what the cut left: the copies repair it
-    lost = {step: row for step, row in before[running.name].items() if step not in held}  # the resume recomputes
+    held = {
+        json.loads(first_line)["step"],
+        *checkpoint_rows(running),
+    }  # what the cut left: the copies repair it
+    lost = {
+        step: row for step, row in before[running.name].items() if step not in held
+    }  # the resume recomputes
     before[running.name] = {step: row for step, row in before[running.name].items() if step in held}
-    cut(done[0] / METRICS_FILE, keep=len((done[0] / METRICS_FILE).read_bytes()) // 2)  # a finished record, cut
+    cut(
+        done[0] / METRICS_FILE, keep=len((done[0] / METRICS_FILE).read_bytes()) // 2
+    )  # a finished record, cut
     began = time.monotonic()
     resumed = start(space, root, log, "--resume")
     try:
-        wait_for(lambda: all_ended(folder), resumed, "every trial to end after the resume", may_end=True)
+        wait_for(
+            lambda: all_ended(folder), resumed, "every trial to end after the resume", may_end=True
+        )
     finally:
         kill(resumed)  # during its final writes (Tune's last snapshot, sweep.json, the tables)
     resume_s = time.monotonic() - began
     codes = [finish(start(space, root, log))]  # the same command, without --resume: reported
-    if codes[-1] == ExitCode.BAD_INPUT:  # the kill cut Tune's last snapshot short: the folder says to --resume
+    if (
+        codes[-1] == ExitCode.BAD_INPUT
+    ):  # the kill cut Tune's last snapshot short: the folder says to --resume
         codes.append(finish(start(space, root, log, "--resume")))
     print(f"asha_faults: the resume ran {resume_s:.0f} s until every trial had ended")
-    return Outcome(folder, log, before, finished_before, codes, resume_s, recomputed={running.name: lost})
+    return Outcome(
+        folder, log, before, finished_before, codes, resume_s, recomputed={running.name: lost}
+    )
 
 
 def kept_after(folder: Path, checkpoint: Path) -> bool:
@@ -301,19 +356,29 @@ def test_asha_resume_restores_the_kept_snapshot_instead_of_the_torn_one(asha_fau
 
 
 def test_asha_resume_falls_back_from_a_torn_checkpoint(asha_faults):
-    assert "unreadable: restored from" in asha_faults.output and "PytorchStreamReader" in asha_faults.output
+    assert (
+        "unreadable: restored from" in asha_faults.output
+        and "PytorchStreamReader" in asha_faults.output
+    )
 
 
 def test_asha_resume_repairs_cut_records_and_rewrites_no_finished_trial(asha_faults):
-    assert asha_faults.output.count("restored from its checkpoints") >= 2  # the running and the finished trial
+    assert (
+        asha_faults.output.count("restored from its checkpoints") >= 2
+    )  # the running and the finished trial
     assert asha_faults.finished_before, "no trial had finished before the kill"
     for name, files in asha_faults.finished_before.items():
-        assert record_bytes(asha_faults.folder / name) == files, f"{name}: a finished trial's record changed"
+        assert record_bytes(asha_faults.folder / name) == files, (
+            f"{name}: a finished trial's record changed"
+        )
 
 
 def test_asha_resume_keeps_every_observed_row_and_each_step_once(asha_faults):
     assert_rows_kept(asha_faults.before, asha_faults.folder)
-    for name, lost in asha_faults.recomputed.items():  # cut with no copy: recomputed, the same but for timings
+    for (
+        name,
+        lost,
+    ) in asha_faults.recomputed.items():  # cut with no copy: recomputed, the same but for timings
         after = rows_on_disk(asha_faults.folder / name)
         assert {step: without_timings(after[step]) for step in lost if step in after} == {
             step: without_timings(row) for step, row in lost.items() if step in after
@@ -328,7 +393,9 @@ def test_asha_statuses_diverged_arms_and_a_report_on_rerun(asha_faults):
     if len(asha_faults.codes) == 1:
         assert "holds this sweep, finished" in asha_faults.output
     table = load_sweep(asha_faults.folder).trials.set_index("config/preset")
-    assert set(table.loc["Q-202", "status"]) == {"diverged"}  # Langevin + CD at lr 1.0: diverged, not a crash
+    assert set(table.loc["Q-202", "status"]) == {
+        "diverged"
+    }  # Langevin + CD at lr 1.0: diverged, not a crash
     assert (table.loc["Q-202", "iterations"] == 1).all()
     assert set(table.loc["Q-201", "status"]) <= {"completed", "stopped"}
     assert (asha_faults.folder / "trials.parquet").stat().st_size > 0
@@ -344,7 +411,9 @@ def optuna_faults(tmp_path_factory) -> Outcome:
     first = start(space, root, log, "--max-concurrent", "2")
     try:
         wait_for(
-            lambda: len(found := trials(folder)) >= 2 and all(len(read_metrics(t)) >= 3 for t in found),
+            lambda: (
+                len(found := trials(folder)) >= 2 and all(len(read_metrics(t)) >= 3 for t in found)
+            ),
             first,
             "two Optuna trials with three rows",
         )
@@ -366,7 +435,10 @@ def test_optuna_resume_finishes_the_search_without_restarting_it(optuna_faults):
     assert len(table) == 4 and set(table["status"]) <= {"completed", "stopped"}
     assert table["config/noise_scale"].nunique() == 4
     assert_rows_kept(optuna_faults.before, optuna_faults.folder)
-    for name, config in optuna_faults.configs.items():  # the trials drawn before the kill kept their configs
+    for (
+        name,
+        config,
+    ) in optuna_faults.configs.items():  # the trials drawn before the kill kept their configs
         assert config_of(optuna_faults.folder / name) == config
 
 
@@ -400,7 +472,9 @@ def test_a_sweep_killed_in_start_up_resumes_as_a_fresh_start(startup_kill):
 
 def test_running_a_finished_sweep_again_reports_it(startup_kill):
     assert startup_kill.codes[1] == ExitCode.OK
-    assert "holds this sweep, finished: nothing to run" in startup_kill.output.split("=== sweep")[-1]
+    assert (
+        "holds this sweep, finished: nothing to run" in startup_kill.output.split("=== sweep")[-1]
+    )
 
 
 def test_resume_with_another_file_or_sample_count_names_both(startup_kill, capsys):
@@ -408,19 +482,39 @@ def test_resume_with_another_file_or_sample_count_names_both(startup_kill, capsy
     argv = [str(other), "--storage", str(startup_kill.folder.parent), "--name", "short", "--resume"]
     assert sweep.main(argv) == ExitCode.BAD_INPUT
     err = capsys.readouterr().err
-    assert "holds another sweep" in err and "short.py" in err and "other.py" in err and "differ in file" in err
+    assert (
+        "holds another sweep" in err
+        and "short.py" in err
+        and "other.py" in err
+        and "differ in file" in err
+    )
     assert "--resume" in err and err.count("\n") == 1 and not ray.is_initialized()
     space = startup_kill.folder.parent / "short.py"
-    argv = [str(space), "--storage", str(startup_kill.folder.parent), "--num-samples", "2", "--resume"]
+    argv = [
+        str(space),
+        "--storage",
+        str(startup_kill.folder.parent),
+        "--num-samples",
+        "2",
+        "--resume",
+    ]
     assert sweep.main(argv) == ExitCode.BAD_INPUT
     assert "differ in num_samples" in capsys.readouterr().err
 
 
-def test_unfinished_and_overwrite_are_planned_without_touching_the_folder(startup_kill, tmp_path, capsys):
+def test_unfinished_and_overwrite_are_planned_without_touching_the_folder(
+    startup_kill, tmp_path, capsys
+):
     space, storage = startup_kill.folder.parent / "short.py", startup_kill.folder.parent
-    plan = plan_sweep(sweep.parse_args([str(space), "--budget", "tiny", "--storage", str(storage), "--overwrite"]))
-    assert plan.start is Start.FRESH and plan.clear and (startup_kill.folder / "sweep.json").exists()
-    named = plan_sweep(sweep.parse_args([str(space), "--budget", "tiny", "--storage", str(storage), "--name", "x"]))
+    plan = plan_sweep(
+        sweep.parse_args([str(space), "--budget", "tiny", "--storage", str(storage), "--overwrite"])
+    )
+    assert (
+        plan.start is Start.FRESH and plan.clear and (startup_kill.folder / "sweep.json").exists()
+    )
+    named = plan_sweep(
+        sweep.parse_args([str(space), "--budget", "tiny", "--storage", str(storage), "--name", "x"])
+    )
     assert named.start is Start.FRESH and not named.clear
     (tmp_path / "mine").mkdir()
     (tmp_path / "mine" / "notes.txt").write_text("not a sweep")
@@ -434,11 +528,16 @@ def test_unfinished_and_overwrite_are_planned_without_touching_the_folder(startu
 
 
 def test_a_sweep_whose_trial_errors_exits_1_with_its_message(tmp_path, monkeypatch, capsys):
-    for name in ("TUNE_GLOBAL_CHECKPOINT_S", "RAY_AIR_NEW_OUTPUT"):  # run() sets them; restored afterwards
+    for name in (
+        "TUNE_GLOBAL_CHECKPOINT_S",
+        "RAY_AIR_NEW_OUTPUT",
+    ):  # run() sets them; restored afterwards
         monkeypatch.setenv(name, os.environ.get(name, ""))
     ray.cloudpickle.register_pickle_by_value(flaky_trainable)  # Ray's workers cannot import tests/
     space = write_space(tmp_path, "short", SHORT_SPACE)
-    plan = plan_sweep(sweep.parse_args([str(space), "--budget", "tiny", "--storage", str(tmp_path)]))
+    plan = plan_sweep(
+        sweep.parse_args([str(space), "--budget", "tiny", "--storage", str(tmp_path)])
+    )
     assert sweep.run(plan, trainable=flaky_trainable.fail_always) == ExitCode.FAILED
     err = capsys.readouterr().err.splitlines()[-1]  # Ray's own lines come first
     assert err.startswith("error: 1 of 1 trials errored: trial_") and "noise_scale=1.0" in err
@@ -453,9 +552,13 @@ def tmpfs(path: Path, size: str, *, read_only: bool = False) -> Iterator[Path]:
     """A tmpfs of `size` mounted at `path` (skips the test where mounting is not allowed); always unmounted."""
     path.mkdir(parents=True, exist_ok=True)
     options = f"size={size}" + (",ro" if read_only else "")
-    done = subprocess.run(["mount", "-t", "tmpfs", "-o", options, "tmpfs", str(path)], capture_output=True, text=True)
+    done = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", options, "tmpfs", str(path)], capture_output=True, text=True
+    )
     if done.returncode:
-        pytest.skip(f"cannot mount a tmpfs here ({done.stderr.strip()}): the test needs root on a VM")
+        pytest.skip(
+            f"cannot mount a tmpfs here ({done.stderr.strip()}): the test needs root on a VM"
+        )
     try:
         yield path
     finally:
@@ -474,11 +577,18 @@ def fill(disk: Path) -> Path:
 
 def test_a_full_disk_stops_the_sweep_with_one_message_and_resume_finishes_it(tmp_path):
     with tmpfs(tmp_path / "disk", DISK_SIZE) as disk:
-        space, log, folder = write_space(tmp_path, "disk", DISK_SPACE), tmp_path / "sweep.log", disk / "disk"
+        space, log, folder = (
+            write_space(tmp_path, "disk", DISK_SPACE),
+            tmp_path / "sweep.log",
+            disk / "disk",
+        )
         proc = start(space, disk, log)
         try:
             wait_for(
-                lambda: len(found := trials(folder)) == 2 and all(len(read_metrics(t)) >= 2 for t in found),
+                lambda: (
+                    len(found := trials(folder)) == 2
+                    and all(len(read_metrics(t)) >= 2 for t in found)
+                ),
                 proc,
                 "two rows in each trial",
             )
@@ -492,7 +602,9 @@ def test_a_full_disk_stops_the_sweep_with_one_message_and_resume_finishes_it(tmp
         message = next(line for line in out.splitlines() if line.startswith("error: "))
         assert f"the storage of {folder} is full" in message and "needs at least" in message
         assert "--resume" in message and "stays readable" in message
-        assert json.loads((folder / "sweep.json").read_text())["budget"] == "tiny"  # what is on disk reads
+        assert (
+            json.loads((folder / "sweep.json").read_text())["budget"] == "tiny"
+        )  # what is on disk reads
         assert len(load_sweep(folder).trials) == 2
         for trial in trials(folder):
             assert config_of(trial)["noise_scale"] in (0.5, 2.0)
@@ -505,7 +617,9 @@ def test_a_full_disk_stops_the_sweep_with_one_message_and_resume_finishes_it(tmp
         assert_rows_kept(before, folder)
         expected = list(range(LONG_EVAL_EVERY, DISK_STEPS + 1, LONG_EVAL_EVERY))
         for trial in trials(folder):
-            assert sorted(steps_once(trial)) == expected, f"{trial.name}: steps lost or written twice"
+            assert sorted(steps_once(trial)) == expected, (
+                f"{trial.name}: steps lost or written twice"
+            )
 
 
 # --- bad input, rejected before Ray starts
@@ -536,12 +650,18 @@ BAD_SPACES = {  # file body, what the message must say
         f"s = SearchSpace(space={{}}, scheduler=ASHA(reduction_factor=1), {ONE_TRIAL})",
         "reduction_factor 1 is not a number > 1",
     ),
-    "ASHA brackets 0": (f"s = SearchSpace(space={{}}, scheduler=ASHA(brackets=0), {ONE_TRIAL})", "brackets 0"),
+    "ASHA brackets 0": (
+        f"s = SearchSpace(space={{}}, scheduler=ASHA(brackets=0), {ONE_TRIAL})",
+        "brackets 0",
+    ),
     "ASHA grace beyond the trial": (
         f"s = SearchSpace(space={{}}, scheduler=ASHA(grace_period=3), {ONE_TRIAL})",
         "grace_period 3 is more than the 2 evaluations",
     ),
-    "negative seed": (f"s = SearchSpace(space={{}}, seed=-1, {ONE_TRIAL})", "seed -1 is not an integer in [0, "),
+    "negative seed": (
+        f"s = SearchSpace(space={{}}, seed=-1, {ONE_TRIAL})",
+        "seed -1 is not an integer in [0, ",
+    ),
     "zero-sample budget": (
         's = SearchSpace(space={}, budgets={"tiny": Budget(num_samples=0)})',
         "budgets['tiny'].num_samples 0 is not a positive integer",
@@ -554,7 +674,10 @@ BAD_SPACES = {  # file body, what the message must say
         f's = SearchSpace(space={{"lr": tune.randn(0.001, 0.01)}}, {ONE_TRIAL})',
         "'lr' = -inf is not valid",
     ),
-    "custom domain out of range": (CUSTOM_DOMAIN, "a drawn trial: 'noise_scale' = -0.5 is not valid"),
+    "custom domain out of range": (
+        CUSTOM_DOMAIN,
+        "a drawn trial: 'noise_scale' = -0.5 is not valid",
+    ),
     "sample_from that raises": (
         f's = SearchSpace(space={{"lr": tune.sample_from(lambda _: 1 / 0)}}, {ONE_TRIAL})',
         "drawing a trial from the space raised ZeroDivisionError",
@@ -571,8 +694,14 @@ BAD_SPACES = {  # file body, what the message must say
 BAD_FLAGS = {  # extra argv, what the message must say
     "--num-samples -1": (["--num-samples", "-1"], "--num-samples -1: must be >= 1"),
     "--num-samples 0": (["--num-samples", "0"], "--num-samples 0: must be >= 1"),
-    "--cpus-per-trial beyond the machine": (["--cpus-per-trial", "64"], "--cpus-per-trial 64 is more than the"),
-    "--gpus-per-trial without a GPU": (["--gpus-per-trial", "0.5"], "--gpus-per-trial 0.5 asks for more GPUs"),
+    "--cpus-per-trial beyond the machine": (
+        ["--cpus-per-trial", "64"],
+        "--cpus-per-trial 64 is more than the",
+    ),
+    "--gpus-per-trial without a GPU": (
+        ["--gpus-per-trial", "0.5"],
+        "--gpus-per-trial 0.5 asks for more GPUs",
+    ),
     "--resume with --overwrite": (["--resume", "--overwrite"], "pass one of them"),
 }
 PLAIN = f"s = SearchSpace(space={{}}, {ONE_TRIAL})"
@@ -590,7 +719,9 @@ def test_bad_space_exits_2_before_ray(tmp_path, capsys, body, needle):
     if "cuda" in needle and tuner_has_gpu():
         pytest.skip("this machine has a CUDA GPU")
     space = write_space(tmp_path, "bad", body + "\n")
-    assert_rejected([str(space), "--budget", "tiny", "--storage", str(tmp_path / "results")], needle, capsys)
+    assert_rejected(
+        [str(space), "--budget", "tiny", "--storage", str(tmp_path / "results")], needle, capsys
+    )
 
 
 @pytest.mark.parametrize("extra, needle", BAD_FLAGS.values(), ids=BAD_FLAGS.keys())
@@ -598,7 +729,11 @@ def test_bad_flag_exits_2_before_ray(tmp_path, capsys, extra, needle):
     if "GPU" in needle and tuner_has_gpu():
         pytest.skip("this machine has a CUDA GPU")
     space = write_space(tmp_path, "plain", PLAIN + "\n")
-    assert_rejected([str(space), "--budget", "tiny", "--storage", str(tmp_path / "results"), *extra], needle, capsys)
+    assert_rejected(
+        [str(space), "--budget", "tiny", "--storage", str(tmp_path / "results"), *extra],
+        needle,
+        capsys,
+    )
 
 
 def tuner_has_gpu() -> bool:
@@ -610,10 +745,14 @@ def tuner_has_gpu() -> bool:
 def test_a_file_or_a_read_only_folder_as_storage_exits_2(tmp_path, capsys):
     space = write_space(tmp_path, "plain", PLAIN + "\n")
     (tmp_path / "a_file").write_text("")
-    assert_rejected([str(space), "--storage", str(tmp_path / "a_file")], "is a file, not a folder", capsys)
+    assert_rejected(
+        [str(space), "--storage", str(tmp_path / "a_file")], "is a file, not a folder", capsys
+    )
     with tmpfs(tmp_path / "ro", "1m", read_only=True) as read_only:
         assert_rejected([str(space), "--storage", str(read_only)], "is not writable", capsys)
-        assert train.main(["--budget", "tiny", "--out", str(read_only / "run")]) == ExitCode.BAD_INPUT
+        assert (
+            train.main(["--budget", "tiny", "--out", str(read_only / "run")]) == ExitCode.BAD_INPUT
+        )
         assert "--out: the run folder" in capsys.readouterr().err
     assert train.main(["--budget", "tiny", "--out", str(tmp_path / "a_file")]) == ExitCode.BAD_INPUT
     assert "is a file, not a folder" in capsys.readouterr().err
@@ -623,7 +762,10 @@ def test_cluster_resources_are_checked_against_every_node():
     from tune_ired.plan import check_cluster
     from tune_ired.space import SpaceError
 
-    nodes = [{"Alive": True, "Resources": {"CPU": 4.0}}, {"Alive": True, "Resources": {"CPU": 2.0, "GPU": 1.0}}]
+    nodes = [
+        {"Alive": True, "Resources": {"CPU": 4.0}},
+        {"Alive": True, "Resources": {"CPU": 2.0, "GPU": 1.0}},
+    ]
     check_cluster(nodes, {"cpu": 2, "gpu": 0.5})
     check_cluster(nodes, {"cpu": 4, "gpu": 0.0})
     with pytest.raises(SpaceError, match="no node of the cluster has that"):
@@ -634,7 +776,16 @@ def test_cluster_resources_are_checked_against_every_node():
 
 def test_train_resume_falls_back_from_a_torn_latest_checkpoint(tmp_path, capsys):
     out = tmp_path / "run"
-    args = ["--budget", "tiny", "--set", "train_steps=60", "--set", "eval_every=20", "--out", str(out)]
+    args = [
+        "--budget",
+        "tiny",
+        "--set",
+        "train_steps=60",
+        "--set",
+        "eval_every=20",
+        "--out",
+        str(out),
+    ]
     assert train.main(args) == ExitCode.OK
     observed = (out / METRICS_FILE).read_bytes()
     latest = out / "checkpoints" / "latest.pt"
@@ -644,4 +795,6 @@ def test_train_resume_falls_back_from_a_torn_latest_checkpoint(tmp_path, capsys)
     captured = capsys.readouterr()
     assert "unreadable: restored from" in captured.err and "latest.pt.previous" in captured.err
     assert "from step 40 of 60" in captured.out  # the checkpoint before the torn one
-    assert (out / METRICS_FILE).read_bytes() == observed  # step 60, recomputed, is not written twice
+    assert (
+        out / METRICS_FILE
+    ).read_bytes() == observed  # step 60, recomputed, is not written twice

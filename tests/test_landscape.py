@@ -23,7 +23,15 @@ from conftest import ANALYSIS_ARMS, ANALYSIS_SEEDS
 from test_report import SATURATION, ExternalRefs
 
 from tune_ired.analysis.static import BROWSER_VARIABLE, StaticExportError, export_static
-from tune_ired.basin import basin_measures, energy_along, line_grid, orthonormal, plane_rises, target_measures, unit
+from tune_ired.basin import (
+    basin_measures,
+    energy_along,
+    line_grid,
+    orthonormal,
+    plane_rises,
+    target_measures,
+    unit,
+)
 from tune_ired.config import make_config
 from tune_ired.landscape import landscape, main, write_landscapes
 from tune_ired.model import EnergyModel
@@ -32,7 +40,9 @@ from tune_ired.train import run_to_dir
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 PDFTOPPM = shutil.which("pdftoppm")
-LINEAR_BIAS = 40.0  # swish(u) = u to 1e-15 relative for u >= 40: the hand-set model's layers are linear there
+LINEAR_BIAS = (
+    40.0  # swish(u) = u to 1e-15 relative for u >= 40: the hand-set model's layers are linear there
+)
 CLI_TIMEOUT_S = 300
 
 
@@ -64,15 +74,26 @@ def test_measures_of_a_known_quadratic():
 
 
 def test_width_between_grid_points_interpolates_and_a_flat_line_never_rises():
-    centre, u = torch.zeros(1, 1, 2, dtype=torch.float64), torch.tensor([[[1.0, 0.0]]], dtype=torch.float64)
-    line = energy_along(lambda y: y[..., 0] * 2.0, centre, u, line_grid(radius=1.0, points=5))  # E = 2 alpha
+    centre, u = (
+        torch.zeros(1, 1, 2, dtype=torch.float64),
+        torch.tensor([[[1.0, 0.0]]], dtype=torch.float64),
+    )
+    line = energy_along(
+        lambda y: y[..., 0] * 2.0, centre, u, line_grid(radius=1.0, points=5)
+    )  # E = 2 alpha
     got = basin_measures(line)
-    assert got["width_fwd"].item() == pytest.approx(0.5)  # linear: exact between the grid points 0 and 0.5
+    assert got["width_fwd"].item() == pytest.approx(
+        0.5
+    )  # linear: exact between the grid points 0 and 0.5
     assert got["width_back"].item() == math.inf  # falls behind: never one nat above the centre
     assert got["depth"].item() == pytest.approx(-2.0)  # the far end lies below the centre: no basin
-    nan_line = energy_along(lambda y: y[..., 0] * torch.nan, centre, u, line_grid(radius=1.0, points=5))
+    nan_line = energy_along(
+        lambda y: y[..., 0] * torch.nan, centre, u, line_grid(radius=1.0, points=5)
+    )
     assert all(math.isnan(v.item()) for v in basin_measures(nan_line).values())
-    assert torch.isnan(unit(torch.zeros(1, 1, 2))).all()  # no direction is NaN, not a silent zero vector
+    assert torch.isnan(
+        unit(torch.zeros(1, 1, 2))
+    ).all()  # no direction is NaN, not a silent zero vector
 
 
 def test_plane_rises_on_a_known_quadratic():
@@ -81,7 +102,9 @@ def test_plane_rises_on_a_known_quadratic():
     u2 = orthonormal(u1, torch.tensor([[[1.0, 0.0, 1.0]]], dtype=torch.float64))
     assert (u1 * u2).sum().item() == pytest.approx(0.0, abs=1e-12)
     coords = line_grid(radius=1.0, points=3)
-    rises = plane_rises(quadratic(centre, 2.0), centre, (u1, u2), coords)  # E = 2 (a^2 + b^2) about c
+    rises = plane_rises(
+        quadratic(centre, 2.0), centre, (u1, u2), coords
+    )  # E = 2 (a^2 + b^2) about c
     expected = 2.0 * (coords[:, None] ** 2 + coords[None, :] ** 2)
     torch.testing.assert_close(rises[0, 0], expected)
 
@@ -115,7 +138,9 @@ def test_measures_of_an_energy_model_set_to_a_known_quadratic():
     y = torch.randn(1, problems, n * n, generator=gen, dtype=torch.float64)
     torch.testing.assert_close(model(x, y, t), curvature**2 * (y - minimum).pow(2).sum(dim=-1))
 
-    energy = model_energy(model, x, t, max_rows=7)  # chunks of one point per problem: exercises the splitting
+    energy = model_energy(
+        model, x, t, max_rows=7
+    )  # chunks of one point per problem: exercises the splitting
     exact = quadratic(minimum.expand(1, problems, -1), curvature**2)
     centre = torch.randn(1, problems, n * n, generator=gen, dtype=torch.float64)
     u = unit(torch.randn(1, problems, n * n, generator=gen, dtype=torch.float64))
@@ -141,10 +166,17 @@ def test_landscape_of_a_tiny_run(tiny_run, tmp_path, capsys):
     out = tmp_path / "landscape"
     assert main([str(tiny_run), "--out", str(out), "--steps", "0,5,9", "--problems", "8"]) == 0
     printed = capsys.readouterr().out
-    assert "| arm | t | direction | seeds |" in printed and "final.pt (training step 20, ema weights)" in printed
+    assert (
+        "| arm | t | direction | seeds |" in printed
+        and "final.pt (training step 20, ema weights)" in printed
+    )
     basin = pd.read_csv(out / "basin.csv")
     assert len(basin) == 2 * 3 * len(DIRECTIONS)  # seeds x steps x directions
-    assert set(basin["seed"]) == {0, 1} and set(basin["t"]) == {0, 5, 9} and set(basin["problems"]) == {8}
+    assert (
+        set(basin["seed"]) == {0, 1}
+        and set(basin["t"]) == {0, 5, 9}
+        and set(basin["problems"]) == {8}
+    )
     finite = basin[["energy_centre", "depth", "offset", "excess"]]
     assert np.isfinite(finite.to_numpy()).all()
     targeted = basin[basin["direction"] != "random"]
@@ -183,27 +215,46 @@ def read_ppm(path: Path) -> np.ndarray:
     data = path.read_bytes()
     magic, width, height, depth, pixels = data.split(maxsplit=4)
     assert magic == b"P6" and int(depth) == 255
-    return np.frombuffer(pixels[: int(width) * int(height) * 3], dtype=np.uint8).reshape(int(height), int(width), 3)
+    return np.frombuffer(pixels[: int(width) * int(height) * 3], dtype=np.uint8).reshape(
+        int(height), int(width), 3
+    )
 
 
 @pytest.mark.skipif(CHROMIUM is None, reason="chromium is not installed (Debian package chromium)")
-@pytest.mark.skipif(PDFTOPPM is None, reason="pdftoppm is not installed (Debian package poppler-utils)")
+@pytest.mark.skipif(
+    PDFTOPPM is None, reason="pdftoppm is not installed (Debian package poppler-utils)"
+)
 def test_landscape_of_the_tiny_sweep_with_static_figures(analysis_sweep, tmp_path):
     pytest.importorskip("kaleido", reason="static export needs the 'static' extra (kaleido)")
     out = tmp_path / "landscape"
-    cmd = [sys.executable, "-m", "tune_ired.landscape", str(analysis_sweep.folder), "--out", str(out)]
-    done = subprocess.run([*cmd, "--problems", "8", "--static"], capture_output=True, text=True, timeout=CLI_TIMEOUT_S)
+    cmd = [
+        sys.executable,
+        "-m",
+        "tune_ired.landscape",
+        str(analysis_sweep.folder),
+        "--out",
+        str(out),
+    ]
+    done = subprocess.run(
+        [*cmd, "--problems", "8", "--static"], capture_output=True, text=True, timeout=CLI_TIMEOUT_S
+    )
     assert done.returncode == 0, done.stderr[-3000:]
     basin = pd.read_csv(out / "basin.csv")
     assert set(basin["arm"]) == set(ANALYSIS_ARMS)
-    assert basin.groupby("arm")["seed"].nunique().to_dict() == dict.fromkeys(ANALYSIS_ARMS, ANALYSIS_SEEDS)
-    assert all("/checkpoint_0" in line for line in done.stdout.splitlines() if line.startswith("- "))
+    assert basin.groupby("arm")["seed"].nunique().to_dict() == dict.fromkeys(
+        ANALYSIS_ARMS, ANALYSIS_SEEDS
+    )
+    assert all(
+        "/checkpoint_0" in line for line in done.stdout.splitlines() if line.startswith("- ")
+    )
     pdfs = sorted((out / "figures").glob("*.pdf"))
     assert len(pdfs) == 3 and len(list((out / "figures").glob("*.png"))) == 3
     tex = (out / "figures.tex").read_text()
     for pdf in pdfs:
         assert f"\\includegraphics[width=\\linewidth]{{figures/{pdf.name}}}" in tex
-        subprocess.run([PDFTOPPM, "-r", "30", "-singlefile", str(pdf), str(tmp_path / pdf.stem)], check=True)
+        subprocess.run(
+            [PDFTOPPM, "-r", "30", "-singlefile", str(pdf), str(tmp_path / pdf.stem)], check=True
+        )
         image = read_ppm(tmp_path / f"{pdf.stem}.ppm").astype(int)
         coloured = (image.max(axis=-1) - image.min(axis=-1)) > SATURATION
         assert coloured.mean() > 0.001, f"{pdf.name} renders without plotted colour"
@@ -217,10 +268,20 @@ def test_static_export_names_a_missing_browser(monkeypatch, tmp_path):
     assert not (tmp_path / "figures").exists()  # checked before anything is written
 
 
-@pytest.mark.skipif(PDFTOPPM is None, reason="pdftoppm is not installed (Debian package poppler-utils)")
+@pytest.mark.skipif(
+    PDFTOPPM is None, reason="pdftoppm is not installed (Debian package poppler-utils)"
+)
 def test_report_static_figures_are_pdfs_that_render(analysis_sweep, tmp_path):
     pytest.importorskip("kaleido", reason="static export needs the 'static' extra (kaleido)")
-    cmd = [sys.executable, "-m", "tune_ired.report", str(analysis_sweep.folder), "--static", "--out", str(tmp_path)]
+    cmd = [
+        sys.executable,
+        "-m",
+        "tune_ired.report",
+        str(analysis_sweep.folder),
+        "--static",
+        "--out",
+        str(tmp_path),
+    ]
     done = subprocess.run(cmd, capture_output=True, text=True, timeout=CLI_TIMEOUT_S)
     assert done.returncode == 0, done.stderr[-3000:]
     pdfs = sorted((tmp_path / "figures").glob("*.pdf"))
@@ -228,6 +289,8 @@ def test_report_static_figures_are_pdfs_that_render(analysis_sweep, tmp_path):
     tex = (tmp_path / "tables.tex").read_text()
     for pdf in pdfs:
         assert f"\\includegraphics[width=\\linewidth]{{figures/{pdf.name}}}" in tex
-        subprocess.run([PDFTOPPM, "-r", "30", "-singlefile", str(pdf), str(tmp_path / pdf.stem)], check=True)
+        subprocess.run(
+            [PDFTOPPM, "-r", "30", "-singlefile", str(pdf), str(tmp_path / pdf.stem)], check=True
+        )
         image = read_ppm(tmp_path / f"{pdf.stem}.ppm").astype(int)
         assert ((image.max(axis=-1) - image.min(axis=-1)) > SATURATION).mean() > 0.001, pdf.name

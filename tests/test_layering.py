@@ -33,10 +33,36 @@ LAYERS: list[tuple[str, set[str]]] = [
     ("tables", {"results"}),
     ("analysis", {"analysis"}),
     ("report", {"report", "status"}),
-    ("sweeps", {"space", "plan", "tuner", "summary", "sweep", "auth", "console", "trackers", "dryrun", "campaign"}),
-    ("tools", {"basin", "probe", "snapshots", "landscape"}),  # energy landscapes of trained runs and sweeps
+    (
+        "sweeps",
+        {
+            "space",
+            "plan",
+            "tuner",
+            "summary",
+            "sweep",
+            "auth",
+            "console",
+            "trackers",
+            "dryrun",
+            "campaign",
+        },
+    ),
+    (
+        "tools",
+        {"basin", "probe", "snapshots", "landscape"},
+    ),  # energy landscapes of trained runs and sweeps
 ]
-TRAINER_STACK = {"problems", "model", "dynamics", "objective", "config", "measures", "trainer", "drivers"}
+TRAINER_STACK = {
+    "problems",
+    "model",
+    "dynamics",
+    "objective",
+    "config",
+    "measures",
+    "trainer",
+    "drivers",
+}
 ANALYSIS_STACK = {"tables", "analysis", "report"}
 SPACE_FILE_IMPORTS = {"ray.tune", "ray", "tune_ired.space"}
 
@@ -71,7 +97,9 @@ def imports(path: Path) -> set[str]:
             found.update(alias.name for alias in node.names)
         elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
             found.add(node.module)
-            found.update(f"{node.module}.{alias.name}" for alias in node.names if node.module == "tune_ired")
+            found.update(
+                f"{node.module}.{alias.name}" for alias in node.names if node.module == "tune_ired"
+            )
         for child in ast.iter_child_nodes(node):
             visit(child)
 
@@ -121,29 +149,46 @@ RAY_ADAPTERS = {"tune_ired.trainable"}  # the thin adapter from a Tune trial to 
 
 
 @pytest.mark.parametrize(
-    "module", sorted(m for m in MODULES if layer_of(m) in TRAINER_STACK | {"record"} and m not in RAY_ADAPTERS)
+    "module",
+    sorted(
+        m for m in MODULES if layer_of(m) in TRAINER_STACK | {"record"} and m not in RAY_ADAPTERS
+    ),
 )
 def test_the_trainer_never_imports_ray(module):
     assert not {name for name in closure(module) if name.split(".")[0] == "ray"}, module
 
 
-@pytest.mark.parametrize("module", sorted(m for m in MODULES if layer_of(m) in ANALYSIS_STACK | {"record"}))
+@pytest.mark.parametrize(
+    "module", sorted(m for m in MODULES if layer_of(m) in ANALYSIS_STACK | {"record"})
+)
 def test_the_analysis_side_never_imports_torch_or_the_trainer(module):
     reached = closure(module)
-    assert not {name for name in reached if name.split(".")[0] == "torch"}, f"{module} reaches torch"
+    assert not {name for name in reached if name.split(".")[0] == "torch"}, (
+        f"{module} reaches torch"
+    )
     trainer = {name for name in reached if name in MODULES and layer_of(name) in TRAINER_STACK}
     assert not trainer, f"{module} reaches {sorted(trainer)}"
 
 
-@pytest.mark.parametrize("path", sorted((ROOT / "search_spaces").glob("*.py")), ids=lambda p: p.stem)
+@pytest.mark.parametrize(
+    "path", sorted((ROOT / "search_spaces").glob("*.py")), ids=lambda p: p.stem
+)
 def test_search_space_files_are_data(path):
-    assert imports(path) <= SPACE_FILE_IMPORTS, f"{path.name} imports {sorted(imports(path) - SPACE_FILE_IMPORTS)}"
+    assert imports(path) <= SPACE_FILE_IMPORTS, (
+        f"{path.name} imports {sorted(imports(path) - SPACE_FILE_IMPORTS)}"
+    )
 
 
 def test_the_contract_catches_a_violation(tmp_path):
     bad = tmp_path / "bad.py"
-    bad.write_text("import torch\nfrom tune_ired import trainer\nif TYPE_CHECKING:\n    import ray\n")
+    bad.write_text(
+        "import torch\nfrom tune_ired import trainer\nif TYPE_CHECKING:\n    import ray\n"
+    )
     assert imports(bad) == {"torch", "tune_ired", "tune_ired.trainer"}
-    assert violations("tune_ired.results", {"tune_ired.trainer"})  # the analysis side reaching the trainer
-    assert violations("tune_ired.data", {"tune_ired.config"})  # a lower layer importing a higher one
+    assert violations(
+        "tune_ired.results", {"tune_ired.trainer"}
+    )  # the analysis side reaching the trainer
+    assert violations(
+        "tune_ired.data", {"tune_ired.config"}
+    )  # a lower layer importing a higher one
     assert not violations("tune_ired.loss", {"tune_ired.mining", "tune_ired.catalogue", "torch"})

@@ -33,13 +33,19 @@ BATCH = 48
 
 
 def tiny(**overrides):
-    return make_config({"n": 3, "hidden": 32, "time_dim": 16, "batch_size": BATCH, "num_seeds": 2, **overrides})
+    return make_config(
+        {"n": 3, "hidden": 32, "time_dim": 16, "batch_size": BATCH, "num_seeds": 2, **overrides}
+    )
 
 
 def setup(cfg, device):
-    model = EnergyModel(seeds=cfg.seeds, n=cfg.n, hidden=cfg.hidden, time_dim=cfg.time_dim, diffusion_steps=10)
+    model = EnergyModel(
+        seeds=cfg.seeds, n=cfg.n, hidden=cfg.hidden, time_dim=cfg.time_dim, diffusion_steps=10
+    )
     sched = Schedule(cfg.diffusion_steps, clip_scale=cfg.clip_scale, device=device)
-    problems = draw_seed_batch(BATCH, cfg.n, cfg.train_lambda, [make_generator(device, s, 2) for s in cfg.seeds])
+    problems = draw_seed_batch(
+        BATCH, cfg.n, cfg.train_lambda, [make_generator(device, s, 2) for s in cfg.seeds]
+    )
     return model.to(device), sched, problems
 
 
@@ -51,12 +57,24 @@ def mine(cfg, device, *, replay=None):
     """A mining batch of the fixed model and the strategy's negatives."""
     model, sched, problems = setup(cfg, device)
     gens = noise(cfg, device)
-    t = torch.stack([torch.randint(sched.steps, (BATCH,), generator=g, device=device) for g in gens])
+    t = torch.stack(
+        [torch.randint(sched.steps, (BATCH,), generator=g, device=device) for g in gens]
+    )
     eps = torch.stack([torch.randn(BATCH, cfg.n**2, generator=g, device=device) for g in gens])
-    cond = model.condition(problems.x, t)  # with its graph, as in training: energy_term back-propagates into it
+    cond = model.condition(
+        problems.x, t
+    )  # with its graph, as in training: energy_term back-propagates into it
     options = MiningOptions.from_config(cfg)
     batch, _ = make_batch(
-        model, sched, problems=problems, cond=cond, t=t, eps=eps, generators=gens, options=options, replay=replay
+        model,
+        sched,
+        problems=problems,
+        cond=cond,
+        t=t,
+        eps=eps,
+        generators=gens,
+        options=options,
+        replay=replay,
     )
     return batch, options.miner()(batch)
 
@@ -65,7 +83,9 @@ def loss_of(model, sched, cfg, problems, gens, *, replay=None):
     """tune_ired's training loss of a batch under a config."""
     options = LossOptions.from_config(cfg)
     miner = options.mining.miner()
-    return training_loss(model, sched, problems, generators=gens, options=options, miner=miner, replay=replay)
+    return training_loss(
+        model, sched, problems, generators=gens, options=options, miner=miner, replay=replay
+    )
 
 
 def energy_options(cfg):
@@ -89,20 +109,32 @@ def spec_opt_step(model, sched, x, y, t, *, steps, multiplier):
 def spec_loss(model, sched, problems, gens):
     """Spec section 5, written out: denoising MSE + 0.5 * cross-entropy against adversarial negatives."""
     x, y0 = problems.x, problems.y0
-    t = torch.stack([torch.randint(sched.steps, (BATCH,), generator=g, device=g.device) for g in gens])
-    eps = torch.stack([torch.randn(BATCH, y0.shape[-1], generator=g, device=g.device) for g in gens])
+    t = torch.stack(
+        [torch.randint(sched.steps, (BATCH,), generator=g, device=g.device) for g in gens]
+    )
+    eps = torch.stack(
+        [torch.randn(BATCH, y0.shape[-1], generator=g, device=g.device) for g in gens]
+    )
     abar = sched.alphas_cumprod[t][..., None]
-    _, eps_hat = energy_and_grad(model, x, abar.sqrt() * y0 + (1 - abar).sqrt() * eps, t, create_graph=True)
+    _, eps_hat = energy_and_grad(
+        model, x, abar.sqrt() * y0 + (1 - abar).sqrt() * eps, t, create_graph=True
+    )
     l_mse = (eps_hat - eps).pow(2).mean(dim=-1)
-    eps2 = torch.stack([torch.randn(BATCH, y0.shape[-1], generator=g, device=g.device) for g in gens])
+    eps2 = torch.stack(
+        [torch.randn(BATCH, y0.shape[-1], generator=g, device=g.device) for g in gens]
+    )
     y_pos = abar.sqrt() * y0 + (1 - abar).sqrt() * eps2
     y_neg = abar.sqrt() * y0 + (1 - abar).sqrt() * 3.0 * eps2
     y_neg = spec_opt_step(model, sched, x, y_neg, t, steps=2, multiplier=1.0)
     n0 = torch.clamp(y_neg / abar.sqrt(), -2, 2)
     y_neg = abar.sqrt() * n0 + (1 - abar).sqrt() * eps2
-    e_pos, e_neg = model(torch.cat([x, x], 1), torch.cat([y_pos, y_neg], 1), torch.cat([t, t], 1)).split(BATCH, 1)
+    e_pos, e_neg = model(
+        torch.cat([x, x], 1), torch.cat([y_pos, y_neg], 1), torch.cat([t, t], 1)
+    ).split(BATCH, 1)
     logits = torch.stack([-e_pos, -e_neg], dim=-1)
-    l_energy = F.cross_entropy(logits.flatten(0, 1), torch.zeros_like(t).flatten(), reduction="none").view_as(t)
+    l_energy = F.cross_entropy(
+        logits.flatten(0, 1), torch.zeros_like(t).flatten(), reduction="none"
+    ).view_as(t)
     return (l_mse + 0.5 * l_energy).mean(dim=-1).sum()
 
 
@@ -117,8 +149,12 @@ def test_reference_setting_reproduces_spec_section_5(device):
     cfg = tiny(preset="Q-201")
     assert dataclasses.replace(cfg, preset="") == tiny(), "Q-201 is the default"
     model, sched, problems = setup(cfg, device)
-    ours, our_grads = loss_and_grads(model, lambda: loss_of(model, sched, cfg, problems, noise(cfg, device)).loss)
-    spec, spec_grads = loss_and_grads(model, lambda: spec_loss(model, sched, problems, noise(cfg, device)))
+    ours, our_grads = loss_and_grads(
+        model, lambda: loss_of(model, sched, cfg, problems, noise(cfg, device)).loss
+    )
+    spec, spec_grads = loss_and_grads(
+        model, lambda: spec_loss(model, sched, problems, noise(cfg, device))
+    )
     torch.testing.assert_close(ours, spec, rtol=1e-6, atol=1e-6)
     for a, b in zip(our_grads, spec_grads, strict=True):
         torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-6)
@@ -146,10 +182,18 @@ def test_langevin_without_noise_is_gradient_descent(device):
     batch, _ = mine(cfg, device)
     options = LangevinOptions(steps=1, step_scale=0.5, sigma_scale=0.0, clamp=False)
     y, _ = langevin_chain(
-        batch.model, batch.sched, batch.cond, batch.start, batch.t, options=options, generators=batch.generators
+        batch.model,
+        batch.sched,
+        batch.cond,
+        batch.start,
+        batch.t,
+        options=options,
+        generators=batch.generators,
     )
     _, grad = energy_and_grad(batch.model, batch.x, batch.start, batch.t)
-    torch.testing.assert_close(y, batch.start - 0.5 * batch.sched.step_sizes[batch.t][..., None] * grad)
+    torch.testing.assert_close(
+        y, batch.start - 0.5 * batch.sched.step_sizes[batch.t][..., None] * grad
+    )
 
 
 def test_langevin_noise_follows_sigma_and_the_seed(device):
@@ -162,7 +206,9 @@ def test_langevin_noise_follows_sigma_and_the_seed(device):
 
 def numbered(count, device, dim=2, *, offset=0):
     """States (1, count, dim) whose entries are their index: easy to trace through the buffer."""
-    return (torch.arange(count, dtype=torch.float32, device=device) + offset)[None, :, None].expand(1, count, dim)
+    return (torch.arange(count, dtype=torch.float32, device=device) + offset)[None, :, None].expand(
+        1, count, dim
+    )
 
 
 def test_replay_buffer_is_fifo_with_capacity(device):
@@ -172,7 +218,9 @@ def test_replay_buffer_is_fifo_with_capacity(device):
     buffer.push(numbered(4, device, offset=3), zeros)
     assert buffer.fill.item() == 5
     assert sorted(buffer.states[0, 0, :, 0].tolist()) == [2, 3, 4, 5, 6]  # 0 and 1 were the oldest
-    buffer.push(numbered(7, device, offset=10), torch.zeros(1, 7, dtype=torch.long, device=device))  # > capacity
+    buffer.push(
+        numbered(7, device, offset=10), torch.zeros(1, 7, dtype=torch.long, device=device)
+    )  # > capacity
     assert sorted(buffer.states[0, 0, :, 0].tolist()) == [12, 13, 14, 15, 16]
     assert buffer.fill_share().item() == 1.0
 
@@ -187,7 +235,9 @@ def test_replay_reuses_at_the_configured_rate_from_the_right_bucket(device):
     start = torch.full((1, draws, 2), -1.0, device=device)
     y, reused = buffer.draw(start, t, prob=0.7, generators=gens)
     assert reused.float().mean().item() == pytest.approx(0.7, abs=0.03)
-    assert torch.equal(y[..., 0][reused], t[reused].float())  # a state from the negative's own t bucket
+    assert torch.equal(
+        y[..., 0][reused], t[reused].float()
+    )  # a state from the negative's own t bucket
     assert (y[~reused] == -1).all()
     empty = ReplayBuffer(seeds=1, buckets=steps, capacity=40, dim=2, device=device)
     _, none_reused = empty.draw(start, t, prob=1.0, generators=gens)
@@ -217,16 +267,24 @@ def test_residual_filter_drops_the_configured_share(device):
     cfg = tiny(filter_percentile=25.0, filter_per_t=False)
     batch, mined = mine(cfg, device)
     term, metrics = energy_term(batch, mined, step=0, options=energy_options(cfg))
-    torch.testing.assert_close(metrics["mine/filter_share"], torch.full((2,), 12 / BATCH, device=device))
+    torch.testing.assert_close(
+        metrics["mine/filter_share"], torch.full((2,), 12 / BATCH, device=device)
+    )
     assert (term == 0).sum().item() == 2 * 12
 
 
 def test_energy_weight_warms_up_and_t_range_masks():
-    cfg = energy_options(make_config({"energy_weight": 0.1, "energy_warmup": 0.2, "train_steps": 1000}))
-    assert [energy_weight_at(s, cfg) for s in (0, 100, 200, 900)] == pytest.approx([0.0, 0.05, 0.1, 0.1])
+    cfg = energy_options(
+        make_config({"energy_weight": 0.1, "energy_warmup": 0.2, "train_steps": 1000})
+    )
+    assert [energy_weight_at(s, cfg) for s in (0, 100, 200, 900)] == pytest.approx(
+        [0.0, 0.05, 0.1, 0.1]
+    )
     assert energy_weight_at(0, energy_options(make_config())) == 0.5
     ranged = energy_options(make_config({"energy_t_min": 0.2, "energy_t_max": 0.8}))
-    assert in_t_range(torch.arange(10)[None], ranged).tolist() == [[False, False] + [True] * 7 + [False]]
+    assert in_t_range(torch.arange(10)[None], ranged).tolist() == [
+        [False, False] + [True] * 7 + [False]
+    ]
 
 
 def test_cd_loss_is_the_energy_difference_and_raises_the_gap(device):
@@ -239,7 +297,9 @@ def test_cd_loss_is_the_energy_difference_and_raises_the_gap(device):
 
     def gap():
         with torch.no_grad():
-            return (batch.model(batch.x, mined.y, batch.t) - batch.model(batch.x, y_pos, batch.t)).mean()
+            return (
+                batch.model(batch.x, mined.y, batch.t) - batch.model(batch.x, y_pos, batch.t)
+            ).mean()
 
     before = gap()
     term, _ = energy_term(batch, mined, step=0, options=energy_options(cfg))
@@ -251,8 +311,12 @@ def test_cd_loss_is_the_energy_difference_and_raises_the_gap(device):
 def test_energy_l2_adds_the_magnitude_penalty(device):
     batch, mined = mine(tiny(energy_loss="cd"), device)
     plain, _ = energy_term(batch, mined, step=0, options=energy_options(tiny(energy_loss="cd")))
-    penalised, _ = energy_term(batch, mined, step=0, options=energy_options(tiny(energy_loss="cd", energy_l2=0.01)))
+    penalised, _ = energy_term(
+        batch, mined, step=0, options=energy_options(tiny(energy_loss="cd", energy_l2=0.01))
+    )
     with torch.no_grad():
         e_pos = batch.model(batch.x, q_sample(batch.sched, batch.y0, batch.t, batch.eps), batch.t)
         e_neg = batch.model(batch.x, mined.y, batch.t)
-    torch.testing.assert_close(penalised - plain, 0.5 * 0.01 * (e_pos.pow(2) + e_neg.pow(2)), rtol=1e-4, atol=1e-5)
+    torch.testing.assert_close(
+        penalised - plain, 0.5 * 0.01 * (e_pos.pow(2) + e_neg.pow(2)), rtol=1e-4, atol=1e-5
+    )

@@ -6,7 +6,9 @@ from tune_ired.model import EnergyModel, energy_and_grad, sinusoidal_embedding
 
 
 def model_for(seeds, device, n=3):
-    return EnergyModel(seeds=list(seeds), n=n, hidden=32, time_dim=16, diffusion_steps=10).to(device)
+    return EnergyModel(seeds=list(seeds), n=n, hidden=32, time_dim=16, diffusion_steps=10).to(
+        device
+    )
 
 
 def test_noise_prediction_is_the_energy_gradient(device):

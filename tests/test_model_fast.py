@@ -9,10 +9,15 @@ SEEDS, N, BATCH, STEPS = [0, 1], 3, 5, 10
 
 
 def setup(device, dtype=torch.float64):
-    model = EnergyModel(seeds=SEEDS, n=N, hidden=16, time_dim=8, diffusion_steps=STEPS).to(device, dtype)
+    model = EnergyModel(seeds=SEEDS, n=N, hidden=16, time_dim=8, diffusion_steps=STEPS).to(
+        device, dtype
+    )
     gen = torch.Generator().manual_seed(0)
     shape = (len(SEEDS), BATCH, N * N)
-    x, y = torch.randn(shape, generator=gen, dtype=dtype), torch.randn(shape, generator=gen, dtype=dtype)
+    x, y = (
+        torch.randn(shape, generator=gen, dtype=dtype),
+        torch.randn(shape, generator=gen, dtype=dtype),
+    )
     t = torch.randint(STEPS, shape[:2], generator=gen)
     return model, x.to(device), y.to(device), t.to(device)
 
@@ -49,14 +54,19 @@ def test_denoising_loss_parameter_gradients_equal_autograd_of_autograd(device):
 
 def test_silu_grad_is_differentiable_in_both_inputs(device):
     gen = torch.Generator().manual_seed(1)
-    grad, u = (torch.randn(4, 6, generator=gen, dtype=torch.float64).to(device).requires_grad_() for _ in range(2))
+    grad, u = (
+        torch.randn(4, 6, generator=gen, dtype=torch.float64).to(device).requires_grad_()
+        for _ in range(2)
+    )
     assert torch.autograd.gradcheck(SiluGrad.apply, (grad, u))
 
 
 def test_float32_fast_path_matches_float64_autograd(device):
     model, x, y, t = setup(device, torch.float32)
     _, grad = energy_and_grad(model, x, y, t)
-    _, expected = autograd_energy_and_grad(model.double(), x.double(), y.double(), t, create_graph=False)
+    _, expected = autograd_energy_and_grad(
+        model.double(), x.double(), y.double(), t, create_graph=False
+    )
     torch.testing.assert_close(grad, expected.float(), rtol=1e-4, atol=1e-5)
 
 
@@ -64,7 +74,9 @@ def test_descent_never_raises_the_energy_of_a_fresh_forward_pass(device):
     """opt_step conditions once; judged by fresh forward passes, its moves never raise the energy."""
     model, x, y, t = setup(device)
     sched = Schedule(STEPS, clip_scale=2.0, device=device)
-    moved, stats = opt_step(model, sched, x, y, t, steps=3, multiplier=1.0, options=DescentOptions())
+    moved, stats = opt_step(
+        model, sched, x, y, t, steps=3, multiplier=1.0, options=DescentOptions()
+    )
     assert moved.shape == y.shape and not moved.requires_grad
     with torch.no_grad():
         assert (model(x, moved, t) <= model(x, y, t) + 1e-12).all()

@@ -28,22 +28,40 @@ def has_browser() -> bool:
 
 
 def test_there_are_notebooks():
-    assert {p.stem for p in NOTEBOOKS} >= {"multiseed_comparison", "knob_sweep", "dcd_ablation", "energy_landscape"}
+    assert {p.stem for p in NOTEBOOKS} >= {
+        "multiseed_comparison",
+        "knob_sweep",
+        "dcd_ablation",
+        "energy_landscape",
+    }
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
 def test_notebook_runs(path, analysis_sweep, monkeypatch):
     monkeypatch.setenv(SWEEP_VARIABLE, str(analysis_sweep.folder))
     book = nbformat.read(path, as_version=4)
-    assert any(f'"{SWEEP_VARIABLE}"' in "".join(cell.source) for cell in book.cells[:3])  # one variable at the top
+    assert any(
+        f'"{SWEEP_VARIABLE}"' in "".join(cell.source) for cell in book.cells[:3]
+    )  # one variable at the top
     NotebookClient(
-        book, timeout=CELL_TIMEOUT_S, kernel_name="python3", resources={"metadata": {"path": str(path.parent)}}
+        book,
+        timeout=CELL_TIMEOUT_S,
+        kernel_name="python3",
+        resources={"metadata": {"path": str(path.parent)}},
     ).execute()
-    errors = [out for cell in book.cells for out in cell.get("outputs", []) if out.get("output_type") == "error"]
+    errors = [
+        out
+        for cell in book.cells
+        for out in cell.get("outputs", [])
+        if out.get("output_type") == "error"
+    ]
     assert errors == []
     assert os.environ[SWEEP_VARIABLE] == str(analysis_sweep.folder)
     shown = [
-        out["data"] for cell in book.cells for out in cell.get("outputs", []) if PLOTLY_JSON in out.get("data", {})
+        out["data"]
+        for cell in book.cells
+        for out in cell.get("outputs", [])
+        if PLOTLY_JSON in out.get("data", {})
     ]
     assert shown, "the notebook showed no figure"
     copies = {"text/html", "image/png"} if has_browser() else {"text/html"}

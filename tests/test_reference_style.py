@@ -21,7 +21,9 @@ REPO = Path(__file__).resolve().parents[1]
 
 
 def load_reference_style():
-    spec = importlib.util.spec_from_file_location("reference_style", REPO / "benchmarks" / "reference_style.py")
+    spec = importlib.util.spec_from_file_location(
+        "reference_style", REPO / "benchmarks" / "reference_style.py"
+    )
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
@@ -30,7 +32,14 @@ def load_reference_style():
 def layer_pairs(ours: EnergyModel, ref_model) -> list:
     """(stacked layer, nn.Linear) pairs of the same layer, in EnergyModel.layers() order."""
     time_mlp = [ref_model.time_mlp[0], ref_model.time_mlp[2]]
-    body = [ref_model.film2, ref_model.film3, ref_model.fc1, ref_model.fc2, ref_model.fc3, ref_model.fc4]
+    body = [
+        ref_model.film2,
+        ref_model.film3,
+        ref_model.fc1,
+        ref_model.fc2,
+        ref_model.fc3,
+        ref_model.fc4,
+    ]
     return list(zip(ours.layers(), time_mlp + body, strict=True))
 
 
@@ -38,9 +47,15 @@ def test_reference_style_loss_and_gradients_equal_ours(device):
     ref = load_reference_style()
     cfg = make_config({"opt_steps": 3}, budget="tiny")
     ours = EnergyModel(
-        seeds=[cfg.seed], n=cfg.n, hidden=cfg.hidden, time_dim=cfg.time_dim, diffusion_steps=cfg.diffusion_steps
+        seeds=[cfg.seed],
+        n=cfg.n,
+        hidden=cfg.hidden,
+        time_dim=cfg.time_dim,
+        diffusion_steps=cfg.diffusion_steps,
     ).to(device, torch.float64)
-    theirs = ref.ReferenceEnergyMLP(n=cfg.n, hidden=cfg.hidden, time_dim=cfg.time_dim).to(device, torch.float64)
+    theirs = ref.ReferenceEnergyMLP(n=cfg.n, hidden=cfg.hidden, time_dim=cfg.time_dim).to(
+        device, torch.float64
+    )
     with torch.no_grad():
         for stacked, linear in layer_pairs(ours, theirs):
             linear.weight.copy_(stacked.weight[0].T)
@@ -53,9 +68,13 @@ def test_reference_style_loss_and_gradients_equal_ours(device):
     options = LossOptions.from_config(cfg)
     problems = Problems(x=x[None], y0=y0[None])
     miner = options.mining.miner()
-    ours_loss = training_loss(ours, sched, problems, generators=[generator], options=options, miner=miner)
+    ours_loss = training_loss(
+        ours, sched, problems, generators=[generator], options=options, miner=miner
+    )
     ours_loss.loss.backward()
-    ref_loss = ref.p_losses(theirs, sched, cfg, x=x, y0=y0, gen=torch.Generator(device=device).manual_seed(5))
+    ref_loss = ref.p_losses(
+        theirs, sched, cfg, x=x, y0=y0, gen=torch.Generator(device=device).manual_seed(5)
+    )
     ref_loss.backward()
 
     torch.testing.assert_close(ours_loss.loss, ref_loss)

@@ -35,7 +35,9 @@ CHROMIUM_FLAGS = [
     "--virtual-time-budget=15000",  # let plotly lay out and draw every figure before the capture
 ]
 BROWSER_TIMEOUT_S = 120
-SATURATION = 60  # max - min of RGB above this: a coloured (plotted) pixel, not text, grid or background
+SATURATION = (
+    60  # max - min of RGB above this: a coloured (plotted) pixel, not text, grid or background
+)
 STEPS = list(range(ANALYSIS_EVAL_EVERY, ANALYSIS_STEPS + 1, ANALYSIS_EVAL_EVERY))
 
 
@@ -82,7 +84,10 @@ def test_tables_shapes_and_statuses(analysis_sweep):
     assert set(study.trials["status"]) == {"completed"}
     assert study.arms == sorted(ANALYSIS_ARMS)
     assert study.finals.shape[0] == len(ANALYSIS_ARMS) * ANALYSIS_SEEDS
-    assert study.finals.groupby("arm")["seed"].apply(sorted).tolist() == [list(range(ANALYSIS_SEEDS))] * 2
+    assert (
+        study.finals.groupby("arm")["seed"].apply(sorted).tolist()
+        == [list(range(ANALYSIS_SEEDS))] * 2
+    )
     assert study.finals["final/val/mse"].notna().all()
     curves = seed_curves(study.trials, study.curves, "val/mse")
     assert len(curves) == len(ANALYSIS_ARMS) * ANALYSIS_SEEDS * len(STEPS)
@@ -92,8 +97,12 @@ def test_resumed_sweep_has_each_iteration_once(analysis_sweep):
     assert analysis_sweep.killed_after_reports >= 1  # the first run really was killed mid-sweep
     study = load_study(analysis_sweep.folder)
     assert not study.curves.duplicated(["trial_id", "step"]).any()
-    assert study.curves.groupby("trial_id")["step"].apply(list).tolist() == [STEPS] * len(ANALYSIS_ARMS)
-    for path in analysis_sweep.folder.glob("*/metrics.jsonl"):  # on disk too: a resume cuts rows past its checkpoint
+    assert study.curves.groupby("trial_id")["step"].apply(list).tolist() == [STEPS] * len(
+        ANALYSIS_ARMS
+    )
+    for path in analysis_sweep.folder.glob(
+        "*/metrics.jsonl"
+    ):  # on disk too: a resume cuts rows past its checkpoint
         assert [json.loads(line)["step"] for line in path.open()] == STEPS
 
 
@@ -116,7 +125,10 @@ def test_analysis_and_figures(analysis_sweep):
     assert findings.baseline == "none"
     assert list(findings.comparison.index) == ["adversarial"]
     assert findings.summary["seeds"].tolist() == [ANALYSIS_SEEDS] * 2
-    assert len(findings.verdicts) == 1 and str(findings.verdicts[0]).split(": ")[1] == "adversarial vs none"
+    assert (
+        len(findings.verdicts) == 1
+        and str(findings.verdicts[0]).split(": ")[1] == "adversarial vs none"
+    )
     assert "diverged: adversarial 0/3, none 0/3" in findings.verdicts[0].text
     titles = [title for title, _ in study_figures(study, findings)]
     assert "Learning curves: val/mse" in titles and "Energy gap E(neg) - E(pos)" in titles
@@ -129,9 +141,16 @@ def test_report_writes_three_outputs(report):
     assert "report: [1/" in done.stderr  # progress
     markdown = (out / "summary.md").read_text()
     assert "## Verdicts" in markdown and "adversarial vs none" in markdown
-    assert markdown.index("## Verdicts") < markdown.index("## Key findings") < markdown.index("## Per-arm summary")
+    assert (
+        markdown.index("## Verdicts")
+        < markdown.index("## Key findings")
+        < markdown.index("## Per-arm summary")
+    )
     verdict = next(line for line in markdown.splitlines() if "adversarial vs none" in line)
-    assert verdict.split()[1] in ("**MEETS**", "**MISSES**", "**INCONCLUSIVE**") and "none 0/3" in verdict
+    assert (
+        verdict.split()[1] in ("**MEETS**", "**MISSES**", "**INCONCLUSIVE**")
+        and "none 0/3" in verdict
+    )
     assert "| adversarial | 3 | 0/3 |" in markdown and "| none | 3 | 0/3 |" in markdown
     assert "## Provenance" in markdown
     assert markdown in done.stdout
@@ -149,7 +168,9 @@ def test_report_writes_three_outputs(report):
 def test_report_errors_name_the_input(analysis_sweep, tmp_path):
     not_a_sweep = run_report(str(tmp_path))
     assert not_a_sweep.returncode == 2 and str(tmp_path) in not_a_sweep.stderr
-    bad_arm = run_report(str(analysis_sweep.folder), "--baseline", "nope", "--out", str(tmp_path / "r"))
+    bad_arm = run_report(
+        str(analysis_sweep.folder), "--baseline", "nope", "--out", str(tmp_path / "r")
+    )
     assert bad_arm.returncode == 2 and "nope" in bad_arm.stderr and "adversarial" in bad_arm.stderr
 
 
@@ -166,7 +187,9 @@ def read_png(path: Path) -> np.ndarray:
     width, height, depth, color = header
     assert depth == 8 and color in (2, 6)
     c = 3 if color == 2 else 4
-    raw = np.frombuffer(zlib.decompress(b"".join(chunks)), dtype=np.uint8).reshape(height, 1 + width * c)
+    raw = np.frombuffer(zlib.decompress(b"".join(chunks)), dtype=np.uint8).reshape(
+        height, 1 + width * c
+    )
     rows, prev = [], [0] * (width * c)
     for line in raw:
         rows.append(prev := unfilter(int(line[0]), line[1:].tolist(), prev, c))
@@ -208,15 +231,21 @@ def test_html_renders_in_chromium(report, tmp_path):
     plots = (out / "report.html").read_text().count('class="plotly-graph-div"')
     # the console check is only worth something if a console message would be seen: a control page
     control = tmp_path / "control.html"
-    control.write_text("<html><body><script>console.error('control-message')</script></body></html>")
+    control.write_text(
+        "<html><body><script>console.error('control-message')</script></body></html>"
+    )
     seen = chromium("--dump-dom", control.resolve().as_uri(), profile=tmp_path / "p0")
-    assert any("control-message" in line for line in console_lines(seen.stderr)), seen.stderr[-2000:]
+    assert any("control-message" in line for line in console_lines(seen.stderr)), seen.stderr[
+        -2000:
+    ]
 
     dom = chromium("--dump-dom", url, profile=tmp_path / "p1")
     assert dom.returncode == 0, dom.stderr[-2000:]
     rendered = dom.stdout.split('class="plotly-graph-div')[1:]
     assert plots >= 5 and len(rendered) == plots
-    for figure in rendered:  # every figure drew its SVG and at least one trace (scatter, bars, boxes, ...)
+    for (
+        figure
+    ) in rendered:  # every figure drew its SVG and at least one trace (scatter, bars, boxes, ...)
         assert 'class="main-svg"' in figure and 'class="trace ' in figure
     assert console_lines(dom.stderr) == []
 

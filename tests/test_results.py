@@ -32,16 +32,22 @@ def report(step: int, mse: float, **extra) -> dict:
     }
 
 
-def write_trial(folder: Path, trial_id: str, rows: list[dict], *, status: str, error: str = "", **params) -> None:
+def write_trial(
+    folder: Path, trial_id: str, rows: list[dict], *, status: str, error: str = "", **params
+) -> None:
     trial = folder / f"trial_{trial_id}"
     trial.mkdir(parents=True)
-    (trial / "config.json").write_text(json.dumps({"train_steps": TRAIN_STEPS, "eval_every": EVAL_EVERY, **params}))
+    (trial / "config.json").write_text(
+        json.dumps({"train_steps": TRAIN_STEPS, "eval_every": EVAL_EVERY, **params})
+    )
     (trial / "metrics.jsonl").write_text("".join(json.dumps(row) + "\n" for row in rows))
     if error:
         (trial / "error.txt").write_text(f"Failure # 1\nTraceback ...\n{error}\n")
     state = json.loads((folder / "experiment_state-x.json").read_text())
     trial_json = {"trial_id": trial_id, "status": status, "relative_logdir": trial.name}
-    state["trial_data"].append([json.dumps(trial_json), json.dumps({"num_failures": 1 if error else 0})])
+    state["trial_data"].append(
+        [json.dumps(trial_json), json.dumps({"num_failures": 1 if error else 0})]
+    )
     (folder / "experiment_state-x.json").write_text(json.dumps(state))
 
 
@@ -50,24 +56,43 @@ def sweep_folder(tmp_path) -> Path:
     folder = tmp_path / "fake"
     folder.mkdir()
     (folder / "experiment_state-x.json").write_text(json.dumps({"trial_data": []}))
-    (folder / "sweep.json").write_text(json.dumps({"metric": "val/mse", "mode": "min", "budget": "tiny"}))
-    full = [report(20, 0.5), report(40, 0.3), report(40, 0.2), report(60, 0.25)]  # step 40 repeated by a retry
+    (folder / "sweep.json").write_text(
+        json.dumps({"metric": "val/mse", "mode": "min", "budget": "tiny"})
+    )
+    full = [
+        report(20, 0.5),
+        report(40, 0.3),
+        report(40, 0.2),
+        report(60, 0.25),
+    ]  # step 40 repeated by a retry
     write_trial(folder, "a", full, status="TERMINATED", noise_scale=0.1)
-    write_trial(folder, "b", [report(20, 0.6)], status="TERMINATED", noise_scale=1.0)  # stopped by ASHA
+    write_trial(
+        folder, "b", [report(20, 0.6)], status="TERMINATED", noise_scale=1.0
+    )  # stopped by ASHA
     nan_row = report(40, math.nan, diverged=True, **{"train/loss": math.nan})
     write_trial(folder, "c", [report(20, 0.4), nan_row], status="TERMINATED", noise_scale=9.0)
     write_trial(folder, "d", [], status="ERROR", error="RuntimeError: boom", noise_scale=2.0)
-    write_trial(folder, "e", [report(20, 0.7, early_stopped=True)], status="TERMINATED", noise_scale=3.0)
+    write_trial(
+        folder, "e", [report(20, 0.7, early_stopped=True)], status="TERMINATED", noise_scale=3.0
+    )
     write_trial(folder, "f", [report(20, 0.7)], status="RUNNING", noise_scale=4.0)
     seeds = {f"seed/{s}/val/mse": 0.1 * (s + 1) for s in (5, 6)}
-    write_trial(folder, "g", [report(20, 0.15, **seeds), report(60, 0.15, **seeds)], status="TERMINATED", num_seeds=2)
+    write_trial(
+        folder,
+        "g",
+        [report(20, 0.15, **seeds), report(60, 0.15, **seeds)],
+        status="TERMINATED",
+        num_seeds=2,
+    )
     with (folder / "trial_g" / "metrics.jsonl").open("a") as torn:
         torn.write('{"step": 80, "val/ms')  # a line cut short by a killed worker
     pending = folder / "trial_h"  # not started yet: only Tune's params.json
     pending.mkdir()
     (pending / "params.json").write_text(json.dumps({"noise_scale": 5.0}))
     state = json.loads((folder / "experiment_state-x.json").read_text())
-    state["trial_data"].append([json.dumps({"trial_id": "h", "status": "PENDING", "relative_logdir": "trial_h"}), "{}"])
+    state["trial_data"].append(
+        [json.dumps({"trial_id": "h", "status": "PENDING", "relative_logdir": "trial_h"}), "{}"]
+    )
     (folder / "experiment_state-x.json").write_text(json.dumps(state))
     return folder
 
@@ -88,10 +113,15 @@ def test_statuses_final_best_and_dedup(sweep_folder):
     assert set(trials["status"]) <= set(TrialStatus)
     assert trials.loc["a", "iterations"] == 3 and trials.loc["a", "final/val/mse"] == 0.25
     assert trials.loc["a", "best/val/mse"] == 0.2 and trials.loc["a", "best/step"] == 40
-    assert math.isnan(trials.loc["c", "final/val/mse"]) and math.isnan(trials.loc["c", "final/train/loss"])
+    assert math.isnan(trials.loc["c", "final/val/mse"]) and math.isnan(
+        trials.loc["c", "final/train/loss"]
+    )
     assert trials.loc["c", "best/val/mse"] == 0.4
     assert trials.loc["d", "error"] == "RuntimeError: boom" and trials.loc["d", "num_failures"] == 1
-    assert trials.loc["a", "config/noise_scale"] == 0.1 and trials.loc["h", "config/noise_scale"] == 5.0
+    assert (
+        trials.loc["a", "config/noise_scale"] == 0.1
+        and trials.loc["h", "config/noise_scale"] == 5.0
+    )
     assert not any(c.startswith(("final/seed/", "best/seed/")) for c in trials.columns)
     curves = sweep.curves
     assert not curves.duplicated(["trial_id", "step"]).any()
@@ -123,7 +153,9 @@ def test_not_a_sweep_names_the_folder_and_the_sweeps_inside(tmp_path, sweep_fold
 
 def test_old_partial_configs_are_flagged_not_filled(sweep_folder):
     trials = load_sweep(sweep_folder).trials.set_index("trial_id")
-    assert not trials["config_complete"].any()  # written before configs were recorded whole (no run.json)
+    assert not trials[
+        "config_complete"
+    ].any()  # written before configs were recorded whole (no run.json)
     assert "config/lr" not in trials  # no trial recorded lr: no column with today's default in it
     assert trials.loc["a", "config/train_steps"] == TRAIN_STEPS
 
@@ -138,38 +170,69 @@ def test_a_seed_diverged_inside_a_batched_trial(tmp_path):
     folder = tmp_path / "batched"
     folder.mkdir()
     (folder / "experiment_state-x.json").write_text(json.dumps({"trial_data": []}))
-    seeds = {"seed/0/val/mse": 0.2, "seed/1/val/mse": math.nan, "seed/0/diverged": False, "seed/1/diverged": True}
+    seeds = {
+        "seed/0/val/mse": 0.2,
+        "seed/1/val/mse": math.nan,
+        "seed/0/diverged": False,
+        "seed/1/diverged": True,
+    }
     steps = {"seed/0/diverged_step": None, "seed/1/diverged_step": 7}
-    rows = [report(20, 0.2, seeds_diverged=1, **seeds, **steps), report(60, 0.2, seeds_diverged=1, **seeds, **steps)]
+    rows = [
+        report(20, 0.2, seeds_diverged=1, **seeds, **steps),
+        report(60, 0.2, seeds_diverged=1, **seeds, **steps),
+    ]
     write_trial(folder, "s", rows, status="TERMINATED", num_seeds=2)
     (folder / "trial_s" / "run.json").write_text(
-        json.dumps({"budget": "tiny", "sessions": [{"host": "h", "device": {"name": "cpu"}, "code": {"version": "1"}}]})
+        json.dumps(
+            {
+                "budget": "tiny",
+                "sessions": [{"host": "h", "device": {"name": "cpu"}, "code": {"version": "1"}}],
+            }
+        )
     )
     sweep = load_sweep(folder)
     (trial,) = sweep.trials.to_dict("records")
-    assert trial["status"] == "completed" and trial["seeds_diverged"] == 1 and trial["num_seeds"] == 2
-    assert trial["config_complete"] and trial["run/host"] == "h" and trial["run/code_version"] == "1"
+    assert (
+        trial["status"] == "completed" and trial["seeds_diverged"] == 1 and trial["num_seeds"] == 2
+    )
+    assert (
+        trial["config_complete"] and trial["run/host"] == "h" and trial["run/code_version"] == "1"
+    )
     table = sweep.seeds.set_index("seed")
-    assert table.loc[1, "diverged"] and table.loc[1, "diverged_step"] == 7 and math.isnan(table.loc[1, "final/val/mse"])
+    assert (
+        table.loc[1, "diverged"]
+        and table.loc[1, "diverged_step"] == 7
+        and math.isnan(table.loc[1, "final/val/mse"])
+    )
     assert not table.loc[0, "diverged"] and table.loc[0, "final/val/mse"] == 0.2
 
 
-def test_a_cut_record_reads_whole_from_its_checkpoint_copy_and_an_unrepairable_one_is_not_stopped(tmp_path):
+def test_a_cut_record_reads_whole_from_its_checkpoint_copy_and_an_unrepairable_one_is_not_stopped(
+    tmp_path,
+):
     folder = tmp_path / "cut"
     folder.mkdir()
     (folder / "experiment_state-x.json").write_text(json.dumps({"trial_data": []}))
-    (folder / "sweep.json").write_text(json.dumps({"metric": "val/mse", "mode": "min", "scheduler": None}))
+    (folder / "sweep.json").write_text(
+        json.dumps({"metric": "val/mse", "mode": "min", "scheduler": None})
+    )
     rows = [report(20, 0.5), report(40, 0.4), report(60, 0.3)]
     write_trial(folder, "r", rows, status="TERMINATED")
     copy = folder / "trial_r" / "checkpoint_000002"
     copy.mkdir()
     (copy / "metrics.jsonl").write_text("".join(json.dumps(row) + "\n" for row in rows))
-    (folder / "trial_r" / "metrics.jsonl").write_text(json.dumps(rows[0]) + "\n" + '{"step": 40, "val')  # cut
-    write_trial(folder, "u", rows[:1], status="TERMINATED")  # cut to one row, and no copy: nothing repairs it
+    (folder / "trial_r" / "metrics.jsonl").write_text(
+        json.dumps(rows[0]) + "\n" + '{"step": 40, "val'
+    )  # cut
+    write_trial(
+        folder, "u", rows[:1], status="TERMINATED"
+    )  # cut to one row, and no copy: nothing repairs it
     trials = load_sweep(folder).trials.set_index("trial_id")
     assert trials.loc["r", "status"] == "completed" and trials.loc["r", "final/val/mse"] == 0.3
     assert trials.loc["r", "missing_steps"] == 0
-    assert trials.loc["u", "status"] == "errored"  # no scheduler could have stopped it: not 'stopped'
+    assert (
+        trials.loc["u", "status"] == "errored"
+    )  # no scheduler could have stopped it: not 'stopped'
     assert "its record ends at step 20 of 60" in trials.loc["u", "error"]
 
 

@@ -34,7 +34,9 @@ def test_rows_round_trip_in_step_order_with_the_last_of_each_step(tmp_path):
         append_row(tmp_path, {"step": step, "val/mse": mse})
     rows = read_metrics(tmp_path)
     assert [row["step"] for row in rows] == [10, 20, 30]
-    assert rows[0]["val/mse"] == 0.3 and math.isnan(rows[2]["val/mse"])  # NaN is written and read back
+    assert rows[0]["val/mse"] == 0.3 and math.isnan(
+        rows[2]["val/mse"]
+    )  # NaN is written and read back
 
 
 def test_a_torn_line_is_skipped_and_the_repair_rewrites_the_file_clean(tmp_path):
@@ -46,7 +48,9 @@ def test_a_torn_line_is_skipped_and_the_repair_rewrites_the_file_clean(tmp_path)
     rows, repaired = repair_record(tmp_path)
     assert sorted(rows) == [10, 20, 30] and repaired == []
     append_row(tmp_path, {"step": 40})  # would have joined the torn line without the repair
-    assert [json.loads(line)["step"] for line in (tmp_path / METRICS_FILE).read_text().splitlines()] == [10, 20, 30, 40]
+    assert [
+        json.loads(line)["step"] for line in (tmp_path / METRICS_FILE).read_text().splitlines()
+    ] == [10, 20, 30, 40]
 
 
 def test_a_cut_record_is_repaired_from_the_checkpoints_copy_and_a_clean_one_is_left_alone(tmp_path):
@@ -55,9 +59,13 @@ def test_a_cut_record_is_repaired_from_the_checkpoints_copy_and_a_clean_one_is_l
     write_rows(tmp_path / METRICS_FILE, rows)
     before = (tmp_path / METRICS_FILE).stat()
     assert repair_record(tmp_path)[1] == []
-    assert (tmp_path / METRICS_FILE).stat().st_mtime_ns == before.st_mtime_ns  # a clean record is not rewritten
+    assert (
+        tmp_path / METRICS_FILE
+    ).stat().st_mtime_ns == before.st_mtime_ns  # a clean record is not rewritten
     original = (tmp_path / METRICS_FILE).read_bytes()
-    (tmp_path / METRICS_FILE).write_bytes(original[: len(original) // 3])  # cut inside the second row
+    (tmp_path / METRICS_FILE).write_bytes(
+        original[: len(original) // 3]
+    )  # cut inside the second row
     assert repair_record(tmp_path)[1] == [20, 30]  # restored from the copy; step 40 had no copy
     assert [row["step"] for row in read_metrics(tmp_path)] == [10, 20, 30]
     assert missing_steps([10, 20, 40], train_steps=50, eval_every=10) == [30]
@@ -72,7 +80,9 @@ def test_a_restart_keeps_the_rows_past_its_checkpoint_and_marks_the_session(tmp_
     assert (tmp_path / METRICS_FILE).read_text() == observed  # each step once, as first observed
     assert again == first
     session = read_json(tmp_path / RUN_FILE)["sessions"][-1]
-    assert session["from_step"] == 0 and session["observed_to_step"] == 60 and session["to_step"] == 60
+    assert (
+        session["from_step"] == 0 and session["observed_to_step"] == 60 and session["to_step"] == 60
+    )
 
 
 def test_a_lost_row_before_the_restored_step_is_reported(tmp_path, capsys):
@@ -80,7 +90,9 @@ def test_a_lost_row_before_the_restored_step_is_reported(tmp_path, capsys):
     trainer = Trainer(cfg)
     rows = trainer.run()
     next(rows), next(rows)  # the trainer is at step 40: a checkpoint there
-    write_rows(tmp_path / METRICS_FILE, [{"step": 20}])  # the row of step 40 was cut off, with no copy
+    write_rows(
+        tmp_path / METRICS_FILE, [{"step": 20}]
+    )  # the row of step 40 was cut off, with no copy
     list(recorded_run(trainer, tmp_path, budget="tiny"))
     assert "steps [40] are lost" in capsys.readouterr().err
     assert read_json(tmp_path / RUN_FILE)["sessions"][-1]["missing_steps"] == [40]

@@ -56,22 +56,40 @@ def test_multiseed_trains_ten_seeds_per_arm_without_a_scheduler():
 
 
 BROKEN = {
-    "unknown key in space": ('s = SearchSpace(space={"noise_scal": tune.grid_search([1.0])})', "noise_scal"),
+    "unknown key in space": (
+        's = SearchSpace(space={"noise_scal": tune.grid_search([1.0])})',
+        "noise_scal",
+    ),
     "unknown key in base": ('s = SearchSpace(space={}, base={"lrr": 0.1})', "lrr"),
-    "grid value out of range": ('s = SearchSpace(space={"mixed_ratio": tune.grid_search([0.5, 1.5])})', "mixed_ratio"),
-    "bad choice": ('s = SearchSpace(space={"strategy": tune.choice(["adversarial", "advers"])})', "strategy"),
+    "grid value out of range": (
+        's = SearchSpace(space={"mixed_ratio": tune.grid_search([0.5, 1.5])})',
+        "mixed_ratio",
+    ),
+    "bad choice": (
+        's = SearchSpace(space={"strategy": tune.choice(["adversarial", "advers"])})',
+        "strategy",
+    ),
     "distribution bound": ('s = SearchSpace(space={"lr": tune.loguniform(1e-4, 10.0)})', "'lr'"),
     "integer bound": ('s = SearchSpace(space={"opt_steps": tune.randint(-3, 5)})', "opt_steps"),
     "fixed value type": ('s = SearchSpace(space={"n": "five"})', "'n'"),
-    "budget override": ('s = SearchSpace(space={}, budgets={"tiny": Budget(config={"train_step": 5})})', "train_step"),
+    "budget override": (
+        's = SearchSpace(space={}, budgets={"tiny": Budget(config={"train_step": 5})})',
+        "train_step",
+    ),
     "unknown budget": ('s = SearchSpace(space={}, budgets={"huge": Budget()})', "huge"),
     "metric typo": ('s = SearchSpace(space={}, metric="val/mes")', "val/mes"),
-    "optuna with grid": ('s = SearchSpace(space={"n": tune.grid_search([3])}, searcher="optuna")', "grid_search"),
+    "optuna with grid": (
+        's = SearchSpace(space={"n": tune.grid_search([3])}, searcher="optuna")',
+        "grid_search",
+    ),
     "no object": ("x = 1", "exactly one SearchSpace"),
     "two objects": ("a = SearchSpace(space={})\nb = SearchSpace(space={})", "it assigns a, b"),
     "syntax error": ("s = SearchSpace(space={", "syntax error"),
     "raises": ("s = SearchSpace(space=undefined_name)", "NameError"),
-    "cross-field": ('s = SearchSpace(space={}, base={"lr_schedule": "cosine", "cosine_start": 10**9})', "cosine_start"),
+    "cross-field": (
+        's = SearchSpace(space={}, base={"lr_schedule": "cosine", "cosine_start": 10**9})',
+        "cosine_start",
+    ),
 }
 
 
@@ -113,7 +131,9 @@ def test_the_research_plan_is_a_campaign_of_the_plans_studies_in_order():
 
 def test_a_campaign_naming_a_missing_study_is_an_error(tmp_path):
     path = tmp_path / "plan.py"
-    path.write_text('from tune_ired.space import Campaign\nc = Campaign(studies=["here.py", "gone.py"])\n')
+    path.write_text(
+        'from tune_ired.space import Campaign\nc = Campaign(studies=["here.py", "gone.py"])\n'
+    )
     (tmp_path / "here.py").write_text(HEADER + "s = SearchSpace(space={})\n")
     with pytest.raises(SpaceError, match=r"do not exist.*gone\.py"):
         load_campaign(path)

@@ -19,7 +19,9 @@ from tune_ired.trainer import Trainer
 TOLERANCE = {torch.float32: 2e-5, torch.float64: 2e-7}
 
 
-def assert_relatively_close(actual: torch.Tensor, expected: torch.Tensor, tol: float, what: str) -> None:
+def assert_relatively_close(
+    actual: torch.Tensor, expected: torch.Tensor, tol: float, what: str
+) -> None:
     error = (actual - expected).norm() / expected.norm().clamp_min(torch.finfo(expected.dtype).tiny)
     assert error <= tol, f"{what}: relative error {error:.2e} > {tol:.0e}"
 
@@ -28,24 +30,38 @@ def loss_and_grads(loss_fn, cfg, model, device, dtype):
     """One loss (with metrics) and its parameter gradients, on fresh copies of the same problems and generators."""
     model.zero_grad(set_to_none=True)
     sched = Schedule(cfg.diffusion_steps, clip_scale=cfg.clip_scale, device=device)
-    drawn = draw_seed_batch(cfg.batch_size, cfg.n, cfg.train_lambda, [make_generator(device, s, 2) for s in cfg.seeds])
+    drawn = draw_seed_batch(
+        cfg.batch_size, cfg.n, cfg.train_lambda, [make_generator(device, s, 2) for s in cfg.seeds]
+    )
     problems = Problems(x=drawn.x.to(dtype), y0=drawn.y0.to(dtype))
     generators = [make_generator(device, s, 3) for s in cfg.seeds]
     options = LossOptions.from_config(cfg)
-    out = loss_fn(model, sched, problems, generators=generators, options=options, miner=options.mining.miner())
+    out = loss_fn(
+        model, sched, problems, generators=generators, options=options, miner=options.mining.miner()
+    )
     out.loss.backward()
     return out, [p.grad.clone() for p in model.parameters()]
 
 
 @pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
 def test_compiled_loss_matches_eager(device, dtype):
-    cfg = make_config({"num_threads": 1, "compile": True}, budget="tiny")  # the tiny trainer's: test_train reuses them
-    torch.set_num_threads(cfg.num_threads)  # as the trainer does: compiled graphs are specific to the thread count
+    cfg = make_config(
+        {"num_threads": 1, "compile": True}, budget="tiny"
+    )  # the tiny trainer's: test_train reuses them
+    torch.set_num_threads(
+        cfg.num_threads
+    )  # as the trainer does: compiled graphs are specific to the thread count
     model = EnergyModel(
-        seeds=cfg.seeds, n=cfg.n, hidden=cfg.hidden, time_dim=cfg.time_dim, diffusion_steps=cfg.diffusion_steps
+        seeds=cfg.seeds,
+        n=cfg.n,
+        hidden=cfg.hidden,
+        time_dim=cfg.time_dim,
+        diffusion_steps=cfg.diffusion_steps,
     ).to(device, dtype)
     eager, eager_grads = loss_and_grads(training_loss, cfg, model, device, dtype)
-    compiled, compiled_grads = loss_and_grads(StepSpeed.from_config(cfg, device).loss, cfg, model, device, dtype)
+    compiled, compiled_grads = loss_and_grads(
+        StepSpeed.from_config(cfg, device).loss, cfg, model, device, dtype
+    )
     tol = TOLERANCE[dtype]
     assert_relatively_close(compiled.loss, eager.loss, tol, "loss")
     assert compiled.metrics.keys() == eager.metrics.keys()
@@ -68,10 +84,14 @@ def test_a_later_trainer_reuses_the_compiled_graphs(device):
 
 @pytest.mark.parametrize("precision", ["fp32", "tf32", "bf16"])
 def test_each_precision_trains(device, precision):
-    cfg = make_config({"num_threads": 1, "device": device.type, "precision": precision}, budget="tiny")
+    cfg = make_config(
+        {"num_threads": 1, "device": device.type, "precision": precision}, budget="tiny"
+    )
     before = torch.get_float32_matmul_precision()
     try:
-        trainer = Trainer(cfg)  # sets the process's matmul precision: put back for the tests that follow
+        trainer = Trainer(
+            cfg
+        )  # sets the process's matmul precision: put back for the tests that follow
         rows = list(trainer.run())
     finally:
         torch.set_float32_matmul_precision(before)

@@ -13,7 +13,14 @@ import pytest
 from scipy import stats
 
 from tune_ired.analysis import figures
-from tune_ired.analysis.arms import arm_keys, label_arms, resolve_arm, seed_curves, seed_finals, steps_to_threshold
+from tune_ired.analysis.arms import (
+    arm_keys,
+    label_arms,
+    resolve_arm,
+    seed_curves,
+    seed_finals,
+    steps_to_threshold,
+)
 from tune_ired.analysis.stats import (
     CONFIDENCE,
     compare_to_baseline,
@@ -25,7 +32,13 @@ from tune_ired.analysis.stats import (
     seed_matrix,
     summarize_arms,
 )
-from tune_ired.analysis.verdict import DCD_CRITERION, MINING_CRITERION, criterion_for, judge_intervals, verdicts
+from tune_ired.analysis.verdict import (
+    DCD_CRITERION,
+    MINING_CRITERION,
+    criterion_for,
+    judge_intervals,
+    verdicts,
+)
 
 BASE = [10.0, 12.0, 11.0, 13.0]
 BETTER = [7.0, 9.0, 8.0, 9.0]
@@ -58,7 +71,9 @@ def test_summary_mean_std_and_reproducible_ci(wide):
     row = summary.loc["better"]
     assert row["seeds"] == 4
     assert row["mean"] == pytest.approx(8.25)
-    assert row["std"] == pytest.approx(math.sqrt(2.75 / 3))  # squared deviations 1.5625+.5625+.0625+.5625
+    assert row["std"] == pytest.approx(
+        math.sqrt(2.75 / 3)
+    )  # squared deviations 1.5625+.5625+.0625+.5625
     assert 7.0 <= row["ci_low"] <= 8.25 <= row["ci_high"] <= 9.0
     again = summarize_arms(wide)
     assert again.loc["better", "ci_low"] == row["ci_low"]
@@ -72,7 +87,9 @@ def test_arms_that_truly_differ(wide):
     assert row["cohen_d"] == pytest.approx(-3.25 / 0.5)  # differences have sd 0.5
     t = -3.25 / (0.5 / 2)  # mean difference over its standard error, 3 degrees of freedom
     assert row["t_p"] == pytest.approx(2 * stats.t.sf(abs(t), df=3))
-    assert row["wilcoxon_p"] == pytest.approx(2 / 16)  # all 4 signs negative: exact two-sided 2 * (1/2)^4
+    assert row["wilcoxon_p"] == pytest.approx(
+        2 / 16
+    )  # all 4 signs negative: exact two-sided 2 * (1/2)^4
     assert row["improvement_low"] < row["improvement_pct"] < row["improvement_high"]
 
 
@@ -102,8 +119,12 @@ def test_exact_wilcoxon_matches_scipy_and_handles_ties_and_zeros():
     for n in (2, 3, 5, 8):
         diff = rng.normal(size=n)
         assert exact_wilcoxon_p(diff) == pytest.approx(stats.wilcoxon(diff, method="exact").pvalue)
-    assert exact_wilcoxon_p(np.array([3.0, 3.0, 3.0])) == pytest.approx(2 / 2**3)  # tied, all one sign
-    assert exact_wilcoxon_p(np.array([2.0, -2.0, 2.0, 0.0])) == pytest.approx(1.0)  # the zero is dropped
+    assert exact_wilcoxon_p(np.array([3.0, 3.0, 3.0])) == pytest.approx(
+        2 / 2**3
+    )  # tied, all one sign
+    assert exact_wilcoxon_p(np.array([2.0, -2.0, 2.0, 0.0])) == pytest.approx(
+        1.0
+    )  # the zero is dropped
     assert exact_wilcoxon_p(np.zeros(4)) == 1.0
 
 
@@ -113,7 +134,9 @@ def test_constant_differences_give_an_exact_p_and_no_effect_size():
     row = compare_to_baseline(wide, baseline="base").loc["shifted"]
     assert row["constant"] and math.isnan(row["t_p"]) and math.isnan(row["cohen_d"])
     assert row["wilcoxon_p"] == pytest.approx(2 / 2**5)
-    assert row["improvement_low"] < row["improvement_pct"] < row["improvement_high"]  # the baseline still varies
+    assert (
+        row["improvement_low"] < row["improvement_pct"] < row["improvement_high"]
+    )  # the baseline still varies
 
 
 def test_near_constant_differences_are_constant_not_a_huge_effect():
@@ -121,7 +144,9 @@ def test_near_constant_differences_are_constant_not_a_huge_effect():
     base = np.array([0.0312, 0.0417, 0.0355])
     rounding = {
         "float64": base - 0.0071 + np.array([0.0, 1e-16, -1e-16]),  # a few float64 ulps
-        "float32": (base - 0.0071).astype(np.float32).astype(float),  # metrics come off the device as float32
+        "float32": (base - 0.0071)
+        .astype(np.float32)
+        .astype(float),  # metrics come off the device as float32
     }
     wide = pd.DataFrame({"base": base, **rounding})
     table = compare_to_baseline(wide, baseline="base")
@@ -151,7 +176,9 @@ def test_an_arm_without_a_p_value_keeps_its_place_in_the_holm_family(wide):
     lonely = wide.assign(lonely=[7.0, np.nan, np.nan, np.nan])  # one paired seed: no test
     table = compare_to_baseline(lonely, baseline="base")
     assert math.isnan(table.loc["lonely", "t_p"]) and math.isnan(table.loc["lonely", "t_p_holm"])
-    assert table.loc["better", "t_p_holm"] == pytest.approx(3 * table.loc["better", "t_p"])  # family of 3, not 2
+    assert table.loc["better", "t_p_holm"] == pytest.approx(
+        3 * table.loc["better", "t_p"]
+    )  # family of 3, not 2
 
 
 def test_summary_best_seed_follows_the_mode(wide):
@@ -177,7 +204,9 @@ def test_kendalls_w_zero_when_seeds_disagree():
 
 
 def test_max_mode_flips_the_direction(wide):
-    table = compare_to_baseline(wide, baseline="base", mode="max")  # higher is better: "better" is worse
+    table = compare_to_baseline(
+        wide, baseline="base", mode="max"
+    )  # higher is better: "better" is worse
     assert table.loc["better", "improvement_pct"] == pytest.approx(-(11.5 - 8.25) / 11.5 * 100)
     assert rank_consistency(wide, mode="max").loc["better", "share_first"] == 0.0
 
@@ -201,16 +230,27 @@ def test_verdicts(wide):
 
 def loader_tables(*, multi_seed: bool) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
     """Trials, curves and seeds tables as tune_ired.results builds them: 2 strategies x 2 seeds, steps 10, 20."""
-    arms = {"none": [[0.5, 0.4], [0.6, 0.45]], "adversarial": [[0.4, 0.3], [0.5, 0.35]]}  # [seed][step]
+    arms = {
+        "none": [[0.5, 0.4], [0.6, 0.45]],
+        "adversarial": [[0.4, 0.3], [0.5, 0.35]],
+    }  # [seed][step]
     trials, curves, seeds = [], [], []
     for strategy, per_seed in arms.items():
         ids = [strategy] if multi_seed else [f"{strategy}-{s}" for s in range(len(per_seed))]
         for trial_id in ids:
             owned = range(len(per_seed)) if multi_seed else [int(trial_id[-1])]
-            config = {"config/strategy": strategy, "config/num_seeds": len(owned), "config/seed": owned[0]}
+            config = {
+                "config/strategy": strategy,
+                "config/num_seeds": len(owned),
+                "config/seed": owned[0],
+            }
             trials.append({"trial_id": trial_id, "status": "completed", **config})
             for i, step in enumerate((10, 20)):
-                row = {"trial_id": trial_id, "step": step, "val/mse": np.mean([per_seed[s][i] for s in owned])}
+                row = {
+                    "trial_id": trial_id,
+                    "step": step,
+                    "val/mse": np.mean([per_seed[s][i] for s in owned]),
+                }
                 if multi_seed:
                     row.update({f"seed/{s}/val/mse": per_seed[s][i] for s in owned})
                 curves.append(row)
@@ -219,7 +259,9 @@ def loader_tables(*, multi_seed: bool) -> tuple[pd.DataFrame, pd.DataFrame, pd.D
     return pd.DataFrame(trials), pd.DataFrame(curves), pd.DataFrame(seeds)
 
 
-@pytest.mark.parametrize("multi_seed", [True, False], ids=["seeds-in-one-trial", "one-trial-per-seed"])
+@pytest.mark.parametrize(
+    "multi_seed", [True, False], ids=["seeds-in-one-trial", "one-trial-per-seed"]
+)
 def test_both_seed_designs_give_the_same_tables(multi_seed):
     trials, curves, seeds = loader_tables(multi_seed=multi_seed)
     labelled = label_arms(trials)
@@ -231,12 +273,18 @@ def test_both_seed_designs_give_the_same_tables(multi_seed):
     long = seed_curves(labelled, curves, "val/mse")
     assert len(long) == 8 and set(long["seed"]) == {0, 1}
     reached = steps_to_threshold(long, 0.4).set_index(["arm", "seed"])["steps"]
-    assert reached[("adversarial", 0)] == 10 and reached[("adversarial", 1)] == 20 and reached[("none", 0)] == 20
+    assert (
+        reached[("adversarial", 0)] == 10
+        and reached[("adversarial", 1)] == 20
+        and reached[("none", 0)] == 20
+    )
     assert math.isnan(reached[("none", 1)])  # never reached 0.4
 
 
 def test_arm_labels_of_joint_searches_and_baseline_lookup():
-    trials = pd.DataFrame({"trial_id": ["a", "b"], "config/opt_steps": [1, 5], "config/noise_scale": [0.5, 2.0]})
+    trials = pd.DataFrame(
+        {"trial_id": ["a", "b"], "config/opt_steps": [1, 5], "config/noise_scale": [0.5, 2.0]}
+    )
     labels = list(label_arms(trials)["arm"])
     assert labels == ["opt_steps=1 noise_scale=0.5", "opt_steps=5 noise_scale=2"]
     assert resolve_arm("opt_steps=5 noise_scale=2", labels) == labels[1]
@@ -255,8 +303,14 @@ def test_figures_build_with_one_trace_group_per_arm():
     finals = seed_finals(labelled, seeds).assign(knob=lambda t: t["arm"])
     assert len(figures.response_curve(finals, knob="knob", metric="final/val/mse").data) == 2
     joint = labelled.assign(**{"config/noise_scale": [0.1, 3.0], "final/val/mse": [0.4, 0.3]})
-    parallel = figures.parallel_coordinates(joint, knobs=["strategy", "noise_scale"], metric="final/val/mse")
-    assert [d.label for d in parallel.data[0].dimensions] == ["strategy", "noise_scale", "log10 final/val/mse"]
+    parallel = figures.parallel_coordinates(
+        joint, knobs=["strategy", "noise_scale"], metric="final/val/mse"
+    )
+    assert [d.label for d in parallel.data[0].dimensions] == [
+        "strategy",
+        "noise_scale",
+        "log10 final/val/mse",
+    ]
     survival = figures.rung_survival(curves, labelled.assign(status=["completed", "stopped"]))
     assert {bar.name for bar in survival.data} == {"completed", "stopped"}
 
@@ -284,10 +338,14 @@ def simulate(rng, *, seeds: int, improvement: float, cv: float, correlation: flo
     """(arm, base) of shape (SIMULATED_STUDIES, seeds) whose true means differ by exactly `improvement`."""
     shared = rng.standard_normal((SIMULATED_STUDIES, seeds))
     own = rng.standard_normal((2, SIMULATED_STUDIES, seeds))
-    z_arm, z_base = (math.sqrt(correlation) * shared + math.sqrt(1 - correlation) * own[i] for i in (0, 1))
+    z_arm, z_base = (
+        math.sqrt(correlation) * shared + math.sqrt(1 - correlation) * own[i] for i in (0, 1)
+    )
     if additive:
         return BASELINE_MSE * (1 - improvement + cv * z_arm), BASELINE_MSE * (1 + cv * z_base)
-    sigma = math.sqrt(math.log1p(cv**2))  # lognormal with this CV; exp(sigma z - sigma^2 / 2) has mean 1
+    sigma = math.sqrt(
+        math.log1p(cv**2)
+    )  # lognormal with this CV; exp(sigma z - sigma^2 / 2) has mean 1
     noise_arm, noise_base = (np.exp(sigma * z - sigma**2 / 2) for z in (z_arm, z_base))
     return BASELINE_MSE * (1 - improvement) * noise_arm, BASELINE_MSE * noise_base
 
@@ -301,12 +359,15 @@ def meets_rate(arm: np.ndarray, base: np.ndarray) -> float:
 @pytest.mark.parametrize("seeds", [3, 5, 10])
 def test_meets_is_rarely_claimed_for_an_improvement_exactly_at_the_threshold(seeds, model):
     rng = np.random.default_rng([SIMULATION_SEED, seeds, list(NOISE_MODELS).index(model)])
-    arm, base = simulate(rng, seeds=seeds, improvement=MINING_CRITERION.low / 100, **NOISE_MODELS[model])
+    arm, base = simulate(
+        rng, seeds=seeds, improvement=MINING_CRITERION.low / 100, **NOISE_MODELS[model]
+    )
     assert meets_rate(arm, base) <= 0.05  # measured 2.1-3.0% (one-sided 2.5% by construction)
 
 
 @pytest.mark.parametrize(
-    ("model", "least"), [("lognormal CV 10%, correlation 0.5", 0.95), ("lognormal CV 15%, independent", 0.7)]
+    ("model", "least"),
+    [("lognormal CV 10%, correlation 0.5", 0.95), ("lognormal CV 15%, independent", 0.7)],
 )
 def test_meets_is_reached_for_a_clear_improvement_with_10_seeds(model, least):
     rng = np.random.default_rng([SIMULATION_SEED, 35])
@@ -317,11 +378,15 @@ def test_meets_is_reached_for_a_clear_improvement_with_10_seeds(model, least):
 def test_the_simulated_rule_is_the_reports_rule():
     """compare_to_baseline and the verdict use the same interval and judgement as the vectorised simulation."""
     rng = np.random.default_rng(SIMULATION_SEED)
-    arm, base = simulate(rng, seeds=5, improvement=0.2, **NOISE_MODELS["lognormal CV 10%, correlation 0.5"])
+    arm, base = simulate(
+        rng, seeds=5, improvement=0.2, **NOISE_MODELS["lognormal CV 10%, correlation 0.5"]
+    )
     low, high = improvement_interval(arm, base)
     for study in range(5):
         wide = pd.DataFrame({"base": base[study], "arm": arm[study]})
         row = compare_to_baseline(wide, baseline="base").loc["arm"]
-        assert (row["improvement_low"], row["improvement_high"]) == pytest.approx((low[study], high[study]))
+        assert (row["improvement_low"], row["improvement_high"]) == pytest.approx(
+            (low[study], high[study])
+        )
         verdict = verdicts(compare_to_baseline(wide, baseline="base"), baseline="base")[0]
         assert verdict.outcome == judge_intervals(low[study], high[study], MINING_CRITERION.low)

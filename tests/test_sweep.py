@@ -48,7 +48,10 @@ tpe = SearchSpace(
     budgets={{"tiny": Budget(config={{"train_steps": 60, "eval_every": {EVAL_EVERY}}})}},
 )
 """
-LONG_STEPS, LONG_EVAL_EVERY = 3000, 100  # ~10 s per trial on an idle machine: time to kill the driver mid-run
+LONG_STEPS, LONG_EVAL_EVERY = (
+    3000,
+    100,
+)  # ~10 s per trial on an idle machine: time to kill the driver mid-run
 LONG_SPACE = f"""
 long = SearchSpace(
     space={{"noise_scale": tune.grid_search([0.1, 1.0])}},
@@ -58,7 +61,9 @@ long = SearchSpace(
 """
 SWEEP_TIMEOUT_S = 600  # a busy 2-core machine; a healthy tiny sweep takes well under a minute
 KILL_AFTER_REPORTS = 3  # per trial: checkpoints exist, the trial is mid-run
-SNAPSHOT_WAIT_S = 2 * float(tuner.SNAPSHOT_PERIOD_S)  # the experiment snapshot has caught up with the checkpoints
+SNAPSHOT_WAIT_S = 2 * float(
+    tuner.SNAPSHOT_PERIOD_S
+)  # the experiment snapshot has caught up with the checkpoints
 
 
 @dataclass(frozen=True)
@@ -100,7 +105,9 @@ def run_cli(tmp: Path, name: str, body: str, *extra: str) -> Finished:
 
 @pytest.fixture(scope="module")
 def asha_sweep(tmp_path_factory) -> Finished:
-    return run_cli(tmp_path_factory.mktemp("asha"), "asha_grid", ASHA_SPACE, "--max-concurrent", "2")
+    return run_cli(
+        tmp_path_factory.mktemp("asha"), "asha_grid", ASHA_SPACE, "--max-concurrent", "2"
+    )
 
 
 def test_tiny_sweep_completes_and_writes_the_tidy_table(asha_sweep):
@@ -123,14 +130,18 @@ def test_statuses_asha_stopped_and_diverged(asha_sweep):
     assert (others["status"] == "stopped").sum() >= 1, "ASHA stopped no trial"
     assert (others["status"] == "completed").sum() >= 1
     completed = others[others["status"] == "completed"]
-    assert (completed["last_step"] == 80).all() and (others.query("status == 'stopped'")["last_step"] < 80).all()
+    assert (completed["last_step"] == 80).all() and (
+        others.query("status == 'stopped'")["last_step"] < 80
+    ).all()
     assert others["best/val/mse"].notna().all()
 
 
 def test_diverged_trial_never_reported_nan(asha_sweep):
     folders = asha_sweep.folder.glob("trial_*")
     diverged = next(p for p in folders if json.loads((p / "config.json").read_text())["lr"] == 1)
-    (row,) = [json.loads(line) for line in (diverged / "result.json").read_text().splitlines()]  # what Tune saw
+    (row,) = [
+        json.loads(line) for line in (diverged / "result.json").read_text().splitlines()
+    ]  # what Tune saw
     assert row["diverged"] and row["val/mse"] > 1e6  # the finite sentinel, not NaN
 
 
@@ -139,7 +150,10 @@ def test_optuna_with_asha(tmp_path):
     assert done.code == 0, done.output[-3000:]
     trials = load_sweep(done.folder).trials
     assert len(trials) == 4 and set(trials["status"]) <= {"completed", "stopped"}
-    assert trials["config/noise_scale"].nunique() == 4 and trials["config/noise_scale"].between(0.01, 3.0).all()
+    assert (
+        trials["config/noise_scale"].nunique() == 4
+        and trials["config/noise_scale"].between(0.01, 3.0).all()
+    )
     assert json.loads((done.folder / "sweep.json").read_text())["searcher"] == "optuna"
 
 
@@ -148,7 +162,11 @@ def reports_per_trial(folder: Path) -> dict[str, int]:
 
 
 def test_kill_9_then_resume(tmp_path):
-    space, log, folder = write_space(tmp_path, "long", LONG_SPACE), tmp_path / "long.log", tmp_path / "long"
+    space, log, folder = (
+        write_space(tmp_path, "long", LONG_SPACE),
+        tmp_path / "long.log",
+        tmp_path / "long",
+    )
     args = [str(space), "--budget", "tiny", "--storage", str(tmp_path)]
     first = start(args, log)
     deadline = time.monotonic() + SWEEP_TIMEOUT_S
@@ -172,7 +190,9 @@ def test_kill_9_then_resume(tmp_path):
     for _, curve in sweep_results.curves.groupby("trial_id"):
         assert curve["step"].tolist() == expected  # every evaluation exactly once
     for name, rows in before.items():
-        after = [json.loads(line) for line in (folder / name / "metrics.jsonl").read_text().splitlines()]
+        after = [
+            json.loads(line) for line in (folder / name / "metrics.jsonl").read_text().splitlines()
+        ]
         assert [row["step"] for row in after] == expected  # on disk too, not only in the tables
         # the first evaluation, checkpointed before the kill, is kept as written then (its wall-clock
         # perf/ figures included): a trial restarted from step 0 would have computed it again
@@ -187,24 +207,39 @@ def test_checkpoints_are_spaced_so_the_snapshot_never_names_a_deleted_one():
     assert wants_checkpoint(cfg, first, trainer, since_last=None)
     assert not wants_checkpoint(cfg, first, trainer, since_last=10 * MIN_CHECKPOINT_INTERVAL_S)
     every_eval = make_config({"train_steps": 40, "eval_every": 20}, budget="tiny")
-    assert not wants_checkpoint(every_eval, first, trainer, since_last=0.5 * MIN_CHECKPOINT_INTERVAL_S)
+    assert not wants_checkpoint(
+        every_eval, first, trainer, since_last=0.5 * MIN_CHECKPOINT_INTERVAL_S
+    )
     assert wants_checkpoint(every_eval, first, trainer, since_last=MIN_CHECKPOINT_INTERVAL_S)
     last = next(rows)  # step 40: the run's end is always checkpointed
     assert trainer.finished and wants_checkpoint(cfg, last, trainer, since_last=0.0)
 
 
 def test_trial_that_raises_once_is_retried_from_its_checkpoint(tmp_path, monkeypatch):
-    for name in ("TUNE_GLOBAL_CHECKPOINT_S", "RAY_AIR_NEW_OUTPUT"):  # run() sets them; restored afterwards
+    for name in (
+        "TUNE_GLOBAL_CHECKPOINT_S",
+        "RAY_AIR_NEW_OUTPUT",
+    ):  # run() sets them; restored afterwards
         monkeypatch.setenv(name, os.environ.get(name, ""))
     ray.cloudpickle.register_pickle_by_value(flaky_trainable)  # Ray's workers cannot import tests/
     space = write_space(tmp_path, "flaky", ASHA_SPACE.replace("[3e-3, 1.0, 1e-3, 1e-4]", "[3e-3]"))
-    plan = plan_sweep(sweep.parse_args([str(space), "--budget", "tiny", "--storage", str(tmp_path)]))
+    plan = plan_sweep(
+        sweep.parse_args([str(space), "--budget", "tiny", "--storage", str(tmp_path)])
+    )
     sweep.run(plan, trainable=flaky_trainable.fail_once)
     (trial,) = load_sweep(plan.folder).trials.to_dict("records")
     assert trial["status"] == "completed" and trial["num_failures"] == 1
     assert "InjectedFailure" in trial["error"]
-    raw = [json.loads(line)["step"] for line in next(plan.folder.glob("*/result.json")).read_text().splitlines()]
-    assert raw == [20, 40, 60, 80]  # the retry went on from the checkpoint at step 20, not from step 0
+    raw = [
+        json.loads(line)["step"]
+        for line in next(plan.folder.glob("*/result.json")).read_text().splitlines()
+    ]
+    assert raw == [
+        20,
+        40,
+        60,
+        80,
+    ]  # the retry went on from the checkpoint at step 20, not from step 0
 
 
 def closed_port() -> int:
@@ -217,11 +252,27 @@ BAD_INPUTS = {  # argv, what the message must say, whether it must name the file
     "missing file": (["missing.py"], "no such search-space file", True),
     "syntax error": (["broken.py"], "syntax error at line 3", True),
     "no space object": (["empty.py"], "exactly one SearchSpace", True),
-    "unknown key in file": (["typo.py"], "unknown key 'noise_scal'. Did you mean 'noise_scale'?", True),
-    "unknown key in --set": (["good.py", "--set", "lrr=0.1"], "unknown key 'lrr'. Did you mean 'lr'?", False),
+    "unknown key in file": (
+        ["typo.py"],
+        "unknown key 'noise_scal'. Did you mean 'noise_scale'?",
+        True,
+    ),
+    "unknown key in --set": (
+        ["good.py", "--set", "lrr=0.1"],
+        "unknown key 'lrr'. Did you mean 'lr'?",
+        False,
+    ),
     "bad value in --set": (["good.py", "--set", "lr=7"], "'lr' = '7' is not valid", False),
-    "budget the file lacks": (["good.py", "--budget", "paper"], "budget 'paper' is not supported", True),
-    "unreachable address": (["good.py", "--address", "127.0.0.1:PORT"], "nothing answers there", False),
+    "budget the file lacks": (
+        ["good.py", "--budget", "paper"],
+        "budget 'paper' is not supported",
+        True,
+    ),
+    "unreachable address": (
+        ["good.py", "--address", "127.0.0.1:PORT"],
+        "nothing answers there",
+        False,
+    ),
     "resume of nothing": (["good.py", "--resume"], "holds no sweep to resume", False),
 }
 
@@ -230,8 +281,12 @@ BAD_INPUTS = {  # argv, what the message must say, whether it must name the file
 def bad_files(tmp_path) -> Path:
     (tmp_path / "broken.py").write_text(HEADER + "s = SearchSpace(space={")
     (tmp_path / "empty.py").write_text(HEADER + "x = 1\n")
-    (tmp_path / "typo.py").write_text(HEADER + 's = SearchSpace(space={"noise_scal": tune.grid_search([1.0])})\n')
-    (tmp_path / "good.py").write_text(HEADER + 's = SearchSpace(space={}, budgets={"tiny": Budget()})\n')
+    (tmp_path / "typo.py").write_text(
+        HEADER + 's = SearchSpace(space={"noise_scal": tune.grid_search([1.0])})\n'
+    )
+    (tmp_path / "good.py").write_text(
+        HEADER + 's = SearchSpace(space={}, budgets={"tiny": Budget()})\n'
+    )
     return tmp_path
 
 
@@ -248,20 +303,37 @@ def test_bad_input_exits_2_before_ray_starts(bad_files, capsys, argv, needle, na
 def test_unknown_budget_and_busy_folder_exit_2(bad_files, capsys):
     with pytest.raises(SystemExit) as exit_info:
         sweep.main([str(bad_files / "good.py"), "--budget", "huge"])
-    assert exit_info.value.code == ExitCode.BAD_INPUT and "invalid choice: 'huge'" in capsys.readouterr().err
+    assert (
+        exit_info.value.code == ExitCode.BAD_INPUT
+        and "invalid choice: 'huge'" in capsys.readouterr().err
+    )
     held = bad_files / "results" / "good"
     (held / "trial_x").mkdir(parents=True)  # a trial of another sweep has started there
     (held / "trial_x" / "config.json").write_text("{}")
-    (held / "sweep.json").write_text(json.dumps({"file": str(bad_files / "typo.py"), "budget": "tiny"}))
+    (held / "sweep.json").write_text(
+        json.dumps({"file": str(bad_files / "typo.py"), "budget": "tiny"})
+    )
     assert sweep.main([str(bad_files / "good.py"), "--storage", str(bad_files / "results")]) == 2
     err = capsys.readouterr().err
-    assert "holds another sweep" in err and "typo.py" in err and "good.py" in err and "--overwrite" in err
+    assert (
+        "holds another sweep" in err
+        and "typo.py" in err
+        and "good.py" in err
+        and "--overwrite" in err
+    )
 
 
 def test_cli_subprocess_unreachable_address(tmp_path):
     space = write_space(tmp_path, "good", 's = SearchSpace(space={}, budgets={"tiny": Budget()})\n')
     done = subprocess.run(
-        [sys.executable, "-m", "tune_ired.sweep", str(space), "--address", f"127.0.0.1:{closed_port()}"],
+        [
+            sys.executable,
+            "-m",
+            "tune_ired.sweep",
+            str(space),
+            "--address",
+            f"127.0.0.1:{closed_port()}",
+        ],
         capture_output=True,
         text=True,
         timeout=SWEEP_TIMEOUT_S,

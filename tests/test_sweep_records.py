@@ -39,16 +39,31 @@ def diverging(tmp_path_factory):
 
 
 def trial_folder(folder, lr):
-    return next(p for p in folder.glob("trial_*") if json.loads((p / "config.json").read_text())["lr"] == lr)
+    return next(
+        p for p in folder.glob("trial_*") if json.loads((p / "config.json").read_text())["lr"] == lr
+    )
 
 
 def test_every_trial_records_its_whole_config_and_provenance(diverging):
     meta = json.loads((diverging / "sweep.json").read_text())
     provenance = meta["provenance"]
-    for key in ("code", "python", "packages", "device", "host", "slurm_job_id", "command", "started_at"):
+    for key in (
+        "code",
+        "python",
+        "packages",
+        "device",
+        "host",
+        "slurm_job_id",
+        "command",
+        "started_at",
+    ):
         assert key in provenance, key
     assert provenance["ended_at"] and "tune_ired.sweep" in provenance["command"]
-    assert provenance["packages"]["ray"] and provenance["packages"]["optuna"] and provenance["packages"]["torch"]
+    assert (
+        provenance["packages"]["ray"]
+        and provenance["packages"]["optuna"]
+        and provenance["packages"]["torch"]
+    )
     for trial in diverging.glob("trial_*"):
         assert set(json.loads((trial / "config.json").read_text())) == set(FIELDS)
         (session,) = json.loads((trial / "run.json").read_text())["sessions"]
@@ -59,13 +74,24 @@ def test_every_trial_records_its_whole_config_and_provenance(diverging):
 def test_a_trial_repeats_from_its_folder(diverging, tmp_path):
     trial = trial_folder(diverging, 3e-3)
     again = tmp_path / "again"
-    cmd = [sys.executable, "-m", "tune_ired.train", "--config", str(trial / "config.json"), "--out", str(again)]
+    cmd = [
+        sys.executable,
+        "-m",
+        "tune_ired.train",
+        "--config",
+        str(trial / "config.json"),
+        "--out",
+        str(again),
+    ]
     done = subprocess.run(cmd, capture_output=True, text=True, timeout=REPORT_TIMEOUT_S)
     assert done.returncode == 0, done.stderr
 
     def rows(folder):
         lines = (folder / "metrics.jsonl").read_text().splitlines()
-        return [{k: v for k, v in json.loads(line).items() if not k.startswith("perf/")} for line in lines]
+        return [
+            {k: v for k, v in json.loads(line).items() if not k.startswith("perf/")}
+            for line in lines
+        ]
 
     assert rows(again) == rows(trial)
 
@@ -77,14 +103,31 @@ def test_the_tables_on_disk_count_the_diverged_seed(diverging):
     seeds = pd.read_parquet(diverging / "seeds.parquet")
     bad = seeds[(seeds["config/lr"] == 0.05) & (seeds["seed"] == BAD_SEED)].iloc[0]
     assert bad["diverged"] and bad["diverged_step"] == BAD_STEP and pd.isna(bad["final/val/mse"])
-    assert seeds[(seeds["config/lr"] == 0.05) & (seeds["seed"] != BAD_SEED)]["final/val/mse"].notna().all()
+    assert (
+        seeds[(seeds["config/lr"] == 0.05) & (seeds["seed"] != BAD_SEED)]["final/val/mse"]
+        .notna()
+        .all()
+    )
 
 
 def test_the_verdict_counts_the_diverged_seed(diverging, tmp_path):
-    cmd = [sys.executable, "-m", "tune_ired.report", str(diverging), "--baseline", BASELINE, "--out", str(tmp_path)]
+    cmd = [
+        sys.executable,
+        "-m",
+        "tune_ired.report",
+        str(diverging),
+        "--baseline",
+        BASELINE,
+        "--out",
+        str(tmp_path),
+    ]
     done = subprocess.run(cmd, capture_output=True, text=True, timeout=REPORT_TIMEOUT_S)
     assert done.returncode == 0, done.stderr
     summary = (tmp_path / "summary.md").read_text()
-    (line,) = [line for line in summary.splitlines() if f"{BAD_ARM} vs {BASELINE}" in line and "diverged" in line]
+    (line,) = [
+        line
+        for line in summary.splitlines()
+        if f"{BAD_ARM} vs {BASELINE}" in line and "diverged" in line
+    ]
     assert f"diverged: {BAD_ARM} 1/4, {BASELINE} 0/4" in line and line.startswith("- **MISSES**")
     assert f"Best arm by mean final val/mse: {BAD_ARM}" not in summary

@@ -15,7 +15,13 @@ def without_perf(rows):
 
 
 def short(device, **overrides):
-    overrides = {"train_steps": 40, "eval_every": 20, "num_threads": 1, "device": device.type, **overrides}
+    overrides = {
+        "train_steps": 40,
+        "eval_every": 20,
+        "num_threads": 1,
+        "device": device.type,
+        **overrides,
+    }
     return make_config(overrides, budget="tiny")
 
 
@@ -39,8 +45,15 @@ def test_same_config_same_numbers(device, compiled):
 
 
 @pytest.mark.parametrize(
-    ("overrides", "compiled"),  # compiled: the tiny single-seed graphs test_speed compiles too (one compilation)
-    [({}, False), ({"lr_schedule": "cosine", "cosine_start": 10, "num_seeds": 2}, False), ({}, True)],
+    (
+        "overrides",
+        "compiled",
+    ),  # compiled: the tiny single-seed graphs test_speed compiles too (one compilation)
+    [
+        ({}, False),
+        ({"lr_schedule": "cosine", "cosine_start": 10, "num_seeds": 2}, False),
+        ({}, True),
+    ],
 )
 def test_resumed_run_equals_uninterrupted_run(tmp_path, device, overrides, compiled):
     cfg = short(device, compile=compiled, **overrides)
@@ -56,7 +69,9 @@ def test_resumed_run_equals_uninterrupted_run(tmp_path, device, overrides, compi
 
 
 def test_cosine_schedule_starts_late_and_ends_at_floor():
-    cfg = make_config({"lr_schedule": "cosine", "cosine_start": 100, "train_steps": 1100, "lr_min_ratio": 0.1})
+    cfg = make_config(
+        {"lr_schedule": "cosine", "cosine_start": 100, "train_steps": 1100, "lr_min_ratio": 0.1}
+    )
     assert get_lr(0, cfg) == get_lr(100, cfg) == cfg.lr
     assert get_lr(600, cfg) == pytest.approx(0.55 * cfg.lr)
     assert get_lr(1100, cfg) == pytest.approx(0.1 * cfg.lr)
@@ -79,14 +94,18 @@ def test_gradient_clipping_is_per_seed_and_matches_torch(device):
 
 
 def test_diverging_run_stops_and_says_so(device):
-    rows = list(Trainer(short(device, lr=1.0, grad_clip=0.0, energy_weight=50.0, train_steps=200)).run())
+    rows = list(
+        Trainer(short(device, lr=1.0, grad_clip=0.0, energy_weight=50.0, train_steps=200)).run()
+    )
     assert rows[-1]["diverged"] and not any(row["diverged"] for row in rows[:-1])
     assert rows[-1]["step"] < 200
     assert not rows[-1]["train/loss"] <= 1e4
 
 
 def test_early_stopping_on_plateau(device):
-    rows = list(Trainer(short(device, train_steps=400, eval_every=10, lr=0.0, early_stop_patience=2)).run())
+    rows = list(
+        Trainer(short(device, train_steps=400, eval_every=10, lr=0.0, early_stop_patience=2)).run()
+    )
     assert rows[-1]["early_stopped"]
     assert rows[-1]["step"] == 30
 
@@ -94,7 +113,9 @@ def test_early_stopping_on_plateau(device):
 def test_checkpoint_of_an_older_config_loads_and_a_changed_key_is_named(device):
     state = Trainer(short(device)).state_dict()
     older = json.loads(state["config"])
-    del older["energy_l2"]  # a key added to Config after the checkpoint was written: its default applies
+    del older[
+        "energy_l2"
+    ]  # a key added to Config after the checkpoint was written: its default applies
     Trainer(short(device)).load_state_dict({**state, "config": json.dumps(older)})
     with pytest.raises(ValueError, match=r"different config \(energy_l2, lr\)"):
         Trainer(short(device, lr=0.5, energy_l2=0.1)).load_state_dict(state)

@@ -18,7 +18,9 @@ KILL_TIMEOUT_S = 120
 
 
 def train(*args, **kwargs):
-    return subprocess.run([sys.executable, "-m", "tune_ired.train", *args], capture_output=True, text=True, **kwargs)
+    return subprocess.run(
+        [sys.executable, "-m", "tune_ired.train", *args], capture_output=True, text=True, **kwargs
+    )
 
 
 def rows_of(path):
@@ -37,7 +39,14 @@ def test_cli_writes_config_metrics_and_safe_checkpoints(tmp_path):
     assert json.loads((out / "config.json").read_text())["train_steps"] == 40
     rows = rows_of(out / "metrics.jsonl")
     assert [r["step"] for r in rows] == [20, 40]
-    for key in ("train/loss", "train/loss_denoise", "train/loss_energy", "val/mse", "val/mse_ood", "val/residual"):
+    for key in (
+        "train/loss",
+        "train/loss_denoise",
+        "train/loss_energy",
+        "val/mse",
+        "val/mse_ood",
+        "val/residual",
+    ):
         assert key in rows[0]
     for name in ("latest", "best", "final"):
         state = torch.load(out / "checkpoints" / f"{name}.pt", weights_only=True)
@@ -106,7 +115,17 @@ def test_list_keys_documents_every_key():
 
 def test_a_run_repeats_from_its_folder_and_records_where_it_ran(tmp_path):
     first, again = tmp_path / "first", tmp_path / "again"
-    done = train(*TINY, "--set", "train_steps=40", "--set", "eval_every=20", "--set", "seed=2", "--out", str(first))
+    done = train(
+        *TINY,
+        "--set",
+        "train_steps=40",
+        "--set",
+        "eval_every=20",
+        "--set",
+        "seed=2",
+        "--out",
+        str(first),
+    )
     assert done.returncode == 0, done.stderr
     config = json.loads((first / "config.json").read_text())
     assert set(config) == set(make_config().to_dict())  # every key, not only the ones given
@@ -114,9 +133,17 @@ def test_a_run_repeats_from_its_folder_and_records_where_it_ran(tmp_path):
     assert run["budget"] == "tiny"
     (session,) = run["sessions"]
     assert session["packages"]["torch"] == torch.__version__ and session["device"]["kind"] == "cpu"
-    assert session["code"]["version"] and session["host"] and session["started_at"] <= session["ended_at"]
+    assert (
+        session["code"]["version"]
+        and session["host"]
+        and session["started_at"] <= session["ended_at"]
+    )
     assert "--out" in session["command"] and session["from_step"] == 0 and session["to_step"] == 40
-    repeated = train("--config", str(first / "config.json"), "--out", str(again))  # no budget, no --set
+    repeated = train(
+        "--config", str(first / "config.json"), "--out", str(again)
+    )  # no budget, no --set
     assert repeated.returncode == 0, repeated.stderr
     assert json.loads((again / "config.json").read_text()) == config
-    assert without_perf(rows_of(again / "metrics.jsonl")) == without_perf(rows_of(first / "metrics.jsonl"))
+    assert without_perf(rows_of(again / "metrics.jsonl")) == without_perf(
+        rows_of(first / "metrics.jsonl")
+    )

@@ -46,7 +46,9 @@ WIDTH_RISE = 1.0
 class Line:
     """Energy rises along one line per (seed, problem) through a centre."""
 
-    alphas: torch.Tensor  # (K,) signed distances from the centre along the direction, 0 in the middle
+    alphas: (
+        torch.Tensor
+    )  # (K,) signed distances from the centre along the direction, 0 in the middle
     rises: torch.Tensor  # (S, P, K) E(c + alpha u) - E(c)
     centre_energy: torch.Tensor  # (S, P) E(c)
 
@@ -54,7 +56,9 @@ class Line:
 def line_grid(*, radius: float, points: int) -> torch.Tensor:
     """`points` evenly spaced distances from -radius to radius; `points` is odd, so 0 is on the grid."""
     if points < 3 or points % 2 == 0:
-        raise ValueError(f"points = {points}: a line grid needs an odd number >= 3 of points (0 in the middle)")
+        raise ValueError(
+            f"points = {points}: a line grid needs an odd number >= 3 of points (0 in the middle)"
+        )
     half = points // 2
     return torch.arange(-half, half + 1, dtype=torch.float64) * (radius / half)
 
@@ -75,12 +79,16 @@ def energy_at(energy: EnergyFn, points: torch.Tensor) -> torch.Tensor:
     return energy(points[:, :, None])[:, :, 0]
 
 
-def energy_along(energy: EnergyFn, centre: torch.Tensor, direction: torch.Tensor, alphas: torch.Tensor) -> Line:
+def energy_along(
+    energy: EnergyFn, centre: torch.Tensor, direction: torch.Tensor, alphas: torch.Tensor
+) -> Line:
     """The line through centre (S, P, d) along unit direction (S, P, d), at distances `alphas` (K,)."""
     steps = alphas.to(centre.dtype)[:, None]  # (K, 1)
     points = centre[:, :, None] + steps * direction[:, :, None]  # (S, P, K, d)
     centre_energy = energy_at(energy, centre)
-    return Line(alphas=alphas, rises=energy(points) - centre_energy[..., None], centre_energy=centre_energy)
+    return Line(
+        alphas=alphas, rises=energy(points) - centre_energy[..., None], centre_energy=centre_energy
+    )
 
 
 def first_crossing(distances: torch.Tensor, rises: torch.Tensor, level: float) -> torch.Tensor:
@@ -105,16 +113,22 @@ def basin_measures(line: Line, *, rise: float = WIDTH_RISE) -> dict[str, torch.T
     lowest = r.argmin(dim=-1)
     measures = {
         "depth": torch.minimum(r[..., 0], r[..., -1]),
-        "width_back": first_crossing(-line.alphas[: mid + 1].flip(0), r[..., : mid + 1].flip(-1), rise),
+        "width_back": first_crossing(
+            -line.alphas[: mid + 1].flip(0), r[..., : mid + 1].flip(-1), rise
+        ),
         "width_fwd": first_crossing(line.alphas[mid:], r[..., mid:], rise),
         "offset": line.alphas.to(r.dtype)[lowest],
         "excess": -r.gather(-1, lowest[..., None])[..., 0],
     }
     finite = torch.isfinite(r).all(dim=-1) & torch.isfinite(line.centre_energy)
-    return {key: torch.where(finite, value.to(r.dtype), math.nan) for key, value in measures.items()}
+    return {
+        key: torch.where(finite, value.to(r.dtype), math.nan) for key, value in measures.items()
+    }
 
 
-def target_measures(energy: EnergyFn, centre: torch.Tensor, target: torch.Tensor) -> dict[str, torch.Tensor]:
+def target_measures(
+    energy: EnergyFn, centre: torch.Tensor, target: torch.Tensor
+) -> dict[str, torch.Tensor]:
     """Distance ||q - c|| and energy rise E(q) - E(c) of target points q (S, P, d), each (S, P)."""
     return {
         "target_distance": (target - centre).norm(dim=-1),
@@ -123,7 +137,10 @@ def target_measures(energy: EnergyFn, centre: torch.Tensor, target: torch.Tensor
 
 
 def plane_rises(
-    energy: EnergyFn, centre: torch.Tensor, axes: tuple[torch.Tensor, torch.Tensor], coords: torch.Tensor
+    energy: EnergyFn,
+    centre: torch.Tensor,
+    axes: tuple[torch.Tensor, torch.Tensor],
+    coords: torch.Tensor,
 ) -> torch.Tensor:
     """Rises E(c + a u1 + b u2) - E(c), shape (S, P, A, B), for a, b in `coords` and orthonormal axes (u1, u2)."""
     u1, u2 = (axis[:, :, None, None] for axis in axes)  # (S, P, 1, 1, d)

@@ -10,9 +10,22 @@ from __future__ import annotations
 from typing import Any
 
 BUDGETS: dict[str, dict[str, Any]] = {
-    "tiny": dict(n=3, hidden=64, time_dim=16, batch_size=64, train_steps=300, eval_every=100, val_size=64, lr=3e-3),
-    "quick": dict(n=5, hidden=256, batch_size=256, train_steps=1000, eval_every=100, val_size=256, lr=1e-3),
-    "paper": dict(n=20, hidden=512, batch_size=2048, train_steps=100_000, eval_every=1000, val_size=1024),
+    "tiny": dict(
+        n=3,
+        hidden=64,
+        time_dim=16,
+        batch_size=64,
+        train_steps=300,
+        eval_every=100,
+        val_size=64,
+        lr=3e-3,
+    ),
+    "quick": dict(
+        n=5, hidden=256, batch_size=256, train_steps=1000, eval_every=100, val_size=256, lr=1e-3
+    ),
+    "paper": dict(
+        n=20, hidden=512, batch_size=2048, train_steps=100_000, eval_every=1000, val_size=1024
+    ),
 }
 BUDGET_PURPOSE = {
     "tiny": "seconds, for tests",

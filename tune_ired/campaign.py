@@ -43,11 +43,19 @@ from tune_ired.results import CAMPAIGN_FILE
 from tune_ired.runlog import read_json, write_json
 from tune_ired.space import SpaceError, load_campaign
 
-PARENT_VARIABLE = "TUNE_IRED_CAMPAIGN_PID"  # set for a study's sweep process: the campaign that started it
+PARENT_VARIABLE = (
+    "TUNE_IRED_CAMPAIGN_PID"  # set for a study's sweep process: the campaign that started it
+)
 DEFAULT_NAME = "campaign"  # the campaign of a list of files, without --name
 POLL_S = 0.5  # how often the campaign looks at its running studies
 ORPHAN_GRACE_S = 15.0  # a study whose campaign died stops as on Ctrl-C; if still running this much later, it exits
-CAMPAIGN_OPTIONS = {"--name": 1, "--storage": 1, "--address": 1, "--studies-at-once": 1, "--resume": 0}
+CAMPAIGN_OPTIONS = {
+    "--name": 1,
+    "--storage": 1,
+    "--address": 1,
+    "--studies-at-once": 1,
+    "--resume": 0,
+}
 
 
 class Status:
@@ -119,13 +127,17 @@ def child_options(argv: list[str], files: list[str]) -> list[str]:
     return out
 
 
-def study_argv(study: StudyRun, options: list[str], *, address: str | None, resume: bool) -> list[str]:
+def study_argv(
+    study: StudyRun, options: list[str], *, address: str | None, resume: bool
+) -> list[str]:
     argv = [str(study.file), *options, "--storage", str(study.folder.parent), "--name", study.name]
     argv += ["--address", address] if address else []
     return argv + (["--resume"] if resume else [])
 
 
-def plan_studies(args: argparse.Namespace, argv: list[str]) -> tuple[Path, list[StudyRun], list[str], str, list]:
+def plan_studies(
+    args: argparse.Namespace, argv: list[str]
+) -> tuple[Path, list[StudyRun], list[str], str, list]:
     """Check the whole campaign before Ray starts: its studies, their names and every unfinished study's plan
     (returned with the folder, the studies, the options passed to each and the description)."""
     from tune_ired.plan import plan_sweep
@@ -136,7 +148,9 @@ def plan_studies(args: argparse.Namespace, argv: list[str]) -> tuple[Path, list[
     studies = [StudyRun(name=file.stem, file=file, folder=folder / file.stem) for file in files]
     names = [study.name for study in studies]
     if len(set(names)) < len(names):
-        raise SpaceError(f"campaign {folder.name}: two studies would share a folder ({', '.join(names)}).")
+        raise SpaceError(
+            f"campaign {folder.name}: two studies would share a folder ({', '.join(names)})."
+        )
     stored = read_json(folder / CAMPAIGN_FILE).get("studies", [])
     finished = bool(stored) and all(study["status"] == Status.FINISHED for study in stored)
     if stored and not args.resume and not finished:
@@ -153,7 +167,11 @@ def plan_studies(args: argparse.Namespace, argv: list[str]) -> tuple[Path, list[
         study.started_at, study.ended_at = record["started_at"], record["ended_at"]
     options = child_options(argv, [str(file) for file in args.files])
     plans = [
-        plan_sweep(parse_args(study_argv(study, options, address=None, resume=study.status != Status.PENDING)))
+        plan_sweep(
+            parse_args(
+                study_argv(study, options, address=None, resume=study.status != Status.PENDING)
+            )
+        )
         for study in studies
         if study.status != Status.FINISHED
     ]
@@ -163,13 +181,28 @@ def plan_studies(args: argparse.Namespace, argv: list[str]) -> tuple[Path, list[
 class Campaign:
     """Runs the planned studies as sweep processes on one Ray and keeps campaign.json true."""
 
-    def __init__(self, folder: Path, studies: list[StudyRun], *, options: list[str], description: str, at_once: int):
+    def __init__(
+        self,
+        folder: Path,
+        studies: list[StudyRun],
+        *,
+        options: list[str],
+        description: str,
+        at_once: int,
+    ):
         self.folder, self.studies, self.options, self.at_once = folder, studies, options, at_once
-        self.meta = {"description": description, "options": options, "provenance": provenance.collect()}
+        self.meta = {
+            "description": description,
+            "options": options,
+            "provenance": provenance.collect(),
+        }
         self.stopping = False
 
     def save(self) -> None:
-        write_json(self.folder / CAMPAIGN_FILE, {**self.meta, "studies": [s.record() for s in self.studies]})
+        write_json(
+            self.folder / CAMPAIGN_FILE,
+            {**self.meta, "studies": [s.record() for s in self.studies]},
+        )
 
     def start(self, study: StudyRun, address: str) -> None:
         resume = study.status != Status.PENDING
@@ -290,13 +323,19 @@ def main(args: argparse.Namespace, argv: list[str]) -> int:
             print(f"== study {plan.folder.name} ({plan.file})\n{dry_run_text(plan)}")
         return ExitCode.OK
     if all(study.status == Status.FINISHED for study in studies):
-        print(f"campaign {folder.name}: every study finished before, nothing to run (--name starts another)")
+        print(
+            f"campaign {folder.name}: every study finished before, nothing to run (--name starts another)"
+        )
         print(f"next: python -m tune_ired.report {folder}")
         return ExitCode.OK
-    campaign = Campaign(folder, studies, options=options, description=description, at_once=args.studies_at_once)
+    campaign = Campaign(
+        folder, studies, options=options, description=description, at_once=args.studies_at_once
+    )
     folder.mkdir(parents=True, exist_ok=True)
     campaign.save()
-    print(f"campaign {folder.name}: {len(studies)} studies ({', '.join(s.name for s in studies)}) into {folder}")
+    print(
+        f"campaign {folder.name}: {len(studies)} studies ({', '.join(s.name for s in studies)}) into {folder}"
+    )
     for signum in (signal.SIGINT, signal.SIGTERM):
         signal.signal(signum, campaign.stop)
     address = start_shared_ray(args.address)
@@ -312,6 +351,8 @@ def main(args: argparse.Namespace, argv: list[str]) -> int:
     if failed:
         print(f"campaign: failed studies (see their .log in {folder}): {', '.join(failed)}")
     if code == ExitCode.INTERRUPTED:
-        print(f"campaign: stopped; continue it with the same command and --resume (folder {folder})")
+        print(
+            f"campaign: stopped; continue it with the same command and --resume (folder {folder})"
+        )
     print(f"next: python -m tune_ired.report {folder}")
     return code

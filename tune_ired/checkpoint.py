@@ -54,8 +54,12 @@ def load_first_valid(paths: Iterable[Path]) -> tuple[dict[str, Any], Path] | Non
             continue
         try:
             state = load_state(path)
-        except Exception as err:  # torch reports a torn file as RuntimeError, EOFError, UnpicklingError, ...
-            skipped.append(f"{path} ({type(err).__name__}: {str(err).splitlines()[0] if str(err) else ''})")
+        except (
+            Exception
+        ) as err:  # torch reports a torn file as RuntimeError, EOFError, UnpicklingError, ...
+            skipped.append(
+                f"{path} ({type(err).__name__}: {str(err).splitlines()[0] if str(err) else ''})"
+            )
             continue
         if skipped:
             warn(f"checkpoint {'; '.join(skipped)} unreadable: restored from {path} instead.")

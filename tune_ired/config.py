@@ -28,9 +28,15 @@ from tune_ired.mining import STRATEGIES
 
 # DCD ablation presets (spec section 9), chosen by the `preset` key. make_config applies
 # them after the budget and before the explicit keys, so an explicit key always wins.
-REFERENCE_NCE = dict(strategy="adversarial", opt_steps=2, ascent_lr=1.0, noise_scale=3.0, energy_weight=0.5)
-CD_LANGEVIN = dict(strategy="langevin", energy_loss="cd", langevin_steps=10, noise_scale=1.0, energy_weight=0.5)
-WITH_REPLAY = dict(CD_LANGEVIN, replay=True, replay_capacity=10_000, replay_prob=0.95, replay_per_t=True)
+REFERENCE_NCE = dict(
+    strategy="adversarial", opt_steps=2, ascent_lr=1.0, noise_scale=3.0, energy_weight=0.5
+)
+CD_LANGEVIN = dict(
+    strategy="langevin", energy_loss="cd", langevin_steps=10, noise_scale=1.0, energy_weight=0.5
+)
+WITH_REPLAY = dict(
+    CD_LANGEVIN, replay=True, replay_capacity=10_000, replay_prob=0.95, replay_per_t=True
+)
 PRESETS: dict[str, dict[str, Any]] = {
     "": {},
     "Q-201": REFERENCE_NCE,  # the reference: adversarial negatives, NCE loss
@@ -54,7 +60,9 @@ class ConfigError(ValueError):
 
 def knob(default, help: str, *, low=None, high=None, choices=None):
     """A config field with its help text and allowed range (inclusive bounds)."""
-    return field(default=default, metadata={"help": help, "low": low, "high": high, "choices": choices})
+    return field(
+        default=default, metadata={"help": help, "low": low, "high": high, "choices": choices}
+    )
 
 
 @dataclass(frozen=True)
@@ -62,11 +70,19 @@ class Config:
     """Everything that defines one IRED training run (see ired-algorithm.md)."""
 
     # --- problems (spec section 1)
-    n: int = knob(20, "matrix size: problems are n x n SPD matrices (the reference's --rank)", low=1, high=128)
-    train_lambda: float = knob(0.5, "diagonal shift lam of training and validation matrices", low=1e-6)
-    ood_lambda: float = knob(0.1, "diagonal shift lam of the harder out-of-distribution test set", low=1e-6)
+    n: int = knob(
+        20, "matrix size: problems are n x n SPD matrices (the reference's --rank)", low=1, high=128
+    )
+    train_lambda: float = knob(
+        0.5, "diagonal shift lam of training and validation matrices", low=1e-6
+    )
+    ood_lambda: float = knob(
+        0.1, "diagonal shift lam of the harder out-of-distribution test set", low=1e-6
+    )
     val_size: int = knob(1024, "problems in the fixed validation set (and in the OOD set)", low=1)
-    val_seed: int = knob(20240701, "seed of the fixed validation and OOD sets (never a training stream)", low=0)
+    val_seed: int = knob(
+        20240701, "seed of the fixed validation and OOD sets (never a training stream)", low=0
+    )
 
     # --- energy model (spec section 2)
     hidden: int = knob(512, "hidden width h of the energy MLP", low=1)
@@ -75,12 +91,19 @@ class Config:
     # --- diffusion and energy descent (spec sections 3, 4, 6)
     diffusion_steps: int = knob(10, "diffusion steps T of the cosine schedule", low=1, high=1000)
     sample_opt_steps: int = knob(5, "energy-descent steps per diffusion step when sampling", low=0)
-    clip_scale: float = knob(2.0, "y is clipped to clip_scale * sqrt(abar_t) (the continuous-task scale)", low=1e-6)
-    ref_multiplier_overwrite: bool = knob(
-        True, "reference quirk: every energy-descent step after the first uses multiplier clip_scale"
+    clip_scale: float = knob(
+        2.0, "y is clipped to clip_scale * sqrt(abar_t) (the continuous-task scale)", low=1e-6
     )
-    ref_first_t_clip: bool = knob(True, "reference quirk: clip a whole batch by the first problem's t")
-    ref_sample_shrink: bool = knob(True, "reference quirk: sampling returns sqrt(abar_0) * x0 instead of x0")
+    ref_multiplier_overwrite: bool = knob(
+        True,
+        "reference quirk: every energy-descent step after the first uses multiplier clip_scale",
+    )
+    ref_first_t_clip: bool = knob(
+        True, "reference quirk: clip a whole batch by the first problem's t"
+    )
+    ref_sample_shrink: bool = knob(
+        True, "reference quirk: sampling returns sqrt(abar_0) * x0 instead of x0"
+    )
 
     # --- negative mining and the energy loss (spec sections 5, 8)
     strategy: str = knob(
@@ -88,7 +111,9 @@ class Config:
         "negative mining strategy",
         choices=tuple(STRATEGIES),
     )
-    opt_steps: int = knob(2, "energy-descent (or ascent) steps that mine each negative", low=0, high=1000)
+    opt_steps: int = knob(
+        2, "energy-descent (or ascent) steps that mine each negative", low=0, high=1000
+    )
     ascent_lr: float = knob(1.0, "step multiplier sf of the first mining step", low=0.0)
     noise_scale: float = knob(3.0, "negatives start from q(y0, t, noise_scale * eps)", low=0.0)
     mixed_ratio: float = knob(
@@ -106,22 +131,43 @@ class Config:
         choices=tuple(ENERGY_LOSSES),
     )
     langevin_steps: int = knob(10, "Langevin steps k of strategy 'langevin'", low=0, high=1000)
-    langevin_step_scale: float = knob(1.0, "Langevin step size eta = langevin_step_scale * eta_t", low=0.0)
-    langevin_sigma_scale: float = knob(1.0, "Langevin noise sigma = langevin_sigma_scale * sqrt(2 eta)", low=0.0)
-    langevin_clamp: bool = knob(True, "keep Langevin iterates in the positives' range (see tune_ired.langevin)")
-    replay: bool = knob(False, "start negatives from a replay buffer of earlier negatives (persistent chains)")
-    replay_capacity: int = knob(10_000, "negatives the replay buffer holds per seed (split among t buckets)", low=1)
-    replay_prob: float = knob(0.95, "p_replay: chance a negative starts from the buffer, else fresh", low=0.0, high=1.0)
+    langevin_step_scale: float = knob(
+        1.0, "Langevin step size eta = langevin_step_scale * eta_t", low=0.0
+    )
+    langevin_sigma_scale: float = knob(
+        1.0, "Langevin noise sigma = langevin_sigma_scale * sqrt(2 eta)", low=0.0
+    )
+    langevin_clamp: bool = knob(
+        True, "keep Langevin iterates in the positives' range (see tune_ired.langevin)"
+    )
+    replay: bool = knob(
+        False, "start negatives from a replay buffer of earlier negatives (persistent chains)"
+    )
+    replay_capacity: int = knob(
+        10_000, "negatives the replay buffer holds per seed (split among t buckets)", low=1
+    )
+    replay_prob: float = knob(
+        0.95, "p_replay: chance a negative starts from the buffer, else fresh", low=0.0, high=1.0
+    )
     replay_per_t: bool = knob(True, "one FIFO bucket per diffusion step t (false: one global FIFO)")
     filter_percentile: float = knob(
-        0.0, "false-negative filter: negatives below this percentile of ||A Y - I||_F (0: off)", low=0.0, high=100.0
+        0.0,
+        "false-negative filter: negatives below this percentile of ||A Y - I||_F (0: off)",
+        low=0.0,
+        high=100.0,
     )
     filter_per_t: bool = knob(True, "filter threshold per diffusion step t (false: per batch)")
-    filter_weight: float = knob(0.0, "weight of filtered negatives in the energy loss (0: drop)", low=0.0, high=1.0)
-    energy_warmup: float = knob(0.0, "energy weight ramps from 0 over this share of train_steps", low=0.0, high=1.0)
+    filter_weight: float = knob(
+        0.0, "weight of filtered negatives in the energy loss (0: drop)", low=0.0, high=1.0
+    )
+    energy_warmup: float = knob(
+        0.0, "energy weight ramps from 0 over this share of train_steps", low=0.0, high=1.0
+    )
     energy_t_min: float = knob(0.0, "energy loss only for t >= energy_t_min * T", low=0.0, high=1.0)
     energy_t_max: float = knob(1.0, "energy loss only for t <= energy_t_max * T", low=0.0, high=1.0)
-    energy_l2: float = knob(0.0, "add energy_l2 * (E_pos^2 + E_neg^2) to the energy loss (Du & Mordatch 2019)", low=0.0)
+    energy_l2: float = knob(
+        0.0, "add energy_l2 * (E_pos^2 + E_neg^2) to the energy loss (Du & Mordatch 2019)", low=0.0
+    )
 
     # --- optimisation (spec section 5)
     batch_size: int = knob(2048, "problems per training step", low=1)
@@ -131,28 +177,49 @@ class Config:
     adam_beta2: float = knob(0.99, "Adam beta2", low=0.0, high=1.0)
     grad_clip: float = knob(1.0, "clip each seed's gradient norm to this (0: no clipping)", low=0.0)
     lr_schedule: str = knob("constant", "learning-rate schedule", choices=("constant", "cosine"))
-    cosine_start: int = knob(0, "step at which the cosine decay begins (constant lr before it)", low=0)
+    cosine_start: int = knob(
+        0, "step at which the cosine decay begins (constant lr before it)", low=0
+    )
     lr_min_ratio: float = knob(0.0, "cosine decay ends at lr * lr_min_ratio", low=0.0, high=1.0)
     ema_decay: float = knob(0.995, "decay (beta) of the EMA of the weights", low=0.0, high=1.0)
     ema_update_every: int = knob(10, "update the EMA every this many steps", low=1)
-    ema_update_after: int = knob(100, "EMA copies the weights until this step (ema-pytorch's warm-up)", low=0)
+    ema_update_after: int = knob(
+        100, "EMA copies the weights until this step (ema-pytorch's warm-up)", low=0
+    )
 
     # --- evaluation, stopping, checkpoints
     eval_every: int = knob(1000, "evaluate (and report) every this many steps", low=1)
-    acc_tol: float = knob(0.05, "an element is accurate when within this of the true inverse", low=0.0)
-    diverge_loss: float = knob(1e4, "a train/loss above this (or NaN/inf) ends the run as diverged", low=0.0)
-    early_stop_patience: int = knob(0, "stop after this many evaluations without val/mse improving (0: never)", low=0)
-    early_stop_min_delta: float = knob(0.0, "an improvement must lower val/mse by more than this", low=0.0)
+    acc_tol: float = knob(
+        0.05, "an element is accurate when within this of the true inverse", low=0.0
+    )
+    diverge_loss: float = knob(
+        1e4, "a train/loss above this (or NaN/inf) ends the run as diverged", low=0.0
+    )
+    early_stop_patience: int = knob(
+        0, "stop after this many evaluations without val/mse improving (0: never)", low=0
+    )
+    early_stop_min_delta: float = knob(
+        0.0, "an improvement must lower val/mse by more than this", low=0.0
+    )
     checkpoint_every: int = knob(
-        0, "checkpoint every this many steps (0: every evaluation; sweep trials also space them >= 10 s)", low=0
+        0,
+        "checkpoint every this many steps (0: every evaluation; sweep trials also space them >= 10 s)",
+        low=0,
     )
 
     # --- runtime
-    seed: int = knob(0, "seed of the run (the first seed when num_seeds > 1)", low=0, high=2**31 - 1)
-    num_seeds: int = knob(1, "train seeds seed..seed+num_seeds-1 together as one batched computation", low=1)
+    seed: int = knob(
+        0, "seed of the run (the first seed when num_seeds > 1)", low=0, high=2**31 - 1
+    )
+    num_seeds: int = knob(
+        1, "train seeds seed..seed+num_seeds-1 together as one batched computation", low=1
+    )
     device: str = knob("cpu", "torch device: cpu, cuda, cuda:N or auto (cuda when available)")
     num_threads: int = knob(0, "torch CPU threads (0: leave torch's default)", low=0)
-    compile: bool = knob(False, "torch.compile the training step's loss: fused element-wise kernels (tune_ired.speed)")
+    compile: bool = knob(
+        False,
+        "torch.compile the training step's loss: fused element-wise kernels (tune_ired.speed)",
+    )
     compile_mode: str = knob(
         "default",
         "torch.compile mode when compile=true: reduce-overhead replays CUDA graphs (GPU only)",
@@ -201,7 +268,9 @@ def describe_range(f: dataclasses.Field) -> str:
     md = f.metadata
     if md["choices"]:
         return "one of " + ", ".join(repr(c) for c in md["choices"])
-    kind = {"int": "an integer", "float": "a number", "bool": "true or false", "str": "a string"}[f.type]
+    kind = {"int": "an integer", "float": "a number", "bool": "true or false", "str": "a string"}[
+        f.type
+    ]
     if md["low"] is not None and md["high"] is not None:
         return f"{kind} in [{md['low']}, {md['high']}]"
     if md["low"] is not None:
@@ -235,7 +304,9 @@ def coerce_value(key: str, value: Any, *, source: str = "config") -> Any:
         if number != int(number):
             raise bad
         number = int(number)
-    if (md["low"] is not None and number < md["low"]) or (md["high"] is not None and number > md["high"]):
+    if (md["low"] is not None and number < md["low"]) or (
+        md["high"] is not None and number > md["high"]
+    ):
         raise bad
     return number
 
@@ -245,7 +316,9 @@ def check_device(device: str, *, source: str = "config") -> None:
     tail = device.removeprefix("cuda:")
     if device in ("cpu", "auto", "cuda") or (device.startswith("cuda:") and tail.isdigit()):
         return
-    raise ConfigError(f"{source}: 'device' = {device!r} is not valid; expected cpu, auto, cuda or cuda:N.")
+    raise ConfigError(
+        f"{source}: 'device' = {device!r} is not valid; expected cpu, auto, cuda or cuda:N."
+    )
 
 
 def make_config(
@@ -255,7 +328,9 @@ def make_config(
     values: dict[str, Any] = {}
     if budget is not None:
         if budget not in BUDGETS:
-            raise ConfigError(f"{source}: unknown budget '{budget}'; expected one of {', '.join(BUDGETS)}.")
+            raise ConfigError(
+                f"{source}: unknown budget '{budget}'; expected one of {', '.join(BUDGETS)}."
+            )
         values.update(BUDGETS[budget])
     overrides = overrides or {}
     values.update(PRESETS[coerce_value("preset", overrides.get("preset", ""), source=source)])
@@ -285,5 +360,7 @@ def config_help() -> str:
     """A table of every key, its default and its allowed values."""
     lines = []
     for name, f in FIELDS.items():
-        lines.append(f"  {name} (default {f.default!r}; {describe_range(f)})\n      {f.metadata['help']}")
+        lines.append(
+            f"  {name} (default {f.default!r}; {describe_range(f)})\n      {f.metadata['help']}"
+        )
     return "\n".join(lines)

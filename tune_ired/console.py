@@ -45,7 +45,9 @@ class SignedASHA(ASHAScheduler):
             for milestone, recorded in reversed(bracket._rungs):
                 cutoff = bracket.cutoff(recorded)
                 shown = (
-                    "no cut-off yet" if cutoff is None else f"{self._metric} {better} {cutoff * self._metric_op:.4g}"
+                    "no cut-off yet"
+                    if cutoff is None
+                    else f"{self._metric} {better} {cutoff * self._metric_op:.4g}"
                 )
                 rungs.append(f"evaluation {milestone:.0f}: {shown}")
             lines.append("  rungs (to go on): " + " | ".join(rungs))
@@ -57,7 +59,11 @@ def tune_trial_files(trial: Trial, folder: Path) -> results.TrialFiles:
     own = folder / trial_dirname(trial.trial_id)
     params = read_json(own / CONFIG_FILE) or dict(trial.config)
     return results.TrialFiles(
-        trial_id=trial.trial_id, folder=own, params=params, rows=read_metrics(own), state={"status": trial.status}
+        trial_id=trial.trial_id,
+        folder=own,
+        params=params,
+        rows=read_metrics(own),
+        state={"status": trial.status},
     )
 
 
@@ -74,7 +80,13 @@ class SweepReporter(ProgressReporter):
         budget: str,
         period_s: float = PROGRESS_PERIOD_S,
     ):
-        self.folder, self.metric, self.mode, self.searched, self.budget = folder, metric, Mode(mode), searched, budget
+        self.folder, self.metric, self.mode, self.searched, self.budget = (
+            folder,
+            metric,
+            Mode(mode),
+            searched,
+            budget,
+        )
         self.period_s = period_s
         self.last_report = -math.inf
         self.start = time.monotonic()
@@ -95,7 +107,9 @@ class SweepReporter(ProgressReporter):
         for trial in trials:
             files = tune_trial_files(trial, self.folder)
             state = results.classify(files, self.budget)
-            views.append(status.view_of(files, state, metric=self.metric, mode=self.mode, budget=self.budget))
+            views.append(
+                status.view_of(files, state, metric=self.metric, mode=self.mode, budget=self.budget)
+            )
         return views
 
     def text(self, trials: list[Trial], *sys_info: str) -> str:

@@ -55,7 +55,9 @@ def conditioning(x: torch.Tensor, y: torch.Tensor, *, role: str) -> dict[str, to
     n = round(x.shape[-1] ** 0.5)
     a = x.reshape(*x.shape[:-1], n, n)
     yy = y.reshape(*y.shape[:-1], n, n)
-    sign, logabsdet = finite_or_nan(yy, lambda m: torch.stack(torch.linalg.slogdet(m), dim=-1)).unbind(dim=-1)
+    sign, logabsdet = finite_or_nan(
+        yy, lambda m: torch.stack(torch.linalg.slogdet(m), dim=-1)
+    ).unbind(dim=-1)
     singular = finite_or_nan(yy, torch.linalg.svdvals)
     stats = {
         "logabsdet": logabsdet,

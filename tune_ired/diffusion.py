@@ -53,9 +53,14 @@ def q_sample(sched: Schedule, y0: torch.Tensor, t: torch.Tensor, eps: torch.Tens
     return at(sched.sqrt_alphas_cumprod, t) * y0 + at(sched.sqrt_one_minus_alphas_cumprod, t) * eps
 
 
-def predict_y0(sched: Schedule, y_t: torch.Tensor, t: torch.Tensor, eps: torch.Tensor | float) -> torch.Tensor:
+def predict_y0(
+    sched: Schedule, y_t: torch.Tensor, t: torch.Tensor, eps: torch.Tensor | float
+) -> torch.Tensor:
     """The clean estimate y0_hat = sqrt(1/abar_t) y_t - sqrt(1/abar_t - 1) eps."""
-    return at(sched.sqrt_recip_alphas_cumprod, t) * y_t - at(sched.sqrt_recipm1_alphas_cumprod, t) * eps
+    return (
+        at(sched.sqrt_recip_alphas_cumprod, t) * y_t
+        - at(sched.sqrt_recipm1_alphas_cumprod, t) * eps
+    )
 
 
 @dataclass(frozen=True)
@@ -110,7 +115,9 @@ def opt_step(
     """
     with torch.no_grad():
         cond = model.condition(x, t) if cond is None else cond.detach()
-        y, stats = descend_given(model, sched, cond, y, t, steps=steps, multiplier=multiplier, options=options)
+        y, stats = descend_given(
+            model, sched, cond, y, t, steps=steps, multiplier=multiplier, options=options
+        )
     return y.detach(), stats
 
 
@@ -182,7 +189,9 @@ def sample(
             _, eps_hat = model.energy_and_grad_given(cond, y)
             y0_hat = torch.clamp(predict_y0(sched, y, t, eps_hat), -TARGET_CLIP, TARGET_CLIP)
             y = at(sched.sqrt_alphas_cumprod, t) * y0_hat
-            y, _ = descend_given(model, sched, cond, y, t, steps=opt_steps, multiplier=1.0, options=options)
+            y, _ = descend_given(
+                model, sched, cond, y, t, steps=opt_steps, multiplier=1.0, options=options
+            )
         bound = at(sched.clip_values, t)
         y = torch.clamp(y, -bound, bound)
         x0 = y / at(sched.sqrt_alphas_cumprod, t)

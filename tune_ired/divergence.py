@@ -26,10 +26,14 @@ class SeedGuard:
     def __init__(self, num_seeds: int, *, diverge_loss: float, device: torch.device):
         self.num_seeds = num_seeds
         self.diverge_loss = diverge_loss
-        self.healthy = torch.ones(num_seeds, dtype=torch.bool, device=device)  # updated every step, on the device
+        self.healthy = torch.ones(
+            num_seeds, dtype=torch.bool, device=device
+        )  # updated every step, on the device
         self.diverged_step = torch.full((num_seeds,), NOT_DIVERGED, dtype=torch.long, device=device)
         self.dead: list[int] = []  # seeds known (at evaluations) to have diverged, frozen
-        self.snapshot: dict[str, torch.Tensor] = {}  # every seed's state at the last evaluation (S > 1)
+        self.snapshot: dict[
+            str, torch.Tensor
+        ] = {}  # every seed's state at the last evaluation (S > 1)
 
     def observe_step(self, loss: torch.Tensor, grad_norm: torch.Tensor, step: int) -> None:
         """Mark seeds whose loss (S,) at optimiser step `step` is non-finite or above diverge_loss,
@@ -42,7 +46,9 @@ class SeedGuard:
         self.diverged_step = torch.where(newly, step, self.diverged_step)
         self.healthy &= ok
 
-    def settle(self, state: dict[str, torch.Tensor], *, val_mse: torch.Tensor, step: int) -> list[int]:
+    def settle(
+        self, state: dict[str, torch.Tensor], *, val_mse: torch.Tensor, step: int
+    ) -> list[int]:
         """At an evaluation: mark seeds with a non-finite val/mse, freeze the newly diverged ones.
 
         `state` maps names to the live per-seed tensors (leading axis S) that make up a seed's
@@ -82,7 +88,11 @@ class SeedGuard:
             self.snapshot = {name: tensor.detach().clone() for name, tensor in state.items()}
 
     def state_dict(self) -> dict[str, torch.Tensor | list[int]]:
-        return {"healthy": self.healthy.clone(), "diverged_step": self.diverged_step.clone(), "dead": list(self.dead)}
+        return {
+            "healthy": self.healthy.clone(),
+            "diverged_step": self.diverged_step.clone(),
+            "dead": list(self.dead),
+        }
 
     def load_state_dict(self, state: dict) -> None:
         self.healthy.copy_(state["healthy"])

@@ -60,7 +60,11 @@ def scheduler_words(plan: Plan, eval_every: int, train_steps: int) -> str:
 
 def resources_words(plan: Plan) -> str:
     cpus, gpus = plan.resources["cpu"], plan.resources["gpu"]
-    at_once = f"at most {plan.max_concurrent} at once" if plan.max_concurrent else "as many at once as resources allow"
+    at_once = (
+        f"at most {plan.max_concurrent} at once"
+        if plan.max_concurrent
+        else "as many at once as resources allow"
+    )
     where = f"the cluster at {plan.address}" if plan.address else "a private local Ray"
     return f"{cpus:g} CPU and {gpus:g} GPU per trial, {at_once}, on {where}"
 
@@ -85,8 +89,12 @@ def dry_run_text(plan: Plan) -> str:
         + f" (the rest: budget '{plan.budget}', then the config defaults)",
     ]
     if sampled:
-        count = plan.num_samples * math.prod(len(v["grid_search"]) for v in searched.values() if is_grid(v))
-        lines.append(f"{count} trials, drawn by the {plan.spec.searcher} searcher (seed {plan.spec.seed}) from:")
+        count = plan.num_samples * math.prod(
+            len(v["grid_search"]) for v in searched.values() if is_grid(v)
+        )
+        lines.append(
+            f"{count} trials, drawn by the {plan.spec.searcher} searcher (seed {plan.spec.seed}) from:"
+        )
         lines += [f"  {key} ~ {describe_domain(value)}" for key, value in searched.items()]
         steps = count * first.train_steps
         lines.append(

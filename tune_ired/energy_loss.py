@@ -34,7 +34,9 @@ if TYPE_CHECKING:
     from tune_ired.config import Config
 
 PERCENT = 100.0  # filter_percentile is in percent
-FALSE_NEGATIVE_MSE = 0.01  # spec section 10: a negative this close (MSE) to its positive is a false negative
+FALSE_NEGATIVE_MSE = (
+    0.01  # spec section 10: a negative this close (MSE) to its positive is a false negative
+)
 
 
 def nce_loss(e_pos: torch.Tensor, e_neg: torch.Tensor) -> torch.Tensor:
@@ -47,7 +49,10 @@ def cd_loss(e_pos: torch.Tensor, e_neg: torch.Tensor) -> torch.Tensor:
     return e_pos - e_neg
 
 
-ENERGY_LOSSES: dict[str, Callable[[torch.Tensor, torch.Tensor], torch.Tensor]] = {"nce": nce_loss, "cd": cd_loss}
+ENERGY_LOSSES: dict[str, Callable[[torch.Tensor, torch.Tensor], torch.Tensor]] = {
+    "nce": nce_loss,
+    "cd": cd_loss,
+}
 
 
 @dataclass(frozen=True)
@@ -127,7 +132,9 @@ def problem_weights(
         candidate = predict_y0(batch.sched, negatives, batch.t, batch.eps)
         steps = batch.sched.steps if options.filter_per_t else None
         residuals = residual(batch.x, candidate)
-        caught = below_percentile(residuals, batch.t, percentile=options.filter_percentile, steps=steps)
+        caught = below_percentile(
+            residuals, batch.t, percentile=options.filter_percentile, steps=steps
+        )
         weights = torch.where(caught, options.filter_weight * weights, weights)
     return weights, caught
 

@@ -55,7 +55,9 @@ def score(problems: Problems, y: torch.Tensor, *, acc_tol: float) -> dict[str, t
     }
 
 
-def sample_candidates(model: EnergyModel, sched: Schedule, problems: Problems, *, options: EvalOptions) -> torch.Tensor:
+def sample_candidates(
+    model: EnergyModel, sched: Schedule, problems: Problems, *, options: EvalOptions
+) -> torch.Tensor:
     """Sampled candidates (S, B, d) for the fixed problems (B, d), one set per seed of the model."""
     generator = make_generator(problems.x.device, options.noise_seed, Stream.EVAL)
     start = torch.randn(problems.x.shape, generator=generator, device=problems.x.device)
@@ -75,4 +77,8 @@ def evaluate(
     model: EnergyModel, sched: Schedule, problems: Problems, *, options: EvalOptions
 ) -> dict[str, torch.Tensor]:
     """Scores of the model's samples on `problems` (keys mse, residual, residual_norm, elem_acc), each (S,)."""
-    return score(problems, sample_candidates(model, sched, problems, options=options), acc_tol=options.acc_tol)
+    return score(
+        problems,
+        sample_candidates(model, sched, problems, options=options),
+        acc_tol=options.acc_tol,
+    )

@@ -32,7 +32,12 @@ from tune_ired.snapshots import WEIGHTS, NoRunError, find_checkpoints, load_snap
 
 OUT_FOLDER = "landscape"  # default output folder, inside the run or sweep folder
 STATIC_FOLDER = "figures"  # PDFs and PNGs, inside the output folder
-OUTPUTS = {"html": "landscape.html", "csv": "basin.csv", "markdown": "basin.md", "latex": "figures.tex"}
+OUTPUTS = {
+    "html": "landscape.html",
+    "csv": "basin.csv",
+    "markdown": "basin.md",
+    "latex": "figures.tex",
+}
 EXIT_BAD_INPUT = 2
 TABLE_TITLE = "Energy landscape: basin measures (median over problems, then over seeds)"
 DEFINITIONS = "Definitions: python -m tune_ired.landscape --help, and the README's section 'Energy landscapes'."
@@ -43,7 +48,11 @@ class BadInputError(ValueError):
 
 
 def landscape(
-    folder: Path | str, *, steps: list[int] | None = None, problems: int = DEFAULT_PROBLEMS, weights: str = "ema"
+    folder: Path | str,
+    *,
+    steps: list[int] | None = None,
+    problems: int = DEFAULT_PROBLEMS,
+    weights: str = "ema",
 ) -> Landscape:
     """The landscape tables of a run folder or of every trial of a sweep folder (one model in memory at a time).
 
@@ -57,11 +66,16 @@ def landscape(
         own = steps if steps is not None else default_steps(snap.cfg.diffusion_steps)
         bad = [t for t in own if not 0 <= t < snap.cfg.diffusion_steps]
         if bad:
-            raise BadInputError(f"--steps {bad}: {source.trial} has diffusion steps 0..{snap.cfg.diffusion_steps - 1}")
+            raise BadInputError(
+                f"--steps {bad}: {source.trial} has diffusion steps 0..{snap.cfg.diffusion_steps - 1}"
+            )
         parts.append(probe(snap, steps=own, problems=problems))
     if not parts:
         raise NoRunError(f"{folder}: no trial has a checkpoint yet ({'; '.join(skipped)})")
-    tables = {key: pd.concat([getattr(p, key) for p in parts], ignore_index=True) for key in Landscape.table_names()}
+    tables = {
+        key: pd.concat([getattr(p, key) for p in parts], ignore_index=True)
+        for key in Landscape.table_names()
+    }
     return Landscape(**tables, sources=[line for p in parts for line in p.sources], skipped=skipped)
 
 
@@ -131,7 +145,9 @@ def write_landscapes(
         written = export_static(figures, out / STATIC_FOLDER)
         paths.update({f"figure:{path.name}": path for path in written})
         paths["latex"] = out / OUTPUTS["latex"]
-        paths["latex"].write_text(latex_figures(figures, out / STATIC_FOLDER, relative_to=out), encoding="utf-8")
+        paths["latex"].write_text(
+            latex_figures(figures, out / STATIC_FOLDER, relative_to=out), encoding="utf-8"
+        )
     return paths
 
 
@@ -140,7 +156,9 @@ def parse_steps(text: str) -> list[int]:
     try:
         return sorted({int(part) for part in text.split(",")})
     except ValueError as err:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a comma-separated list of steps, e.g. 0,5,9") from err
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is not a comma-separated list of steps, e.g. 0,5,9"
+        ) from err
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -149,12 +167,26 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         description=__doc__,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    parser.add_argument("folder", type=Path, help="a run folder (tune_ired.train --out) or a sweep folder")
+    parser.add_argument(
+        "folder", type=Path, help="a run folder (tune_ired.train --out) or a sweep folder"
+    )
     parser.add_argument("--out", type=Path, help="output folder (default: FOLDER/landscape)")
-    parser.add_argument("--steps", type=parse_steps, help="diffusion steps, e.g. 0,5,9 (default: first, middle, last)")
-    parser.add_argument("--problems", type=int, default=DEFAULT_PROBLEMS, help="validation problems per landscape")
-    parser.add_argument("--weights", choices=WEIGHTS, default="ema", help="EMA weights (evaluated) or the live ones")
-    parser.add_argument("--static", action="store_true", help="also write each figure as PDF and PNG, and figures.tex")
+    parser.add_argument(
+        "--steps",
+        type=parse_steps,
+        help="diffusion steps, e.g. 0,5,9 (default: first, middle, last)",
+    )
+    parser.add_argument(
+        "--problems", type=int, default=DEFAULT_PROBLEMS, help="validation problems per landscape"
+    )
+    parser.add_argument(
+        "--weights", choices=WEIGHTS, default="ema", help="EMA weights (evaluated) or the live ones"
+    )
+    parser.add_argument(
+        "--static",
+        action="store_true",
+        help="also write each figure as PDF and PNG, and figures.tex",
+    )
     return parser.parse_args(argv)
 
 
@@ -165,7 +197,12 @@ def main(argv: list[str] | None = None) -> int:
         if args.problems < 1:
             raise BadInputError(f"--problems {args.problems}: at least 1")
         paths = write_landscapes(
-            args.folder, out=out, steps=args.steps, problems=args.problems, weights=args.weights, static=args.static
+            args.folder,
+            out=out,
+            steps=args.steps,
+            problems=args.problems,
+            weights=args.weights,
+            static=args.static,
         )
     except (NoRunError, StaticExportError, BadInputError) as err:
         print(f"error: {err}", file=sys.stderr)

@@ -24,7 +24,15 @@ import torch
 
 from tune_ired import catalogue as K
 from tune_ired.data import Problems
-from tune_ired.diffusion import TARGET_CLIP, DescentOptions, DescentStats, Schedule, opt_step, predict_y0, q_sample
+from tune_ired.diffusion import (
+    TARGET_CLIP,
+    DescentOptions,
+    DescentStats,
+    Schedule,
+    opt_step,
+    predict_y0,
+    q_sample,
+)
 from tune_ired.langevin import LangevinOptions, langevin_chain
 from tune_ired.model import Conditioning, EnergyModel
 from tune_ired.replay import ReplayBuffer
@@ -40,7 +48,9 @@ class MiningBatch:
     model: EnergyModel
     sched: Schedule
     x: torch.Tensor  # (S, B, d) inputs
-    cond: Conditioning  # model.condition(x, t), shared with the loss's other passes (with its graph)
+    cond: (
+        Conditioning  # model.condition(x, t), shared with the loss's other passes (with its graph)
+    )
     y0: torch.Tensor  # (S, B, d) true inverses
     t: torch.Tensor  # (S, B) diffusion steps
     eps: torch.Tensor  # (S, B, d) the noise of the positives, shared by the re-noised negatives
@@ -93,7 +103,11 @@ class MiningOptions:
     def miner(self) -> Miner:
         """The strategy with the knobs its keyword-only parameters name bound from these options."""
         strategy = STRATEGIES[self.strategy]
-        names = [p.name for p in inspect.signature(strategy).parameters.values() if p.kind is p.KEYWORD_ONLY]
+        names = [
+            p.name
+            for p in inspect.signature(strategy).parameters.values()
+            if p.kind is p.KEYWORD_ONLY
+        ]
         return functools.partial(strategy, **{name: getattr(self, name) for name in names})
 
 
@@ -118,8 +132,13 @@ def make_batch(
     stats = {}
     if replay is not None:
         start, reused = replay.draw(start, t, prob=options.replay_prob, generators=generators)
-        stats = {K.MINE_REPLAY_REUSE: reused.float().mean(dim=-1), K.MINE_REPLAY_FILL: replay.fill_share()}
-    return MiningBatch(model, sched, problems.x, cond, problems.y0, t, eps, start, generators), stats
+        stats = {
+            K.MINE_REPLAY_REUSE: reused.float().mean(dim=-1),
+            K.MINE_REPLAY_FILL: replay.fill_share(),
+        }
+    return MiningBatch(
+        model, sched, problems.x, cond, problems.y0, t, eps, start, generators
+    ), stats
 
 
 def renoise(batch: MiningBatch, y_neg: torch.Tensor) -> torch.Tensor:
@@ -137,7 +156,9 @@ def chain_stats(stats: DescentStats) -> dict[str, torch.Tensor]:
     }
 
 
-def descend(batch: MiningBatch, *, opt_steps: int, ascent_lr: float, descent: DescentOptions) -> Negatives:
+def descend(
+    batch: MiningBatch, *, opt_steps: int, ascent_lr: float, descent: DescentOptions
+) -> Negatives:
     """Negatives mined by `opt_steps` energy-descent (or ascent) moves from the start, then re-noised."""
     y, stats = opt_step(
         batch.model,
@@ -180,35 +201,62 @@ def adversarial_negatives(
     batch: MiningBatch, *, opt_steps: int, ascent_lr: float, descent: DescentOptions
 ) -> Negatives:
     """Strategy `adversarial` (the reference): energy DEScent to points the model already likes."""
-    return descend(batch, opt_steps=opt_steps, ascent_lr=ascent_lr, descent=dataclasses.replace(descent, ascend=False))
+    return descend(
+        batch,
+        opt_steps=opt_steps,
+        ascent_lr=ascent_lr,
+        descent=dataclasses.replace(descent, ascend=False),
+    )
 
 
-def ascent_negatives(batch: MiningBatch, *, opt_steps: int, ascent_lr: float, descent: DescentOptions) -> Negatives:
+def ascent_negatives(
+    batch: MiningBatch, *, opt_steps: int, ascent_lr: float, descent: DescentOptions
+) -> Negatives:
     """Strategy `ascent`: true energy maximisation, accepting only uphill moves."""
-    return descend(batch, opt_steps=opt_steps, ascent_lr=ascent_lr, descent=dataclasses.replace(descent, ascend=True))
+    return descend(
+        batch,
+        opt_steps=opt_steps,
+        ascent_lr=ascent_lr,
+        descent=dataclasses.replace(descent, ascend=True),
+    )
 
 
 def mixed_negatives(
-    batch: MiningBatch, *, mixed_ratio: float, opt_steps: int, ascent_lr: float, descent: DescentOptions
+    batch: MiningBatch,
+    *,
+    mixed_ratio: float,
+    opt_steps: int,
+    ascent_lr: float,
+    descent: DescentOptions,
 ) -> Negatives:
     """Strategy `mixed`: the first `mixed_ratio` share of each seed's batch adversarial, the rest random."""
     k = round(mixed_ratio * batch.t.shape[1])
     empty = batch.y0[:, :0]
     hard = (
-        adversarial_negatives(restrict(batch, slice(0, k)), opt_steps=opt_steps, ascent_lr=ascent_lr, descent=descent)
+        adversarial_negatives(
+            restrict(batch, slice(0, k)), opt_steps=opt_steps, ascent_lr=ascent_lr, descent=descent
+        )
         if k > 0
         else Negatives(y=empty, chain=empty)
     )
     easy = random_negatives(restrict(batch, slice(k, None)))
     return Negatives(
-        y=torch.cat([hard.y, easy.y], dim=1), chain=torch.cat([hard.chain, easy.chain], dim=1), stats=hard.stats
+        y=torch.cat([hard.y, easy.y], dim=1),
+        chain=torch.cat([hard.chain, easy.chain], dim=1),
+        stats=hard.stats,
     )
 
 
 def langevin_negatives(batch: MiningBatch, *, langevin: LangevinOptions) -> Negatives:
     """Strategy `langevin` (spec section 9): `langevin.steps` Langevin moves from the start, not re-noised."""
     y, stats = langevin_chain(
-        batch.model, batch.sched, batch.cond, batch.start, batch.t, options=langevin, generators=batch.generators
+        batch.model,
+        batch.sched,
+        batch.cond,
+        batch.start,
+        batch.t,
+        options=langevin,
+        generators=batch.generators,
     )
     return Negatives(y=y, chain=y, stats=chain_stats(stats))
 

@@ -43,7 +43,9 @@ class SiluGrad(torch.autograd.Function):
         sig = torch.sigmoid(u)
         # silu''(u) = sig (1 - sig) (2 + u (1 - 2 sig)); sigmoid_backward(g, sig) = g sig (1 - sig), fused
         curvature = torch.ops.aten.sigmoid_backward(upstream * grad, sig)
-        return torch.ops.aten.silu_backward(upstream, u), curvature.mul_(u * torch.rsub(sig, 1, alpha=2) + 2)
+        return torch.ops.aten.silu_backward(upstream, u), curvature.mul_(
+            u * torch.rsub(sig, 1, alpha=2) + 2
+        )
 
 
 def silu_grad(grad: torch.Tensor, u: torch.Tensor) -> torch.Tensor:
@@ -118,7 +120,9 @@ def sinusoidal_embedding(t: torch.Tensor, dim: int) -> torch.Tensor:
 class EnergyModel(nn.Module):
     """E(x, y, t) = sum(out^2), out = MLP(concat(x, y)) with time FiLM on layers 2 and 3."""
 
-    def __init__(self, *, seeds: list[int], n: int, hidden: int, time_dim: int, diffusion_steps: int):
+    def __init__(
+        self, *, seeds: list[int], n: int, hidden: int, time_dim: int, diffusion_steps: int
+    ):
         super().__init__()
         s, d = len(seeds), n * n
         self.time_dim = time_dim
@@ -150,7 +154,11 @@ class EnergyModel(nn.Module):
 
         t takes only T values, so the time MLP runs on T rows, not on every problem.
         """
-        emb = sinusoidal_embedding(self.steps, self.time_dim).to(self.l1.weight.dtype).expand(self.num_seeds, -1, -1)
+        emb = (
+            sinusoidal_embedding(self.steps, self.time_dim)
+            .to(self.l1.weight.dtype)
+            .expand(self.num_seeds, -1, -1)
+        )
         temb = self.time2(F.gelu(self.time1(emb)))
         return self.film2(temb), self.film3(temb)
 
@@ -160,8 +168,12 @@ class EnergyModel(nn.Module):
         scale2, scale3 = 1 + g2, 1 + g3
         tables = (scale2, b2 + self.l2.bias * scale2, scale3, b3 + self.l3.bias * scale3)
         s, steps = scale2.shape[:2]
-        index = t + steps * torch.arange(s, device=t.device)[:, None]  # row of (seed, t) in the flattened tables
-        rows = (F.embedding(index, table.flatten(0, 1)) for table in tables)  # one lookup each: no cat in backward
+        index = (
+            t + steps * torch.arange(s, device=t.device)[:, None]
+        )  # row of (seed, t) in the flattened tables
+        rows = (
+            F.embedding(index, table.flatten(0, 1)) for table in tables
+        )  # one lookup each: no cat in backward
         w1x = self.l1.weight[:, : x.shape[-1]]
         return Conditioning(torch.baddbmm(self.l1.bias, x, w1x), *rows)
 
@@ -176,7 +188,9 @@ class EnergyModel(nn.Module):
         """Energies (S, B) of candidates y (S, B, n*n) under a conditioning."""
         return self.activations(cond, y)[-1].pow(2).sum(dim=-1)
 
-    def energy_and_grad_given(self, cond: Conditioning, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    def energy_and_grad_given(
+        self, cond: Conditioning, y: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor]:
         """Energies (S, B) and dE/dy (S, B, n*n), the gradient by hand-written backpropagation.
 
         Differentiable in the parameters when grad mode is on (training's denoising loss),
@@ -195,7 +209,12 @@ class EnergyModel(nn.Module):
 
 
 def energy_and_grad(
-    model: EnergyModel, x: torch.Tensor, y: torch.Tensor, t: torch.Tensor, *, create_graph: bool = False
+    model: EnergyModel,
+    x: torch.Tensor,
+    y: torch.Tensor,
+    t: torch.Tensor,
+    *,
+    create_graph: bool = False,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """E(x, y, t) and dE/dy (the model's noise prediction); y is not modified.
 

@@ -15,9 +15,13 @@ def seed_randn(generators: list[torch.Generator], shape: tuple[int, ...]) -> tor
     return torch.stack([torch.randn(shape, generator=g, device=g.device) for g in generators])
 
 
-def seed_randint(generators: list[torch.Generator], high: int, shape: tuple[int, ...]) -> torch.Tensor:
+def seed_randint(
+    generators: list[torch.Generator], high: int, shape: tuple[int, ...]
+) -> torch.Tensor:
     """Uniform integers in [0, high) of `shape` per seed, stacked: (S, *shape)."""
-    return torch.stack([torch.randint(high, shape, generator=g, device=g.device) for g in generators])
+    return torch.stack(
+        [torch.randint(high, shape, generator=g, device=g.device) for g in generators]
+    )
 
 
 def seed_rand(generators: list[torch.Generator], shape: tuple[int, ...]) -> torch.Tensor:

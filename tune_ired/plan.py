@@ -32,7 +32,14 @@ from typing import Any
 from tune_ired import provenance, results, tunestate
 from tune_ired.catalogue import TrialStatus
 from tune_ired.config import RUNTIME_KEYS, parse_assignments
-from tune_ired.runlog import CONFIG_FILE, METRICS_FILE, TRIAL_PREFIX, read_json, write_json, write_problem
+from tune_ired.runlog import (
+    CONFIG_FILE,
+    METRICS_FILE,
+    TRIAL_PREFIX,
+    read_json,
+    write_json,
+    write_problem,
+)
 from tune_ired.space import SearchSpace, SpaceError, is_grid, load_space, sample_values, trial_space
 
 ADDRESS_TIMEOUT_S = 5.0  # a cluster address must accept a connection within this
@@ -63,11 +70,17 @@ class Plan:
     max_concurrent: int
     address: str | None
     command: str  # this command line, recorded in sweep.json and every trial's run.json
-    overrides: dict[str, Any] = field(default_factory=dict)  # --set (recorded: a re-run must give the same)
+    overrides: dict[str, Any] = field(
+        default_factory=dict
+    )  # --set (recorded: a re-run must give the same)
     start: Start = Start.FRESH
     clear: bool = False  # delete the folder first (--overwrite, or a start-up's leftovers)
-    restore_kept: bool = False  # Tune's newest snapshot is torn: put the kept copy back before resuming
-    notes: list[str] = field(default_factory=list)  # what the plan decided, said before anything runs
+    restore_kept: bool = (
+        False  # Tune's newest snapshot is torn: put the kept copy back before resuming
+    )
+    notes: list[str] = field(
+        default_factory=list
+    )  # what the plan decided, said before anything runs
 
     @property
     def resume(self) -> bool:
@@ -104,7 +117,9 @@ def check_address(address: str) -> None:
     """Raise SpaceError unless something accepts a TCP connection at the cluster address (HOST:PORT)."""
     host, sep, port = address.removeprefix("ray://").rpartition(":")
     if not sep or not port.isdigit():
-        raise SpaceError(f"--address '{address}': expected HOST:PORT of a Ray head, e.g. 10.0.0.1:6379.")
+        raise SpaceError(
+            f"--address '{address}': expected HOST:PORT of a Ray head, e.g. 10.0.0.1:6379."
+        )
     try:
         socket.create_connection((host, int(port)), timeout=ADDRESS_TIMEOUT_S).close()
     except OSError as err:
@@ -120,9 +135,13 @@ def check_flags(args: argparse.Namespace) -> None:
     if args.cpus_per_trial < 1:
         problems.append(f"--cpus-per-trial {args.cpus_per_trial}: must be >= 1")
     if args.gpus_per_trial < 0 or not math.isfinite(args.gpus_per_trial):
-        problems.append(f"--gpus-per-trial {args.gpus_per_trial}: must be >= 0 (fractions share a GPU)")
+        problems.append(
+            f"--gpus-per-trial {args.gpus_per_trial}: must be >= 0 (fractions share a GPU)"
+        )
     if args.max_concurrent < 0:
-        problems.append(f"--max-concurrent {args.max_concurrent}: must be >= 0 (0: as many as resources allow)")
+        problems.append(
+            f"--max-concurrent {args.max_concurrent}: must be >= 0 (0: as many as resources allow)"
+        )
     if args.num_samples is not None and args.num_samples < 1:
         problems.append(
             f"--num-samples {args.num_samples}: must be >= 1 (Ray Tune reads -1 as 'sample until stopped'; "
@@ -131,7 +150,9 @@ def check_flags(args: argparse.Namespace) -> None:
     if args.resume and args.set:
         problems.append("--resume continues a sweep as it was started; --set cannot change it")
     if args.resume and args.overwrite:
-        problems.append("--resume continues the folder's sweep and --overwrite deletes it: pass one of them")
+        problems.append(
+            "--resume continues the folder's sweep and --overwrite deletes it: pass one of them"
+        )
     if problems:
         raise SpaceError("; ".join(problems) + ".")
 
@@ -170,30 +191,46 @@ def check_local_resources(param_space: dict[str, Any], resources: dict[str, floa
     problems = []
     cpus = local_cpus()
     if resources["cpu"] > cpus:
-        problems.append(f"--cpus-per-trial {resources['cpu']:g} is more than the {cpus} CPUs of this machine")
+        problems.append(
+            f"--cpus-per-trial {resources['cpu']:g} is more than the {cpus} CPUs of this machine"
+        )
     cuda = sorted(device for device in requested_devices(param_space) if device.startswith("cuda"))
     if resources["gpu"] > 0 or cuda:
         gpus = local_gpus()
         if resources["gpu"] > gpus:
-            problems.append(f"--gpus-per-trial {resources['gpu']:g} asks for more GPUs than the {gpus} of this machine")
-        wanted = [d for d in cuda if (d == "cuda" and not gpus) or (d.startswith("cuda:") and int(d[5:]) >= gpus)]
+            problems.append(
+                f"--gpus-per-trial {resources['gpu']:g} asks for more GPUs than the {gpus} of this machine"
+            )
+        wanted = [
+            d
+            for d in cuda
+            if (d == "cuda" and not gpus) or (d.startswith("cuda:") and int(d[5:]) >= gpus)
+        ]
         if wanted:
-            problems.append(f"device={wanted[0]} asks for a CUDA GPU this machine does not have ({gpus} found)")
+            problems.append(
+                f"device={wanted[0]} asks for a CUDA GPU this machine does not have ({gpus} found)"
+            )
     if problems:
         raise SpaceError(
-            "; ".join(problems) + ". Ray would wait for it forever, or every trial would fail: ask for less, "
+            "; ".join(problems)
+            + ". Ray would wait for it forever, or every trial would fail: ask for less, "
             "use device=cpu (the default), or run on a cluster that has it (--address)."
         )
 
 
-def check_cluster(nodes: list[dict[str, Any]], resources: dict[str, float], *, cuda: bool = False) -> None:
+def check_cluster(
+    nodes: list[dict[str, Any]], resources: dict[str, float], *, cuda: bool = False
+) -> None:
     """Raise SpaceError unless one alive node of a cluster (`ray.nodes()`) has a trial's CPUs and GPUs
     (some GPU when a trial asks for device=cuda)."""
     alive = [node.get("Resources", {}) for node in nodes if node.get("Alive", True)]
     gpus = max(resources["gpu"], float(cuda))
     if any(node.get("CPU", 0) >= resources["cpu"] and node.get("GPU", 0) >= gpus for node in alive):
         return
-    sizes = ", ".join(f"{node.get('CPU', 0):g} CPUs and {node.get('GPU', 0):g} GPUs" for node in alive) or "none"
+    sizes = (
+        ", ".join(f"{node.get('CPU', 0):g} CPUs and {node.get('GPU', 0):g} GPUs" for node in alive)
+        or "none"
+    )
     wants = f"--cpus-per-trial {resources['cpu']:g} and --gpus-per-trial {resources['gpu']:g}"
     raise SpaceError(
         f"{wants}{' with device=cuda' if cuda else ''}: no node of the cluster has that (its nodes: {sizes}); "
@@ -205,7 +242,10 @@ def expected_trials(spec: SearchSpace, param_space: dict[str, Any], num_samples:
     """The trials the sweep makes: the grid's points times num_samples (Optuna: num_samples)."""
     if spec.searcher == "optuna":
         return num_samples
-    return math.prod(len(value["grid_search"]) for value in param_space.values() if is_grid(value)) * num_samples
+    return (
+        math.prod(len(value["grid_search"]) for value in param_space.values() if is_grid(value))
+        * num_samples
+    )
 
 
 def identity(plan: Plan) -> dict[str, Any]:
@@ -236,7 +276,9 @@ def describe(sweep: dict[str, Any]) -> str:
 def differences(meta: dict[str, Any], plan: Plan) -> list[str]:
     """The identity keys in which the folder's sweep (its sweep.json) and this plan differ."""
     mine = identity(plan)
-    return [key for key in IDENTITY if key in meta and meta[key] != mine[key]]  # older files lack some keys
+    return [
+        key for key in IDENTITY if key in meta and meta[key] != mine[key]
+    ]  # older files lack some keys
 
 
 def continue_command(file: str | Path, folder: Path) -> str:
@@ -257,25 +299,37 @@ def decide_start(plan: Plan, stored: Stored, *, resume: bool, overwrite: bool) -
     folder = plan.folder
     if overwrite:
         if folder.is_dir() and any(folder.iterdir()) and not stored.anything:
-            raise SpaceError(f"--overwrite: {folder} is not a sweep folder; it is left alone. Choose another --name.")
+            raise SpaceError(
+                f"--overwrite: {folder} is not a sweep folder; it is left alone. Choose another --name."
+            )
         plan.clear = stored.anything
         if plan.clear:
             plan.notes.append(f"--overwrite: deleting {folder} and starting afresh")
         return
     if not stored.records:
         if resume and not stored.anything:
-            raise SpaceError(f"--resume: {folder} holds no sweep to resume; run it without --resume first.")
+            raise SpaceError(
+                f"--resume: {folder} holds no sweep to resume; run it without --resume first."
+            )
         plan.clear = stored.anything
         if plan.clear:
-            plan.notes.append(f"{folder} holds a sweep stopped in its start-up (no trial had started): starting afresh")
+            plan.notes.append(
+                f"{folder} holds a sweep stopped in its start-up (no trial had started): starting afresh"
+            )
         return
     diff = differences(stored.meta, plan)
     if not stored.meta or diff:
         held = describe(stored.meta) if stored.meta else "trial records but no readable sweep.json"
-        stored_next = f"continue it with `{continue_command(stored.meta['file'], folder)}`; " if stored.meta else ""
+        stored_next = (
+            f"continue it with `{continue_command(stored.meta['file'], folder)}`; "
+            if stored.meta
+            else ""
+        )
         raise SpaceError(
             f"{'--resume: ' if resume else ''}{folder} holds another sweep: {held}; this command asks for "
-            f"{describe(identity(plan))}" + (f" (they differ in {', '.join(diff)})" if diff else "") + ". "
+            f"{describe(identity(plan))}"
+            + (f" (they differ in {', '.join(diff)})" if diff else "")
+            + ". "
             f"{stored_next}give this sweep its own --name, or replace the stored one with --overwrite "
             "(deletes its results)."
         )

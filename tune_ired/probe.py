@@ -59,15 +59,31 @@ from tune_ired.model import EnergyModel
 from tune_ired.noise import seed_randn
 from tune_ired.snapshots import Snapshot
 
-DEFAULT_PROBLEMS = 32  # validation problems per landscape: stable medians, seconds per step at paper size
+DEFAULT_PROBLEMS = (
+    32  # validation problems per landscape: stable medians, seconds per step at paper size
+)
 LINE_POINTS = 41  # odd, so the centre is on the grid; a step of R/20
 SLICE_POINTS = 21  # per axis of a 2-D slice
-RADIUS_NOISE_NORMS = 4.0  # window half-width: beyond the negatives' starts at the reference noise_scale 3
+RADIUS_NOISE_NORMS = (
+    4.0  # window half-width: beyond the negatives' starts at the reference noise_scale 3
+)
 MAX_ROWS = 16_384  # candidates per model call (all seeds): bounds memory at paper size
 REFERENCE_MINER = "adversarial"  # what a `none` arm's "mined negative" direction uses
 DIRECTIONS = ("negative", "random", "prediction")
-MEASURES = ("depth", "width_back", "width_fwd", "offset", "excess", "target_distance", "target_rise")
-QUANTILES = {"q25": 0.25, "q50": 0.5, "q75": 0.75}  # of a line's rise over problems, for the figures
+MEASURES = (
+    "depth",
+    "width_back",
+    "width_fwd",
+    "offset",
+    "excess",
+    "target_distance",
+    "target_rise",
+)
+QUANTILES = {
+    "q25": 0.25,
+    "q50": 0.5,
+    "q75": 0.75,
+}  # of a line's rise over problems, for the figures
 
 
 @dataclass
@@ -87,7 +103,9 @@ class Landscape:
         return ("basin", "profiles", "slices", "plane_targets")
 
 
-def model_energy(model: EnergyModel, x: torch.Tensor, t: torch.Tensor, *, max_rows: int = MAX_ROWS) -> EnergyFn:
+def model_energy(
+    model: EnergyModel, x: torch.Tensor, t: torch.Tensor, *, max_rows: int = MAX_ROWS
+) -> EnergyFn:
     """E(x, ., t) as an energy callable: candidates (S, P, K, d) -> (S, P, K), at most max_rows per model call."""
     seeds, problems, dim = x.shape
 
@@ -99,7 +117,11 @@ def model_energy(model: EnergyModel, x: torch.Tensor, t: torch.Tensor, *, max_ro
             xx = x[:, :, None].expand(-1, -1, k, -1).reshape(seeds, problems * k, dim)
             tt = t[:, :, None].expand(-1, -1, k).reshape(seeds, problems * k)
             with torch.no_grad():
-                parts.append(model(xx, part.reshape(seeds, problems * k, dim).to(x.dtype), tt).view(seeds, problems, k))
+                parts.append(
+                    model(xx, part.reshape(seeds, problems * k, dim).to(x.dtype), tt).view(
+                        seeds, problems, k
+                    )
+                )
         return torch.cat(parts, dim=2)
 
     return energy
@@ -111,7 +133,11 @@ def mining_config(cfg: Config) -> Config:
 
 
 def mined_targets(
-    snap: Snapshot, sched: Schedule, problems: Problems, t: torch.Tensor, generators: list[torch.Generator]
+    snap: Snapshot,
+    sched: Schedule,
+    problems: Problems,
+    t: torch.Tensor,
+    generators: list[torch.Generator],
 ) -> torch.Tensor:
     """Mined negatives placed at c + (y_neg - y_pos), (S, P, d), from the seeds' generators (eps drawn first)."""
     options = MiningOptions.from_config(mining_config(snap.cfg))
@@ -147,7 +173,9 @@ def over_problems(values: torch.Tensor, q: float | None = None) -> np.ndarray:
     """
     array = values.double().numpy()
     with warnings.catch_warnings():
-        warnings.simplefilter("ignore", RuntimeWarning)  # all problems NaN (a diverged seed): NaN, said in the table
+        warnings.simplefilter(
+            "ignore", RuntimeWarning
+        )  # all problems NaN (a diverged seed): NaN, said in the table
         return np.nanmedian(array, axis=1) if q is None else np.nanquantile(array, q, axis=1)
 
 
@@ -184,9 +212,14 @@ def step_frame(snap: Snapshot, sched: Schedule, problems: Problems, t: int) -> S
     )
 
 
-def targets(snap: Snapshot, sched: Schedule, frame: StepFrame, predicted: torch.Tensor) -> dict[str, torch.Tensor]:
+def targets(
+    snap: Snapshot, sched: Schedule, frame: StepFrame, predicted: torch.Tensor
+) -> dict[str, torch.Tensor]:
     """Each direction's target point (S, P, d); the random one, c + a Gaussian draw, first (alike for every arm)."""
-    generators = [make_generator(torch.device("cpu"), seed, Stream.LANDSCAPE, frame.t) for seed in snap.cfg.seeds]
+    generators = [
+        make_generator(torch.device("cpu"), seed, Stream.LANDSCAPE, frame.t)
+        for seed in snap.cfg.seeds
+    ]
     random = frame.centre + seed_randn(generators, tuple(frame.centre.shape[1:]))
     return {
         "negative": mined_targets(snap, sched, frame.problems, frame.steps, generators),
@@ -195,7 +228,9 @@ def targets(snap: Snapshot, sched: Schedule, frame: StepFrame, predicted: torch.
     }
 
 
-def line_tables(snap: Snapshot, frame: StepFrame, name: str, target: torch.Tensor) -> tuple[pd.DataFrame, pd.DataFrame]:
+def line_tables(
+    snap: Snapshot, frame: StepFrame, name: str, target: torch.Tensor
+) -> tuple[pd.DataFrame, pd.DataFrame]:
     """One direction's basin rows (one per seed) and profile rows (per seed and grid point)."""
     line = energy_along(frame.energy, frame.centre, unit(target - frame.centre), frame.alphas)
     measures = basin_measures(line)
@@ -214,7 +249,9 @@ def line_tables(snap: Snapshot, frame: StepFrame, name: str, target: torch.Tenso
             "noise_norm": frame.noise_norm,
             "radius": float(frame.alphas[-1]),
             "energy_centre": over_problems(line.centre_energy),
-            **{key: over_problems(measures[key]) if key in measures else np.nan for key in MEASURES},
+            **{
+                key: over_problems(measures[key]) if key in measures else np.nan for key in MEASURES
+            },
         }
     )
     grid = len(frame.alphas)
@@ -237,10 +274,15 @@ def plane_tables(
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """The slice on the plane of the negative and prediction directions (median rise over problems, per seed),
     and where the negative and the prediction lie on it (medians over problems)."""
-    to_negative, to_prediction = points["negative"] - frame.centre, points["prediction"] - frame.centre
+    to_negative, to_prediction = (
+        points["negative"] - frame.centre,
+        points["prediction"] - frame.centre,
+    )
     u1 = unit(to_negative)
     u2 = orthonormal(u1, to_prediction)
-    rises = over_problems(plane_rises(frame.energy, frame.centre, (u1, u2), frame.coords))  # (S, A, B)
+    rises = over_problems(
+        plane_rises(frame.energy, frame.centre, (u1, u2), frame.coords)
+    )  # (S, A, B)
     seeds, size = snap.cfg.seeds, len(frame.coords)
     coords = frame.coords.numpy()
     common = {"arm": snap.source.label, "trial": snap.source.trial, "t": frame.t}
@@ -259,7 +301,15 @@ def plane_tables(
     }
     marks = pd.concat(
         [
-            pd.DataFrame({**common, "seed": seeds, "target": name, "a": over_problems(a), "b": over_problems(b)})
+            pd.DataFrame(
+                {
+                    **common,
+                    "seed": seeds,
+                    "target": name,
+                    "a": over_problems(a),
+                    "b": over_problems(b),
+                }
+            )
             for name, (a, b) in where.items()
         ],
         ignore_index=True,
@@ -271,7 +321,9 @@ def probe(snap: Snapshot, *, steps: list[int], problems: int) -> Landscape:
     """The landscape tables of one snapshot at diffusion steps `steps` on its first `problems` validation problems."""
     cfg = snap.cfg
     sched = Schedule(cfg.diffusion_steps, clip_scale=cfg.clip_scale, device=torch.device("cpu"))
-    fixed = fixed_set(cfg.val_size, cfg.n, cfg.train_lambda, seed=cfg.val_seed, device=torch.device("cpu"))
+    fixed = fixed_set(
+        cfg.val_size, cfg.n, cfg.train_lambda, seed=cfg.val_seed, device=torch.device("cpu")
+    )
     chosen = Problems(x=fixed.x[:problems], y0=fixed.y0[:problems])
     predicted = predictions(snap, sched, chosen)
     parts: dict[str, list[pd.DataFrame]] = {key: [] for key in Landscape.table_names()}
@@ -288,7 +340,9 @@ def probe(snap: Snapshot, *, steps: list[int], problems: int) -> Landscape:
     source = snap.source
     return Landscape(
         **{key: pd.concat(frames, ignore_index=True) for key, frames in parts.items()},
-        sources=[f"{source.label}: {source.checkpoint} (training step {snap.step}, {snap.weights} weights)"],
+        sources=[
+            f"{source.label}: {source.checkpoint} (training step {snap.step}, {snap.weights} weights)"
+        ],
     )
 
 

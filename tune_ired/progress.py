@@ -19,7 +19,9 @@ from collections.abc import Callable
 from datetime import timedelta
 from typing import TextIO
 
-LINE_PERIOD_S = 30.0  # a plain progress line at most this often (logs stay short, yet never minutes silent)
+LINE_PERIOD_S = (
+    30.0  # a plain progress line at most this often (logs stay short, yet never minutes silent)
+)
 BAR_UNIT = "step"
 
 
@@ -49,7 +51,9 @@ class StepProgress:
         if stream.isatty() if tty is None else tty:
             from tqdm import tqdm  # only a terminal needs it
 
-            self.bar = tqdm(total=total, initial=initial, unit=BAR_UNIT, file=stream, dynamic_ncols=True)
+            self.bar = tqdm(
+                total=total, initial=initial, unit=BAR_UNIT, file=stream, dynamic_ncols=True
+            )
         self.start = self.last_line = time.monotonic()
         self.step = initial
 

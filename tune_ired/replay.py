@@ -42,7 +42,13 @@ class ReplayBuffer:
         if not cfg.replay:
             return None
         buckets = cfg.diffusion_steps if cfg.replay_per_t else 1
-        return cls(seeds=cfg.num_seeds, buckets=buckets, capacity=cfg.replay_capacity, dim=cfg.n**2, device=device)
+        return cls(
+            seeds=cfg.num_seeds,
+            buckets=buckets,
+            capacity=cfg.replay_capacity,
+            dim=cfg.n**2,
+            device=device,
+        )
 
     @property
     def bucket_capacity(self) -> int:
@@ -53,7 +59,12 @@ class ReplayBuffer:
         return t if self.states.shape[1] > 1 else torch.zeros_like(t)
 
     def draw(
-        self, start: torch.Tensor, t: torch.Tensor, *, prob: float, generators: list[torch.Generator]
+        self,
+        start: torch.Tensor,
+        t: torch.Tensor,
+        *,
+        prob: float,
+        generators: list[torch.Generator],
     ) -> tuple[torch.Tensor, torch.Tensor]:
         """Chain starts (S, B, d): a stored state with probability `prob`, else `start`; and the reuse mask."""
         use, pick = seed_rand(generators, (2, t.shape[1])).unbind(dim=1)
@@ -69,9 +80,13 @@ class ReplayBuffer:
         """Append states (S, B, d) at steps t to their buckets, overwriting the oldest when full."""
         bucket = self.bucket(t)
         onehot = F.one_hot(bucket, self.states.shape[1])
-        rank = (onehot.cumsum(dim=1) * onehot).sum(dim=-1) - 1  # order of each state within its bucket
+        rank = (onehot.cumsum(dim=1) * onehot).sum(
+            dim=-1
+        ) - 1  # order of each state within its bucket
         count = onehot.sum(dim=1)  # (S, K)
-        keep = rank >= count.gather(1, bucket) - self.bucket_capacity  # older ones would be overwritten anyway
+        keep = (
+            rank >= count.gather(1, bucket) - self.bucket_capacity
+        )  # older ones would be overwritten anyway
         slot = (self.head.gather(1, bucket) + rank) % self.bucket_capacity
         seed = torch.arange(t.shape[0], device=t.device)[:, None].expand_as(t)
         self.states[seed[keep], bucket[keep], slot[keep]] = states[keep].to(self.states.dtype)

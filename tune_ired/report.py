@@ -72,7 +72,11 @@ class Progress:
     def __call__(self, what: str) -> None:
         self.done += 1
         elapsed = time.perf_counter() - self.start
-        print(f"report: [{self.done}/{self.total}] {what} ({elapsed:.1f}s)", file=sys.stderr, flush=True)
+        print(
+            f"report: [{self.done}/{self.total}] {what} ({elapsed:.1f}s)",
+            file=sys.stderr,
+            flush=True,
+        )
 
 
 def write_report(
@@ -98,7 +102,9 @@ def write_report(
     findings = analyse(study, baseline=baseline)
     builders = list(figure_builders(study, findings))
     progress = Progress(len(builders) + len(OUTPUTS) + 1 + static)
-    progress(f"loaded {len(study.trials)} trials, {len(study.curves)} evaluation rows, {len(study.arms)} arms")
+    progress(
+        f"loaded {len(study.trials)} trials, {len(study.curves)} evaluation rows, {len(study.arms)} arms"
+    )
     built = []
     for title, build in builders:
         built.append((title, build()))
@@ -125,7 +131,14 @@ def write_report(
 
 def write_landscape(sweep: Path) -> None:
     """The sweep's energy landscapes into SWEEP/landscape/, by `python -m tune_ired.landscape` (torch stays there)."""
-    cmd = [sys.executable, "-m", "tune_ired.landscape", str(sweep), "--out", str(sweep / LANDSCAPE_FOLDER)]
+    cmd = [
+        sys.executable,
+        "-m",
+        "tune_ired.landscape",
+        str(sweep),
+        "--out",
+        str(sweep / LANDSCAPE_FOLDER),
+    ]
     print(f"report: energy landscapes of {sweep} ...", file=sys.stderr, flush=True)
     subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL)
 
@@ -154,10 +167,16 @@ def campaign_studies(folder: Path) -> list[tuple[str, str, Path]]:
 
     studies = read_json(folder / results.CAMPAIGN_FILE).get("studies", [])
     if not studies:
-        return [(child.name, "", child) for child in sorted(folder.iterdir()) if results.is_sweep(child)]
+        return [
+            (child.name, "", child) for child in sorted(folder.iterdir()) if results.is_sweep(child)
+        ]
     states = {"running": lambda study: "running" if live(study.get("pid")) else "killed"}
     return [
-        (study["name"], states.get(study["status"], lambda s: s["status"])(study), folder / study["name"])
+        (
+            study["name"],
+            states.get(study["status"], lambda s: s["status"])(study),
+            folder / study["name"],
+        )
         for study in studies
     ]
 
@@ -168,10 +187,16 @@ def is_campaign_folder(folder: Path) -> bool:
 
     if (folder / results.CAMPAIGN_FILE).exists():
         return True
-    return folder.is_dir() and not results.is_sweep(folder) and any(results.is_sweep(c) for c in folder.iterdir())
+    return (
+        folder.is_dir()
+        and not results.is_sweep(folder)
+        and any(results.is_sweep(c) for c in folder.iterdir())
+    )
 
 
-def write_campaign_report(folder: Path, *, out: Path, static: bool = False, landscape: bool = False) -> dict:
+def write_campaign_report(
+    folder: Path, *, out: Path, static: bool = False, landscape: bool = False
+) -> dict:
     """Every study's report (into its folder) and the campaign's index (into `out`); the index paths."""
     from tune_ired import results
     from tune_ired.analysis.index import StudyEntry, entry_of, index_html, index_markdown
@@ -180,7 +205,9 @@ def write_campaign_report(folder: Path, *, out: Path, static: bool = False, land
     entries = []
     for name, state, sweep in campaign_studies(folder):
         if not results.is_sweep(sweep):
-            entries.append(StudyEntry(name=name, state="not started" if state in ("", "pending") else state))
+            entries.append(
+                StudyEntry(name=name, state="not started" if state in ("", "pending") else state)
+            )
             continue
         print(f"report: study {name}", file=sys.stderr, flush=True)
         report = write_report(sweep, out=sweep / REPORT_FOLDER, static=static, landscape=landscape)
@@ -204,17 +231,31 @@ def write_campaign_report(folder: Path, *, out: Path, static: bool = False, land
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(prog="python -m tune_ired.report", description=__doc__.splitlines()[0])
-    parser.add_argument("sweep", type=Path, help="sweep folder (the --storage/--name folder of tune_ired.sweep)")
-    parser.add_argument("--baseline", help="arm the others are compared with (default: 'none' when present)")
-    parser.add_argument("--out", type=Path, help=f"output folder (default: SWEEP/{REPORT_FOLDER})")
-    parser.add_argument("--metric", help="metric to compare (default: the sweep's own, else val/mse)")
-    parser.add_argument("--mode", choices=list(Mode), help="min: lower is better (default: the sweep's own)")
-    parser.add_argument(
-        "--static", action="store_true", help=f"also write each figure as PDF and PNG into OUT/{STATIC_FOLDER}/"
+    parser = argparse.ArgumentParser(
+        prog="python -m tune_ired.report", description=__doc__.splitlines()[0]
     )
     parser.add_argument(
-        "--landscape", action="store_true", help=f"first compute the energy landscapes (SWEEP/{LANDSCAPE_FOLDER}/)"
+        "sweep", type=Path, help="sweep folder (the --storage/--name folder of tune_ired.sweep)"
+    )
+    parser.add_argument(
+        "--baseline", help="arm the others are compared with (default: 'none' when present)"
+    )
+    parser.add_argument("--out", type=Path, help=f"output folder (default: SWEEP/{REPORT_FOLDER})")
+    parser.add_argument(
+        "--metric", help="metric to compare (default: the sweep's own, else val/mse)"
+    )
+    parser.add_argument(
+        "--mode", choices=list(Mode), help="min: lower is better (default: the sweep's own)"
+    )
+    parser.add_argument(
+        "--static",
+        action="store_true",
+        help=f"also write each figure as PDF and PNG into OUT/{STATIC_FOLDER}/",
+    )
+    parser.add_argument(
+        "--landscape",
+        action="store_true",
+        help=f"first compute the energy landscapes (SWEEP/{LANDSCAPE_FOLDER}/)",
     )
     return parser.parse_args(argv)
 
@@ -227,7 +268,9 @@ def main(argv: list[str] | None = None) -> int:
     out = args.out or args.sweep / REPORT_FOLDER
     try:
         if is_campaign_folder(args.sweep):
-            paths = write_campaign_report(args.sweep, out=out, static=args.static, landscape=args.landscape)
+            paths = write_campaign_report(
+                args.sweep, out=out, static=args.static, landscape=args.landscape
+            )
         else:
             paths = write_report(
                 args.sweep,
@@ -238,7 +281,12 @@ def main(argv: list[str] | None = None) -> int:
                 static=args.static,
                 landscape=args.landscape,
             ).paths
-    except (results.NotASweepError, KeyError, StaticExportError, subprocess.CalledProcessError) as err:
+    except (
+        results.NotASweepError,
+        KeyError,
+        StaticExportError,
+        subprocess.CalledProcessError,
+    ) as err:
         return fail(str(err.args[0] if err.args else err))
     print(paths["markdown"].read_text(encoding="utf-8"))
     print("\n".join(f"{kind}: {path}" for kind, path in paths.items()))

@@ -66,19 +66,25 @@ from tune_ired.runlog import (
 )
 from tune_ired.tunestate import STATE_GLOB, read_trial_data
 
-SWEEP_FILE = "sweep.json"  # our description of the sweep, written by tune_ired.sweep before it starts
+SWEEP_FILE = (
+    "sweep.json"  # our description of the sweep, written by tune_ired.sweep before it starts
+)
 CAMPAIGN_FILE = "campaign.json"  # a campaign folder's record of its studies (tune_ired.campaign)
 TABLES = ("trials", "seeds")  # written as <name>.parquet and <name>.csv into the sweep folder
 PARAMS_FILE = "params.json"  # Tune's copy of a trial's config, there before the trial starts
 DEFAULT_METRIC, DEFAULT_MODE = K.VAL_MSE, K.Mode.MIN  # when a folder has no sweep.json
-DEFAULT_SEED = 0  # Config.seed's default: the seed of a trial whose older, partial config.json omits it
+DEFAULT_SEED = (
+    0  # Config.seed's default: the seed of a trial whose older, partial config.json omits it
+)
 TUNE_STATUS = {
     "ERROR": TrialStatus.ERRORED,
     "RUNNING": TrialStatus.RUNNING,
     "PAUSED": TrialStatus.RUNNING,
     "PENDING": TrialStatus.PENDING,
 }
-PLAIN_KEYS = tuple(key for key in K.METRICS if "/" not in key)  # the row's keys without a group prefix
+PLAIN_KEYS = tuple(
+    key for key in K.METRICS if "/" not in key
+)  # the row's keys without a group prefix
 
 
 class NotASweepError(ValueError):
@@ -130,7 +136,9 @@ class SweepResults:
 def trial_folders(folder: Path) -> list[Path]:
     """The trial folders of a sweep folder: those holding our config.json or Tune's params.json."""
     return sorted(
-        p for p in folder.glob(f"{TRIAL_PREFIX}*") if (p / CONFIG_FILE).exists() or (p / PARAMS_FILE).exists()
+        p
+        for p in folder.glob(f"{TRIAL_PREFIX}*")
+        if (p / CONFIG_FILE).exists() or (p / PARAMS_FILE).exists()
     )
 
 
@@ -145,7 +153,9 @@ def check_sweep(folder: Path) -> None:
     if is_sweep(folder):
         return
     if not folder.is_dir():
-        raise NotASweepError(f"{folder}: no such folder; expected a sweep folder such as results/noise_scale.")
+        raise NotASweepError(
+            f"{folder}: no such folder; expected a sweep folder such as results/noise_scale."
+        )
     inside = sorted(child.name for child in folder.iterdir() if is_sweep(child))
     hint = f" It contains the sweeps: {', '.join(inside)}." if inside else ""
     raise NotASweepError(
@@ -180,7 +190,9 @@ def read_trials(folder: Path) -> list[TrialFiles]:
         params = read_json(trial / CONFIG_FILE) or read_json(trial / PARAMS_FILE)
         trial_id = state.get("trial_id") or trial.name.removeprefix(TRIAL_PREFIX)
         rows = observed_rows(trial)
-        trials.append(TrialFiles(trial_id=trial_id, folder=trial, params=params, rows=rows, state=state))
+        trials.append(
+            TrialFiles(trial_id=trial_id, folder=trial, params=params, rows=rows, state=state)
+        )
     return trials
 
 
@@ -210,7 +222,9 @@ def classify(trial: TrialFiles, budget: str | None, *, scheduled: bool = True) -
     if tune_status in TUNE_STATUS:
         return TUNE_STATUS[tune_status]
     if tune_status == "TERMINATED":
-        return TrialStatus.STOPPED if scheduled else TrialStatus.ERRORED  # ended by ASHA, or a cut record
+        return (
+            TrialStatus.STOPPED if scheduled else TrialStatus.ERRORED
+        )  # ended by ASHA, or a cut record
     return TrialStatus.ERRORED if trial.error else TrialStatus.RUNNING
 
 
@@ -228,7 +242,11 @@ def metrics_of(row: dict[str, Any]) -> dict[str, Any]:
 
 def best_row(rows: list[dict[str, Any]], metric: str, mode: str) -> dict[str, Any]:
     """The report with the best finite `metric` ({} when none is finite)."""
-    scored = [row for row in rows if isinstance(row.get(metric), (int, float)) and math.isfinite(row[metric])]
+    scored = [
+        row
+        for row in rows
+        if isinstance(row.get(metric), (int, float)) and math.isfinite(row[metric])
+    ]
     if not scored:
         return {}
     pick = min if mode == "min" else max
@@ -237,7 +255,11 @@ def best_row(rows: list[dict[str, Any]], metric: str, mode: str) -> dict[str, An
 
 def prefixed(prefix: str, values: dict[str, Any], *, seeds: bool = False) -> dict[str, Any]:
     """`values` with keys prefixed ('final/'), keeping only per-seed keys (seeds=True) or only plain ones."""
-    return {f"{prefix}{key}": value for key, value in values.items() if bool(SEED_KEY.match(key)) == seeds}
+    return {
+        f"{prefix}{key}": value
+        for key, value in values.items()
+        if bool(SEED_KEY.match(key)) == seeds
+    }
 
 
 def code_version(code: dict[str, Any]) -> str:
@@ -279,7 +301,9 @@ def trial_error(trial: TrialFiles, status: TrialStatus, gaps: list[int]) -> str:
     return f"its record ends at step {last} of {trial.params.get('train_steps', '?')}{lost} (metrics.jsonl cut short)"
 
 
-def trial_row(trial: TrialFiles, status: TrialStatus, seeds: list[dict[str, Any]], metric: str, mode: str) -> dict:
+def trial_row(
+    trial: TrialFiles, status: TrialStatus, seeds: list[dict[str, Any]], metric: str, mode: str
+) -> dict:
     """One row of the trials table (`seeds`: its rows of the seeds table)."""
     rows = [metrics_of(row) for row in trial.rows]
     best = best_row(rows, metric, mode)
@@ -316,7 +340,9 @@ def seed_metrics(rows: list[dict[str, Any]], seed: int) -> list[dict[str, Any]]:
     return [{"step": row["step"], **values} for row, values in zip(rows, own, strict=True)]
 
 
-def seed_divergence(own: list[dict[str, Any]], status: TrialStatus, metric: str) -> tuple[bool, float]:
+def seed_divergence(
+    own: list[dict[str, Any]], status: TrialStatus, metric: str
+) -> tuple[bool, float]:
     """(diverged, diverged_step) of one seed from its rows (its `seed/<s>/...` values, or a one-seed trial's).
 
     Folders written before per-seed divergence have no such keys: the seed diverged when its
@@ -324,7 +350,11 @@ def seed_divergence(own: list[dict[str, Any]], status: TrialStatus, metric: str)
     its step is then the first evaluation with a non-finite `metric`, else the last one.
     """
     last = own[-1] if own else {}
-    bad = [row[K.STEP] for row in own if isinstance(row.get(metric), float) and not math.isfinite(row[metric])]
+    bad = [
+        row[K.STEP]
+        for row in own
+        if isinstance(row.get(metric), float) and not math.isfinite(row[metric])
+    ]
     if K.DIVERGED in last:
         diverged = bool(last[K.DIVERGED])
     else:
@@ -337,13 +367,19 @@ def seed_divergence(own: list[dict[str, Any]], status: TrialStatus, metric: str)
     return True, float(step)
 
 
-def seed_rows(trial: TrialFiles, status: TrialStatus, metric: str, mode: str) -> list[dict[str, Any]]:
+def seed_rows(
+    trial: TrialFiles, status: TrialStatus, metric: str, mode: str
+) -> list[dict[str, Any]]:
     """The trial's rows of the seeds table: one per seed, from `seed/{s}/...` keys or the plain keys."""
     rows = [metrics_of(row) for row in trial.rows]
     seeds = sorted({int(m.group(1)) for row in rows for key in row if (m := SEED_KEY.match(key))})
     single = trial.params.get("seed", DEFAULT_SEED)
     per_seed = {seed: seed_metrics(rows, seed) for seed in seeds} or {single: rows}
-    common = {"trial_id": trial.trial_id, "status": status.value, **prefixed("config/", trial.params)}
+    common = {
+        "trial_id": trial.trial_id,
+        "status": status.value,
+        **prefixed("config/", trial.params),
+    }
     out = []
     for seed, own in per_seed.items():
         diverged, step = seed_divergence(own, status, metric)
@@ -368,7 +404,9 @@ def load_sweep(folder: Path | str) -> SweepResults:
     meta = read_meta(folder)
     metric, mode = meta.get("metric", DEFAULT_METRIC), meta.get("mode", DEFAULT_MODE)
     trial_rows, curves, seeds = [], [], []
-    scheduled = meta.get("scheduler", "unrecorded") is not None  # older sweep.json files lack the key
+    scheduled = (
+        meta.get("scheduler", "unrecorded") is not None
+    )  # older sweep.json files lack the key
     for trial in read_trials(folder):
         status = classify(trial, meta.get("budget"), scheduled=scheduled)
         own = seed_rows(trial, status, metric, mode)
@@ -380,7 +418,9 @@ def load_sweep(folder: Path | str) -> SweepResults:
         meta=meta,
         trials=pd.DataFrame(trial_rows, columns=None if trial_rows else ["trial_id", "status"]),
         curves=pd.DataFrame(curves, columns=None if curves else ["trial_id", "step"]),
-        seeds=pd.DataFrame(seeds, columns=None if seeds else ["trial_id", "seed", "status", "diverged"]),
+        seeds=pd.DataFrame(
+            seeds, columns=None if seeds else ["trial_id", "seed", "status", "diverged"]
+        ),
     )
 
 

@@ -50,11 +50,17 @@ CONFIG_FILE = "config.json"
 METRICS_FILE = "metrics.jsonl"
 RUN_FILE = "run.json"
 HEARTBEAT_FILE = "heartbeat.json"
-CHECKPOINTS = "checkpoints"  # a run folder's own checkpoints (Tune's stay in checkpoint_NNNNNN/ beside it)
+CHECKPOINTS = (
+    "checkpoints"  # a run folder's own checkpoints (Tune's stay in checkpoint_NNNNNN/ beside it)
+)
 BEST_CHECKPOINT = "best.pt"
-HEARTBEAT_PERIOD_S = 5.0  # heartbeat.json is rewritten at most this often: cheap, yet live for a human
+HEARTBEAT_PERIOD_S = (
+    5.0  # heartbeat.json is rewritten at most this often: cheap, yet live for a human
+)
 TRIAL_PREFIX = "trial_"  # a sweep's trial folders are trial_<Tune's trial id>
-CHECKPOINT_GLOB = "checkpoint_*"  # Tune's checkpoint folders in a trial folder (each holds a copy of the rows)
+CHECKPOINT_GLOB = (
+    "checkpoint_*"  # Tune's checkpoint folders in a trial folder (each holds a copy of the rows)
+)
 DISK_FULL_ERRNOS = (errno.ENOSPC, errno.EDQUOT)
 
 
@@ -80,7 +86,9 @@ def replace_atomically(path: Path, write: Callable[[Path], object]) -> None:
     A failed write (a full disk) removes the temporary file and leaves `path` as it was.
     """
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")  # one per process: two writers never share it
+    tmp = path.with_name(
+        f"{path.name}.{os.getpid()}.tmp"
+    )  # one per process: two writers never share it
     try:
         write(tmp)
         with tmp.open("rb+") as written:
@@ -103,7 +111,9 @@ def write_problem(folder: Path) -> str | None:
             continue
         if not place.is_dir():
             return f"{place} is a file, not a folder"
-        if not os.access(place, os.W_OK | os.X_OK):  # also False on a read-only file system, even for root
+        if not os.access(
+            place, os.W_OK | os.X_OK
+        ):  # also False on a read-only file system, even for root
             return f"{place} is not writable (a read-only folder or file system)"
         return None
     return f"{folder} has no existing parent folder"
@@ -201,7 +211,9 @@ def evaluation_steps(*, train_steps: int, eval_every: int, up_to: int) -> list[i
 def missing_steps(rows: Iterable[int], *, train_steps: int, eval_every: int) -> list[int]:
     """The evaluations absent from a record holding `rows` (steps), up to its last one."""
     present = set(rows)
-    expected = evaluation_steps(train_steps=train_steps, eval_every=eval_every, up_to=max(present, default=0))
+    expected = evaluation_steps(
+        train_steps=train_steps, eval_every=eval_every, up_to=max(present, default=0)
+    )
     return [step for step in expected if step not in present]
 
 
@@ -255,10 +267,14 @@ class BestCheckpoint:
 
 def write_heartbeat(folder: Path, *, step: int, train_steps: int) -> None:
     """Record the step a run has reached between evaluations (heartbeat.json, atomically)."""
-    write_json(folder / HEARTBEAT_FILE, {"step": step, "train_steps": train_steps, "at": provenance.now()})
+    write_json(
+        folder / HEARTBEAT_FILE, {"step": step, "train_steps": train_steps, "at": provenance.now()}
+    )
 
 
-def heartbeat(folder: Path, *, train_steps: int, on_step: Callable[[int], None] | None) -> Callable[[int], None]:
+def heartbeat(
+    folder: Path, *, train_steps: int, on_step: Callable[[int], None] | None
+) -> Callable[[int], None]:
     """The trainer's per-step callback: heartbeat.json at most every HEARTBEAT_PERIOD_S, then `on_step`."""
     last = time.monotonic()
 
@@ -303,7 +319,9 @@ def recorded_run(
     write_config(folder, trainer.cfg.to_dict())
     record, repaired = repair_record(folder)
     cfg = trainer.cfg
-    expected = evaluation_steps(train_steps=cfg.train_steps, eval_every=cfg.eval_every, up_to=trainer.step)
+    expected = evaluation_steps(
+        train_steps=cfg.train_steps, eval_every=cfg.eval_every, up_to=trainer.step
+    )
     missing = [step for step in expected if step not in record]
     if best is not None:
         for row in record.values():
@@ -316,14 +334,20 @@ def recorded_run(
     }
     if repaired:
         session["repaired_steps"] = repaired
-        warn(f"{folder / METRICS_FILE}: restored the rows of steps {repaired} from the checkpoints' copies.")
+        warn(
+            f"{folder / METRICS_FILE}: restored the rows of steps {repaired} from the checkpoints' copies."
+        )
     if missing:
         session["missing_steps"] = missing
-        warn(f"{folder / METRICS_FILE}: the rows of steps {missing} are lost (cut short; no checkpoint holds them).")
+        warn(
+            f"{folder / METRICS_FILE}: the rows of steps {missing} are lost (cut short; no checkpoint holds them)."
+        )
     sessions = [*read_json(folder / RUN_FILE).get("sessions", []), session]
     write_json(folder / RUN_FILE, {"budget": budget, "sessions": sessions})
     try:
-        for row in trainer.run(on_step=heartbeat(folder, train_steps=cfg.train_steps, on_step=on_step)):
+        for row in trainer.run(
+            on_step=heartbeat(folder, train_steps=cfg.train_steps, on_step=on_step)
+        ):
             step = row[STEP]
             if step in record:
                 row = record[step]  # observed before a kill: kept as written, never written twice
@@ -342,4 +366,6 @@ def recorded_run(
         except OSError as err:
             if not is_disk_full(err):
                 raise
-            warn(f"{folder / RUN_FILE}: the disk is full; this session's end is not recorded (its start is).")
+            warn(
+                f"{folder / RUN_FILE}: the disk is full; this session's end is not recorded (its start is)."
+            )

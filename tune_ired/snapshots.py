@@ -31,7 +31,9 @@ from tune_ired.runlog import CONFIG_FILE
 
 RUN_CHECKPOINT_DIR = "checkpoints"  # where tune_ired.train keeps a run folder's checkpoints
 RUN_CHECKPOINTS = ("final.pt", "latest.pt")  # a run folder's checkpoints, in order of preference
-TUNE_CHECKPOINT_GLOB = "checkpoint_*"  # Tune's checkpoint folders in a trial folder; the highest is the newest
+TUNE_CHECKPOINT_GLOB = (
+    "checkpoint_*"  # Tune's checkpoint folders in a trial folder; the highest is the newest
+)
 EMA_PREFIX = "ema_model."  # ema-pytorch keeps the averaged model as a submodule under this name
 WEIGHTS = ("ema", "live")
 
@@ -66,7 +68,9 @@ def run_checkpoint(folder: Path) -> Path | None:
     for name in RUN_CHECKPOINTS:
         if (folder / RUN_CHECKPOINT_DIR / name).exists():
             return folder / RUN_CHECKPOINT_DIR / name
-    tune = sorted(p / STATE_FILE for p in folder.glob(TUNE_CHECKPOINT_GLOB) if (p / STATE_FILE).exists())
+    tune = sorted(
+        p / STATE_FILE for p in folder.glob(TUNE_CHECKPOINT_GLOB) if (p / STATE_FILE).exists()
+    )
     return tune[-1] if tune else None
 
 
@@ -74,7 +78,11 @@ def model_weights(state: dict, weights: str) -> dict[str, torch.Tensor]:
     """The model's state dict from a trainer checkpoint: the EMA average or the live weights."""
     if weights == "live":
         return state["model"]
-    return {key.removeprefix(EMA_PREFIX): value for key, value in state["ema"].items() if key.startswith(EMA_PREFIX)}
+    return {
+        key.removeprefix(EMA_PREFIX): value
+        for key, value in state["ema"].items()
+        if key.startswith(EMA_PREFIX)
+    }
 
 
 def load_snapshot(source: Source, *, weights: str = "ema") -> Snapshot:
@@ -84,7 +92,11 @@ def load_snapshot(source: Source, *, weights: str = "ema") -> Snapshot:
     state = load_state(source.checkpoint)
     cfg = make_config(json.loads(state["config"]), source=str(source.checkpoint))
     model = EnergyModel(
-        seeds=cfg.seeds, n=cfg.n, hidden=cfg.hidden, time_dim=cfg.time_dim, diffusion_steps=cfg.diffusion_steps
+        seeds=cfg.seeds,
+        n=cfg.n,
+        hidden=cfg.hidden,
+        time_dim=cfg.time_dim,
+        diffusion_steps=cfg.diffusion_steps,
     )
     model.load_state_dict(model_weights(state, weights))
     model.eval().requires_grad_(False)  # analyses only read the weights: no graph is ever built
@@ -123,4 +135,6 @@ def find_checkpoints(folder: Path | str) -> tuple[list[Source], list[str]]:
             f"{folder} is neither a run folder with a checkpoint (config.json and checkpoints/final.pt or "
             f"latest.pt, from python -m tune_ired.train) nor a sweep folder (trial_* folders)."
         )
-    return [Source(label=folder.resolve().name, trial=folder.resolve().name, checkpoint=checkpoint)], []
+    return [
+        Source(label=folder.resolve().name, trial=folder.resolve().name, checkpoint=checkpoint)
+    ], []

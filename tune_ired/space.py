@@ -47,7 +47,10 @@ from tune_ired.catalogue import METRICS, Mode, sweepable_metrics
 from tune_ired.config import Config, ConfigError, check_key, coerce_value, make_config
 
 SEARCHERS = ("grid", "random", "optuna")  # grid and random: Tune's variant generator; optuna: TPE
-SEED_RANGE = (0, 2**32 - 1)  # numpy's RandomState (Tune's variant generator, Optuna's TPE) takes these seeds
+SEED_RANGE = (
+    0,
+    2**32 - 1,
+)  # numpy's RandomState (Tune's variant generator, Optuna's TPE) takes these seeds
 CHECKED_DRAWS = 8  # trials drawn from a space at validation, as Tune draws them, each checked whole
 
 
@@ -86,7 +89,9 @@ class SearchSpace:
     seed: int = 0  # seed of the searcher's own sampling (random search, Optuna TPE)
     base: dict[str, Any] = field(default_factory=dict)  # fixed config keys, for every budget
     budgets: dict[str, Budget] = field(default_factory=lambda: {name: Budget() for name in BUDGETS})
-    default_budget: str | None = None  # the budget when --budget is not given (None: the largest it supports)
+    default_budget: str | None = (
+        None  # the budget when --budget is not given (None: the largest it supports)
+    )
     description: str = ""
 
     @property
@@ -116,7 +121,9 @@ class SearchSpace:
 class Campaign:
     """Several studies run on one Ray, in this order (`python -m tune_ired.sweep CAMPAIGN_FILE`)."""
 
-    studies: list[str]  # search-space files, relative to the campaign file, in the order the research needs
+    studies: list[
+        str
+    ]  # search-space files, relative to the campaign file, in the order the research needs
     description: str = ""
 
 
@@ -133,7 +140,9 @@ def sample_values(value: Any) -> list[Any]:
     if isinstance(value, Integer):
         return [value.lower, value.upper - 1]  # randint's upper bound is exclusive
     if isinstance(value, Float):
-        return [bound for bound in (value.lower, value.upper) if bound is not None]  # tune.randn has none
+        return [
+            bound for bound in (value.lower, value.upper) if bound is not None
+        ]  # tune.randn has none
     if isinstance(value, Domain):
         return []  # tune.sample_from, custom domains: only known when a trial is drawn (check_draws)
     return [value]
@@ -166,7 +175,9 @@ def asha_problems(asha: ASHA) -> list[str]:
     """What Ray's ASHAScheduler would assert about these settings (grace_period <= max_t is checked per budget)."""
     problems = []
     if not is_count(asha.grace_period):
-        problems.append(f"ASHA grace_period {asha.grace_period!r} is not an integer >= 1 (evaluations)")
+        problems.append(
+            f"ASHA grace_period {asha.grace_period!r} is not an integer >= 1 (evaluations)"
+        )
     rf = asha.reduction_factor
     if isinstance(rf, bool) or not isinstance(rf, (int, float)) or not rf > 1:
         problems.append(f"ASHA reduction_factor {rf!r} is not a number > 1")
@@ -192,7 +203,9 @@ def check_settings(spec: SearchSpace, *, source: str) -> None:
         problems.append(f"mode '{spec.mode}' is not 'min' or 'max'")
     elif spec.metric in metrics and METRICS[spec.metric].direction != spec.mode:
         better = "lower" if METRICS[spec.metric].direction is Mode.MIN else "higher"
-        problems.append(f"mode '{spec.mode}' for metric '{spec.metric}', which is better when {better}")
+        problems.append(
+            f"mode '{spec.mode}' for metric '{spec.metric}', which is better when {better}"
+        )
     if spec.searcher not in SEARCHERS:
         problems.append(f"searcher '{spec.searcher}' is not one of {', '.join(SEARCHERS)}")
     if spec.scheduler is not None and not isinstance(spec.scheduler, ASHA):
@@ -200,19 +213,29 @@ def check_settings(spec: SearchSpace, *, source: str) -> None:
     elif spec.scheduler is not None:
         problems += asha_problems(spec.scheduler)
     if not is_count(spec.seed, low=SEED_RANGE[0]) or spec.seed > SEED_RANGE[1]:
-        problems.append(f"seed {spec.seed!r} is not an integer in [{SEED_RANGE[0]}, {SEED_RANGE[1]}]")
+        problems.append(
+            f"seed {spec.seed!r} is not an integer in [{SEED_RANGE[0]}, {SEED_RANGE[1]}]"
+        )
     if not is_count(spec.num_samples):
         problems.append(f"num_samples {spec.num_samples!r} is not a positive integer")
     for name, budget in spec.budgets.items():
-        if isinstance(budget, Budget) and budget.num_samples is not None and not is_count(budget.num_samples):
-            problems.append(f"budgets['{name}'].num_samples {budget.num_samples!r} is not a positive integer")
+        if (
+            isinstance(budget, Budget)
+            and budget.num_samples is not None
+            and not is_count(budget.num_samples)
+        ):
+            problems.append(
+                f"budgets['{name}'].num_samples {budget.num_samples!r} is not a positive integer"
+            )
     unknown = sorted(set(spec.budgets) - set(BUDGETS))
     if unknown:
         problems.append(f"budgets {unknown} are not among {', '.join(BUDGETS)}")
     if not spec.budgets:
         problems.append("budgets is empty")
     elif spec.default_budget not in (None, *spec.budgets):
-        problems.append(f"default_budget '{spec.default_budget}' is not among its budgets {sorted(spec.budgets)}")
+        problems.append(
+            f"default_budget '{spec.default_budget}' is not among its budgets {sorted(spec.budgets)}"
+        )
     if spec.searcher == "optuna" and any(is_grid(v) for v in spec.space.values()):
         problems.append("Optuna cannot search a tune.grid_search; use tune.choice([...])")
     if problems:
@@ -230,7 +253,11 @@ def check_space(spec: SearchSpace, *, source: str) -> None:
             raise SpaceError(f"{where}: expected Budget(config=..., space=..., num_samples=...).")
         check_entries(budget.config, source=f"{where}.config")
         check_entries(budget.space, source=f"{where}.space")
-        make_config({**spec.fixed_config(name), **first_values(spec.budget_space(name))}, budget=name, source=where)
+        make_config(
+            {**spec.fixed_config(name), **first_values(spec.budget_space(name))},
+            budget=name,
+            source=where,
+        )
 
 
 def run_file(path: Path) -> dict[str, Any]:
@@ -243,7 +270,9 @@ def run_file(path: Path) -> dict[str, Any]:
         raise SpaceError(f"{path}: syntax error at line {err.lineno}: {err.msg}.") from err
     except Exception as err:  # the file is user code: any failure is bad input
         where = traceback.extract_tb(err.__traceback__)[-1]
-        raise SpaceError(f"{path}: running it raised {type(err).__name__}: {err} (line {where.lineno}).") from err
+        raise SpaceError(
+            f"{path}: running it raised {type(err).__name__}: {err} (line {where.lineno})."
+        ) from err
 
 
 def assigned(path: Path, kind: type) -> dict[str, Any]:
@@ -258,12 +287,18 @@ def load_campaign(path: Path | str) -> tuple[Campaign, list[Path]] | None:
     if not found:
         return None
     if len(found) > 1:
-        raise SpaceError(f"{path}: a campaign file must assign one Campaign; it assigns {', '.join(sorted(found))}.")
+        raise SpaceError(
+            f"{path}: a campaign file must assign one Campaign; it assigns {', '.join(sorted(found))}."
+        )
     campaign = next(iter(found.values()))
     files = [(path.parent / study).resolve() for study in campaign.studies]
     if not files:
         raise SpaceError(f"{path}: the Campaign lists no studies.")
-    missing = [str(study) for study, file in zip(campaign.studies, files, strict=True) if not file.is_file()]
+    missing = [
+        str(study)
+        for study, file in zip(campaign.studies, files, strict=True)
+        if not file.is_file()
+    ]
     if missing:
         raise SpaceError(
             f"{path}: the Campaign lists studies that do not exist (relative to the file): {', '.join(missing)}."
@@ -292,7 +327,8 @@ def draws(param_space: Mapping[str, Any], count: int) -> list[dict[str, Any]]:
         (
             variant["config"]
             for _, variant in generate_variants(
-                {"config": copy.deepcopy(dict(param_space))}, random_state=np.random.RandomState(seed)
+                {"config": copy.deepcopy(dict(param_space))},
+                random_state=np.random.RandomState(seed),
             )
         )
         for seed in range(count)
@@ -309,8 +345,12 @@ def check_draws(param_space: Mapping[str, Any], budget: str, *, source: str) -> 
         cause = err
         while cause.__cause__ or cause.__context__:  # Tune wraps the user's exception
             cause = cause.__cause__ or cause.__context__
-        raise SpaceError(f"{source}: drawing a trial from the space raised {type(cause).__name__}: {cause}.") from err
-    return [make_config(config, budget=budget, source=f"{source}, a drawn trial") for config in drawn]
+        raise SpaceError(
+            f"{source}: drawing a trial from the space raised {type(cause).__name__}: {cause}."
+        ) from err
+    return [
+        make_config(config, budget=budget, source=f"{source}, a drawn trial") for config in drawn
+    ]
 
 
 def max_evaluations(param_space: Mapping[str, Any], budget: str) -> int:
@@ -354,10 +394,14 @@ def trial_space(
             f"{source}: budget '{budget}' is not supported by this search space; "
             f"it supports {', '.join(sorted(spec.budgets))}."
         )
-    searched = {key: value for key, value in spec.budget_space(budget).items() if key not in overrides}
+    searched = {
+        key: value for key, value in spec.budget_space(budget).items() if key not in overrides
+    }
     fixed = {**spec.fixed_config(budget), **overrides}
     make_config({**fixed, **first_values(searched)}, budget=budget, source=source)
     if spec.searcher == "optuna":
         check_optuna(searched, source=source)
-    check_scheduler(spec.scheduler, check_draws({**fixed, **searched}, budget, source=source), source=source)
+    check_scheduler(
+        spec.scheduler, check_draws({**fixed, **searched}, budget, source=source), source=source
+    )
     return {**fixed, **searched}

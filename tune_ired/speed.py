@@ -58,9 +58,17 @@ from tune_ired.mining import Miner
 from tune_ired.model import EnergyModel
 from tune_ired.replay import ReplayBuffer
 
-WARM_UP_CALLS = 2  # the second call, one step later, compiles the step-dependent graph (energy warm-up) too
-RECOMPILE_LIMIT = 64  # compiled versions kept per function: one per graph-relevant config a process trains
-MATMUL_PRECISION = {"fp32": "highest", "tf32": "high", "bf16": "highest"}  # torch.set_float32_matmul_precision
+WARM_UP_CALLS = (
+    2  # the second call, one step later, compiles the step-dependent graph (energy warm-up) too
+)
+RECOMPILE_LIMIT = (
+    64  # compiled versions kept per function: one per graph-relevant config a process trains
+)
+MATMUL_PRECISION = {
+    "fp32": "highest",
+    "tf32": "high",
+    "bf16": "highest",
+}  # torch.set_float32_matmul_precision
 
 LossFn = Callable[..., LossOutput]
 
@@ -92,7 +100,9 @@ class StepSpeed:
         torch.set_float32_matmul_precision(MATMUL_PRECISION[cfg.precision])
         if not cfg.compile:
             return cls(loss=training_loss, device=device, precision=cfg.precision, cudagraphs=False)
-        torch._dynamo.config.recompile_limit = max(torch._dynamo.config.recompile_limit, RECOMPILE_LIMIT)
+        torch._dynamo.config.recompile_limit = max(
+            torch._dynamo.config.recompile_limit, RECOMPILE_LIMIT
+        )
         cudagraphs = cfg.compile_mode == "reduce-overhead" and device.type == "cuda"
         loss = compiled_loss(cfg.compile_mode, dynamic=None if cfg.energy_warmup > 0 else False)
         return cls(loss=loss, device=device, precision=cfg.precision, cudagraphs=cudagraphs)

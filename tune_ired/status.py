@@ -26,7 +26,10 @@ from tune_ired.runlog import HEARTBEAT_FILE, is_better, read_json
 if TYPE_CHECKING:
     from tune_ired.results import TrialFiles
 
-DEFAULT_METRIC, DEFAULT_MODE = VAL_MSE, Mode.MIN  # tune_ired.results' own, for a folder without sweep.json
+DEFAULT_METRIC, DEFAULT_MODE = (
+    VAL_MSE,
+    Mode.MIN,
+)  # tune_ired.results' own, for a folder without sweep.json
 MISSING = "-"  # a value a trial has not reported (yet)
 COLUMN_GAP = "  "
 VALUE_DIGITS = 4  # significant digits of metric values in the tables
@@ -50,12 +53,18 @@ class TrialView:
 def metric_value(row: dict[str, Any], metric: str) -> float:
     """A row's metric as a float; NaN when missing, not finite or Tune's diverged sentinel."""
     value = row.get(metric)
-    if not isinstance(value, (int, float)) or not math.isfinite(value) or abs(value) >= DIVERGED_SENTINEL:
+    if (
+        not isinstance(value, (int, float))
+        or not math.isfinite(value)
+        or abs(value) >= DIVERGED_SENTINEL
+    ):
         return math.nan
     return float(value)
 
 
-def view_of(trial: TrialFiles, status: TrialStatus, *, metric: str, mode: str, budget: str | None) -> TrialView:
+def view_of(
+    trial: TrialFiles, status: TrialStatus, *, metric: str, mode: str, budget: str | None
+) -> TrialView:
     """The view of one trial from its files (`trial.rows`: its metrics.jsonl rows)."""
     best, best_step = math.nan, None
     for row in trial.rows:
@@ -102,7 +111,8 @@ def format_table(header: list[str], rows: list[list[str]]) -> str:
     widths = [max(len(cell) for cell in column) for column in zip(header, *rows, strict=True)]
     lines = [header, ["-" * width for width in widths], *rows]
     return "\n".join(
-        COLUMN_GAP.join(cell.ljust(w) for cell, w in zip(line, widths, strict=True)).rstrip() for line in lines
+        COLUMN_GAP.join(cell.ljust(w) for cell, w in zip(line, widths, strict=True)).rstrip()
+        for line in lines
     )
 
 
@@ -114,7 +124,16 @@ def trials_table(views: list[TrialView], *, searched: list[str], metric: str) ->
         total = MISSING if math.isinf(view.train_steps) else f"{view.train_steps:.0f}"
         best = number(view.best) + ("" if view.best_step is None else f" @{view.best_step}")
         params = [str(view.params.get(key, MISSING)) for key in searched]
-        rows.append([view.trial_id, view.status.name, *params, f"{view.step}/{total}", number(view.last), best])
+        rows.append(
+            [
+                view.trial_id,
+                view.status.name,
+                *params,
+                f"{view.step}/{total}",
+                number(view.last),
+                best,
+            ]
+        )
     return format_table(header, rows)
 
 
@@ -134,7 +153,12 @@ def best_view(views: list[TrialView], mode: str) -> TrialView | None:
 
 
 def best_line(
-    views: list[TrialView], *, metric: str, mode: str, searched: list[str], label: str = "best so far"
+    views: list[TrialView],
+    *,
+    metric: str,
+    mode: str,
+    searched: list[str],
+    label: str = "best so far",
 ) -> str:
     """'best so far: <id> val/mse = 0.0209 at step 600 (lr=0.003)', or that no trial has a finite value."""
     top = best_view(views, mode)
@@ -152,7 +176,9 @@ def describe(folder: Path, meta: dict[str, Any], views: list[TrialView]) -> str:
     searched = meta.get("searched", [])
     head = f"sweep {folder}"
     if meta:
-        head += f": {meta.get('file', '?')} at budget '{meta.get('budget', '?')}', {metric} ({mode})"
+        head += (
+            f": {meta.get('file', '?')} at budget '{meta.get('budget', '?')}', {metric} ({mode})"
+        )
     return "\n".join(
         [
             head,
@@ -168,7 +194,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         prog="python -m tune_ired.status",
         description="Print where a sweep stands (live, partial or finished), from its folder alone.",
     )
-    parser.add_argument("sweep", type=Path, metavar="SWEEP_DIR", help="a sweep folder, e.g. results/noise_scale")
+    parser.add_argument(
+        "sweep", type=Path, metavar="SWEEP_DIR", help="a sweep folder, e.g. results/noise_scale"
+    )
     return parser.parse_args(argv)
 
 

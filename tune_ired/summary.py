@@ -76,7 +76,9 @@ def write_best(folder: Path, meta: dict[str, Any], views: list[status.TrialView]
 def closing_text(plan: Plan, views: list[status.TrialView], *, best: Path | None) -> list[str]:
     """The closing lines: statuses, the best trials, best.json, errors, and the next commands."""
     metric, mode = plan.spec.metric, plan.spec.mode
-    ranked = sorted(views, key=lambda view: (view.best != view.best, view.best if mode == "min" else -view.best))
+    ranked = sorted(
+        views, key=lambda view: (view.best != view.best, view.best if mode == "min" else -view.best)
+    )
     lines = [
         f"== sweep {plan.folder}: done ==",
         f"trials: {status.status_counts(views)}",
@@ -97,7 +99,9 @@ def closing_text(plan: Plan, views: list[status.TrialView], *, best: Path | None
     ]
     if any(view.status in UNFINISHED for view in views):
         again = f"{plan.file} --storage {plan.folder.parent} --name {plan.folder.name} --resume"
-        lines.append(f"the sweep did not finish; continue it with: python -m tune_ired.sweep {again}")
+        lines.append(
+            f"the sweep did not finish; continue it with: python -m tune_ired.sweep {again}"
+        )
     lines.append(f"status any time: python -m tune_ired.status {plan.folder}")
     lines.append(f"next, the report: python -m tune_ired.report {plan.folder}")
     return lines

@@ -34,7 +34,11 @@ from pathlib import Path
 from tune_ired.budgets import BUDGETS, describe_budgets
 from tune_ired.cli import ExitCode, fail
 
-TRACKER_NAMES = ("tensorboard", "mlflow", "wandb")  # tune_ired.trackers.TRACKERS, named here without importing Ray
+TRACKER_NAMES = (
+    "tensorboard",
+    "mlflow",
+    "wandb",
+)  # tune_ired.trackers.TRACKERS, named here without importing Ray
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -56,32 +60,66 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         help="a search-space file (search_spaces/noise_scale.py); several, or a campaign file, run as a campaign",
     )
     parser.add_argument(
-        "--budget", choices=list(BUDGETS), help="named budget, listed below (default: the file's default_budget)"
+        "--budget",
+        choices=list(BUDGETS),
+        help="named budget, listed below (default: the file's default_budget)",
     )
     parser.add_argument(
-        "--address", metavar="HOST:PORT", help="join this Ray cluster (default: start a private local Ray)"
+        "--address",
+        metavar="HOST:PORT",
+        help="join this Ray cluster (default: start a private local Ray)",
     )
     parser.add_argument(
-        "--storage", type=Path, default=Path("results"), metavar="DIR", help="storage folder (default: ./results)"
+        "--storage",
+        type=Path,
+        default=Path("results"),
+        metavar="DIR",
+        help="storage folder (default: ./results)",
     )
     parser.add_argument(
-        "--name", metavar="NAME", help="the sweep's (or campaign's) folder in DIR (default: the file's stem)"
-    )
-    parser.add_argument("--resume", action="store_true", help="continue the sweep (or campaign) in <storage>/<name>")
-    parser.add_argument(
-        "--cpus-per-trial", type=int, default=1, metavar="N", help="CPUs (and torch threads) per trial (default: 1)"
+        "--name",
+        metavar="NAME",
+        help="the sweep's (or campaign's) folder in DIR (default: the file's stem)",
     )
     parser.add_argument(
-        "--gpus-per-trial", type=float, default=0.0, metavar="F", help="GPUs per trial, fractions share (default: 0)"
+        "--resume", action="store_true", help="continue the sweep (or campaign) in <storage>/<name>"
     )
     parser.add_argument(
-        "--max-concurrent", type=int, default=0, metavar="N", help="trials at once (default: 0, as resources allow)"
+        "--cpus-per-trial",
+        type=int,
+        default=1,
+        metavar="N",
+        help="CPUs (and torch threads) per trial (default: 1)",
     )
-    parser.add_argument("--num-samples", type=int, metavar="N", help="override the file's num_samples")
-    parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="fix a config key (repeatable)")
+    parser.add_argument(
+        "--gpus-per-trial",
+        type=float,
+        default=0.0,
+        metavar="F",
+        help="GPUs per trial, fractions share (default: 0)",
+    )
+    parser.add_argument(
+        "--max-concurrent",
+        type=int,
+        default=0,
+        metavar="N",
+        help="trials at once (default: 0, as resources allow)",
+    )
+    parser.add_argument(
+        "--num-samples", type=int, metavar="N", help="override the file's num_samples"
+    )
+    parser.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="fix a config key (repeatable)",
+    )
     # --- console and trackers (tune_ired.console, tune_ired.dryrun, tune_ired.trackers)
     parser.add_argument(
-        "--dry-run", action="store_true", help="print the trials, resources and estimated work; start nothing"
+        "--dry-run",
+        action="store_true",
+        help="print the trials, resources and estimated work; start nothing",
     )
     parser.add_argument(
         "--tracker",
@@ -97,11 +135,17 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     )
     # --- the sweep folder (tune_ired.plan: re-running is safe)
     parser.add_argument(
-        "--overwrite", action="store_true", help="delete the sweep folder <storage>/<name> first (asks nothing)"
+        "--overwrite",
+        action="store_true",
+        help="delete the sweep folder <storage>/<name> first (asks nothing)",
     )
     # --- campaigns (tune_ired.campaign)
     parser.add_argument(
-        "--studies-at-once", type=int, default=1, metavar="N", help="a campaign's studies side by side (default: 1)"
+        "--studies-at-once",
+        type=int,
+        default=1,
+        metavar="N",
+        help="a campaign's studies side by side (default: 1)",
     )
     args = parser.parse_args(argv)
     args.file = args.files[0]
@@ -158,7 +202,10 @@ def prepare_folder(plan) -> None:
         for trial in results.trial_folders(plan.folder):
             _, repaired = repair_record(trial)
             if repaired:
-                print(f"repaired {trial / METRICS_FILE}: steps {repaired} restored from its checkpoints", flush=True)
+                print(
+                    f"repaired {trial / METRICS_FILE}: steps {repaired} restored from its checkpoints",
+                    flush=True,
+                )
 
 
 def disk_full(plan, message: str) -> ExitCode:
@@ -183,7 +230,10 @@ def run(plan, trainable=None, trackers=None) -> ExitCode:
     for note in plan.notes:
         print(note, flush=True)
     if plan.start is Start.REPORT:
-        print(f"{plan.folder} holds this sweep, finished: nothing to run (--overwrite runs it afresh)", flush=True)
+        print(
+            f"{plan.folder} holds this sweep, finished: nothing to run (--overwrite runs it afresh)",
+            flush=True,
+        )
         summarize(plan)
         return outcome(plan)
     from tune_ired.trainable import train_ired
@@ -196,7 +246,9 @@ def run(plan, trainable=None, trackers=None) -> ExitCode:
     write_meta(plan)
     run_tuner(plan, trainable or train_ired, trackers or Trackers())
     statuses = results.load_sweep(plan.folder).trials["status"]
-    short = shortage(plan.folder, running=int(statuses.isin(["running", "pending", "errored"]).sum()))
+    short = shortage(
+        plan.folder, running=int(statuses.isin(["running", "pending", "errored"]).sum())
+    )
     if short is not None:
         return disk_full(plan, short.message())
     close_meta(plan)
@@ -211,7 +263,9 @@ def main(argv: list[str] | None = None) -> int:
 
     if args.dry_run:  # starts no Ray: needs no token
         return planned_run(args, argv)
-    with private_token(address=args.address):  # before Ray is imported: Ray reads the token set-up once
+    with private_token(
+        address=args.address
+    ):  # before Ray is imported: Ray reads the token set-up once
         return planned_run(args, argv)
 
 
@@ -246,7 +300,9 @@ def planned_run(args: argparse.Namespace, argv: list[str]) -> int:
     except OSError as err:
         if not is_disk_full(err):
             raise
-        return disk_full(plan, f"the storage of {plan.folder} is full ({err.strerror}: {err.filename})")
+        return disk_full(
+            plan, f"the storage of {plan.folder} is full ({err.strerror}: {err.filename})"
+        )
 
 
 if __name__ == "__main__":

@@ -57,7 +57,9 @@ def check_trackers(trackers: Trackers) -> None:
     """Raise SpaceError naming the flag when a chosen tracker's package is not installed."""
     for name in trackers.names:
         if importlib.util.find_spec(TRACKERS[name]) is None:
-            raise SpaceError(f"--tracker {name}: the package '{TRACKERS[name]}' is not installed; {EXTRA}.")
+            raise SpaceError(
+                f"--tracker {name}: the package '{TRACKERS[name]}' is not installed; {EXTRA}."
+            )
     if trackers.mlflow_uri and "mlflow" not in trackers.names:
         raise SpaceError("--mlflow-uri: only used with --tracker mlflow.")
 
@@ -84,13 +86,19 @@ def wandb_callback(*, project: str, folder: Path) -> Callback:
 
     class OfflineUnlessConfigured(WandbLoggerCallback):
         def log_trial_start(self, trial) -> None:
-            self.kwargs["dir"] = str(folder / trial_dirname(trial.trial_id))  # read as this trial's run starts
+            self.kwargs["dir"] = str(
+                folder / trial_dirname(trial.trial_id)
+            )  # read as this trial's run starts
             super().log_trial_start(trial)
 
         def setup(self, *args, **kwargs) -> None:
-            self.kwargs["settings"] = {"silent": True}  # the sweep's console is ours: no W&B run summaries in it
+            self.kwargs["settings"] = {
+                "silent": True
+            }  # the sweep's console is ours: no W&B run summaries in it
             if not wandb_configured():
-                os.environ[WANDB_MODE_VARIABLE] = "offline"  # read by Tune's callback in this process
+                os.environ[WANDB_MODE_VARIABLE] = (
+                    "offline"  # read by Tune's callback in this process
+                )
                 self.kwargs["mode"] = "offline"  # and by wandb.init in each trial's logging actor
             super().setup(*args, **kwargs)
 
@@ -113,7 +121,9 @@ def tracker_callbacks(trackers: Trackers, *, folder: Path) -> list[Callback]:
             )
         )
     if "wandb" in trackers.names:
-        callbacks.append(wandb_callback(project=os.environ.get("WANDB_PROJECT") or folder.name, folder=folder))
+        callbacks.append(
+            wandb_callback(project=os.environ.get("WANDB_PROJECT") or folder.name, folder=folder)
+        )
     return callbacks
 
 

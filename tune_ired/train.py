@@ -33,7 +33,9 @@ if TYPE_CHECKING:
 def format_row(row: dict[str, Any], total_steps: int) -> str:
     """One progress line for an evaluation row."""
     parts = [f"step {row['step']:>7}/{total_steps}", f"loss {row['train/loss']:.4f}"]
-    parts += [f"{key} {row[key]:.5f}" for key in ("val/mse", "val/mse_ood", "val/elem_acc") if key in row]
+    parts += [
+        f"{key} {row[key]:.5f}" for key in ("val/mse", "val/mse_ood", "val/elem_acc") if key in row
+    ]
     parts.append(f"{row['perf/steps_per_s']:.1f} steps/s")
     if row["seeds_diverged"] and not row["diverged"]:
         parts.append(f"{row['seeds_diverged']} seed(s) diverged")
@@ -54,18 +56,26 @@ def prepare_run(out: Path, cfg: Config | None, *, resume: bool) -> Trainer:
     config_path, latest = out / CONFIG_FILE, out / CHECKPOINTS / "latest.pt"
     if resume:
         if not config_path.exists():
-            raise ConfigError(f"--resume: {out} holds no run (no config.json); start it without --resume.")
+            raise ConfigError(
+                f"--resume: {out} holds no run (no config.json); start it without --resume."
+            )
         stored = make_config(json.loads(config_path.read_text()), source=str(config_path))
         if cfg is not None and cfg != stored:
             changed = sorted(k for k, v in cfg.to_dict().items() if stored.to_dict()[k] != v)
-            raise ConfigError(f"--resume: the run in {out} has a different config ({', '.join(changed)}).")
+            raise ConfigError(
+                f"--resume: the run in {out} has a different config ({', '.join(changed)})."
+            )
         trainer = Trainer(stored)
-        loaded = load_first_valid([latest, previous_of(latest)])  # a torn latest.pt: the one before it
+        loaded = load_first_valid(
+            [latest, previous_of(latest)]
+        )  # a torn latest.pt: the one before it
         if loaded is not None:
             trainer.load_state_dict(loaded[0])
         return trainer
     if config_path.exists():
-        raise ConfigError(f"--out: {out} already holds a run; pass --resume or choose another folder.")
+        raise ConfigError(
+            f"--out: {out} already holds a run; pass --resume or choose another folder."
+        )
     return Trainer(cfg or make_config())
 
 
@@ -86,7 +96,14 @@ def run_to_dir(
     """
     from tune_ired.catalogue import VAL_MSE, Mode
     from tune_ired.checkpoint import save_keeping_previous, save_state
-    from tune_ired.runlog import CHECKPOINTS, METRICS_FILE, RUN_FILE, BestCheckpoint, read_json, recorded_run
+    from tune_ired.runlog import (
+        CHECKPOINTS,
+        METRICS_FILE,
+        RUN_FILE,
+        BestCheckpoint,
+        read_json,
+        recorded_run,
+    )
 
     trainer = prepare_run(out, cfg, resume=resume)
     cfg = trainer.cfg
@@ -95,12 +112,20 @@ def run_to_dir(
     ckpt_dir = out / CHECKPOINTS
     echo(f"run {out}: n={cfg.n} strategy={cfg.strategy} seeds={cfg.seeds} device={trainer.device}")
     echo(f"from step {trainer.step} of {cfg.train_steps}; metrics in {out / METRICS_FILE}")
-    best = BestCheckpoint(VAL_MSE, Mode.MIN, save=lambda path: save_state(trainer.state_dict(), path))
-    progress = StepProgress(total=cfg.train_steps, initial=trainer.step, tty=tty, period_s=progress_period_s, echo=echo)
+    best = BestCheckpoint(
+        VAL_MSE, Mode.MIN, save=lambda path: save_state(trainer.state_dict(), path)
+    )
+    progress = StepProgress(
+        total=cfg.train_steps, initial=trainer.step, tty=tty, period_s=progress_period_s, echo=echo
+    )
     rows = []
     try:
         for row in recorded_run(trainer, out, budget=budget, best=best, on_step=progress):
-            if cfg.checkpoint_every == 0 or row["step"] % cfg.checkpoint_every == 0 or trainer.finished:
+            if (
+                cfg.checkpoint_every == 0
+                or row["step"] % cfg.checkpoint_every == 0
+                or trainer.finished
+            ):
                 save_keeping_previous(trainer.state_dict(), ckpt_dir / "latest.pt")
             progress.write(format_row(row, cfg.train_steps))
             rows.append(row)
@@ -118,15 +143,35 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument(
-        "--budget", choices=list(BUDGETS), help="named budget (default: none, i.e. the paper's config defaults)"
+        "--budget",
+        choices=list(BUDGETS),
+        help="named budget (default: none, i.e. the paper's config defaults)",
     )
-    parser.add_argument("--config", type=Path, metavar="FILE", help="a JSON file of config keys, e.g. RUN/config.json")
     parser.add_argument(
-        "--set", action="append", default=[], metavar="KEY=VALUE", help="set a config key (after --config)"
+        "--config",
+        type=Path,
+        metavar="FILE",
+        help="a JSON file of config keys, e.g. RUN/config.json",
     )
-    parser.add_argument("--out", type=Path, metavar="DIR", help="run folder (config.json, metrics.jsonl, checkpoints/)")
-    parser.add_argument("--resume", action="store_true", help="continue the run in --out from its latest checkpoint")
-    parser.add_argument("--list-keys", action="store_true", help="print every config key with its range and exit")
+    parser.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="set a config key (after --config)",
+    )
+    parser.add_argument(
+        "--out",
+        type=Path,
+        metavar="DIR",
+        help="run folder (config.json, metrics.jsonl, checkpoints/)",
+    )
+    parser.add_argument(
+        "--resume", action="store_true", help="continue the run in --out from its latest checkpoint"
+    )
+    parser.add_argument(
+        "--list-keys", action="store_true", help="print every config key with its range and exit"
+    )
     return parser.parse_args(argv)
 
 
@@ -139,7 +184,9 @@ def explicit_keys(args: argparse.Namespace) -> dict[str, Any]:
         try:
             keys = json.loads(args.config.read_text())
         except (OSError, json.JSONDecodeError) as err:
-            raise ConfigError(f"--config {args.config}: not a readable JSON file of config keys ({err}).") from err
+            raise ConfigError(
+                f"--config {args.config}: not a readable JSON file of config keys ({err})."
+            ) from err
         if not isinstance(keys, dict):
             raise ConfigError(f"--config {args.config}: expected a JSON object of config keys.")
     return keys | parse_assignments(args.set)
@@ -161,7 +208,11 @@ def main(argv: list[str] | None = None) -> int:
             raise ConfigError(f"--out: the run folder {args.out} cannot be written: {problem}.")
         keys = explicit_keys(args)
         given = args.budget is not None or keys
-        cfg = make_config(keys, budget=args.budget, source=str(args.config or "--set")) if given else None
+        cfg = (
+            make_config(keys, budget=args.budget, source=str(args.config or "--set"))
+            if given
+            else None
+        )
         run_to_dir(args.out, cfg, budget=args.budget, resume=args.resume)
     except ConfigError as err:
         return fail(str(err))

@@ -61,7 +61,9 @@ from tune_ired.runlog import (
 )
 from tune_ired.trainer import Trainer
 
-MIN_CHECKPOINT_INTERVAL_S = 10.0  # >> the experiment snapshot's period (1 s): see the module docstring
+MIN_CHECKPOINT_INTERVAL_S = (
+    10.0  # >> the experiment snapshot's period (1 s): see the module docstring
+)
 
 
 def trial_threads(cfg: Config) -> int:
@@ -91,7 +93,9 @@ def restore(trainer: Trainer, own: Path) -> None:
     if loaded is not None:
         trainer.load_state_dict(loaded[0])
     elif folders:
-        warn(f"{own}: no checkpoint loads; the trial trains again from step 0 (its recorded rows are kept).")
+        warn(
+            f"{own}: no checkpoint loads; the trial trains again from step 0 (its recorded rows are kept)."
+        )
 
 
 def finite_metric(row: dict[str, Any], *, metric: str, mode: str) -> dict[str, Any]:
@@ -102,7 +106,9 @@ def finite_metric(row: dict[str, Any], *, metric: str, mode: str) -> dict[str, A
     return {**row, metric: worst(mode)}
 
 
-def wants_checkpoint(cfg: Config, row: dict[str, Any], trainer: Trainer, *, since_last: float | None) -> bool:
+def wants_checkpoint(
+    cfg: Config, row: dict[str, Any], trainer: Trainer, *, since_last: float | None
+) -> bool:
     """Checkpoint this row? At the first row since (re)start (`since_last` None), at the end, and else
     at evaluations due by checkpoint_every (0: every one) once MIN_CHECKPOINT_INTERVAL_S have passed.
     """
@@ -113,7 +119,13 @@ def wants_checkpoint(cfg: Config, row: dict[str, Any], trainer: Trainer, *, sinc
 
 
 def train_ired(
-    config: dict[str, Any], *, metric: str, mode: str, folder: str, budget: str | None, command: str | None = None
+    config: dict[str, Any],
+    *,
+    metric: str,
+    mode: str,
+    folder: str,
+    budget: str | None,
+    command: str | None = None,
 ) -> None:
     """Train one trial's config into `<folder>/trial_<id>/`, reporting each evaluation row to Tune.
 
@@ -126,7 +138,9 @@ def train_ired(
     own = Path(folder) / trial_dirname(tune.get_context().get_trial_id())
     record = observed_rows(own)
     if is_finished(record, train_steps=cfg.train_steps):
-        tune.report(finite_metric(record[-1], metric=metric, mode=mode))  # its end, once more; nothing is rewritten
+        tune.report(
+            finite_metric(record[-1], metric=metric, mode=mode)
+        )  # its end, once more; nothing is rewritten
         return
     trainer = Trainer(dataclasses.replace(cfg, num_threads=trial_threads(cfg)))
     restore(trainer, own)
@@ -140,6 +154,8 @@ def train_ired(
             continue
         with tempfile.TemporaryDirectory(prefix="tune_ired_ckpt_") as staging:
             save_state(trainer.state_dict(), Path(staging) / STATE_FILE)
-            write_rows(Path(staging) / METRICS_FILE, read_metrics(own))  # the record so far, to repair a cut one
+            write_rows(
+                Path(staging) / METRICS_FILE, read_metrics(own)
+            )  # the record so far, to repair a cut one
             tune.report(report, checkpoint=tune.Checkpoint.from_directory(staging))
         last_checkpoint = time.monotonic()

@@ -43,7 +43,9 @@ def resolve_device(name: str) -> torch.device:
     if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     if name.startswith("cuda") and not torch.cuda.is_available():
-        raise ConfigError(f"config: 'device' = {name!r} but torch sees no CUDA device; use cpu or auto.")
+        raise ConfigError(
+            f"config: 'device' = {name!r} but torch sees no CUDA device; use cpu or auto."
+        )
     return torch.device(name)
 
 
@@ -75,10 +77,16 @@ class Trainer:
         self.device = resolve_device(cfg.device)
         if cfg.num_threads:
             torch.set_num_threads(cfg.num_threads)
-        self.speed = StepSpeed.from_config(cfg, self.device)  # speed: compiled step, precision (tune_ired.speed)
+        self.speed = StepSpeed.from_config(
+            cfg, self.device
+        )  # speed: compiled step, precision (tune_ired.speed)
         seeds = cfg.seeds
         self.model = EnergyModel(
-            seeds=seeds, n=cfg.n, hidden=cfg.hidden, time_dim=cfg.time_dim, diffusion_steps=cfg.diffusion_steps
+            seeds=seeds,
+            n=cfg.n,
+            hidden=cfg.hidden,
+            time_dim=cfg.time_dim,
+            diffusion_steps=cfg.diffusion_steps,
         ).to(self.device)
         self.ema = EMA(
             self.model,
@@ -89,7 +97,10 @@ class Trainer:
             include_online_model=False,
         )
         self.optimizer = torch.optim.Adam(
-            self.model.parameters(), lr=cfg.lr, betas=(cfg.adam_beta1, cfg.adam_beta2), fused=self.speed.fused_adam
+            self.model.parameters(),
+            lr=cfg.lr,
+            betas=(cfg.adam_beta1, cfg.adam_beta2),
+            fused=self.speed.fused_adam,
         )
         self.sched = Schedule(cfg.diffusion_steps, clip_scale=cfg.clip_scale, device=self.device)
         self.loss_options = LossOptions.from_config(cfg)
@@ -98,9 +109,15 @@ class Trainer:
         self.data_generators = [make_generator(self.device, s, Stream.DATA) for s in seeds]
         self.noise_generators = [make_generator(self.device, s, Stream.NOISE) for s in seeds]
         self.replay = ReplayBuffer.from_config(cfg, device=self.device)
-        self.val = fixed_set(cfg.val_size, cfg.n, cfg.train_lambda, seed=cfg.val_seed, device=self.device)
+        self.val = fixed_set(
+            cfg.val_size, cfg.n, cfg.train_lambda, seed=cfg.val_seed, device=self.device
+        )
         self.ood = fixed_set(
-            cfg.val_size, cfg.n, cfg.ood_lambda, seed=cfg.val_seed + OOD_SEED_OFFSET, device=self.device
+            cfg.val_size,
+            cfg.n,
+            cfg.ood_lambda,
+            seed=cfg.val_seed + OOD_SEED_OFFSET,
+            device=self.device,
         )
         self.guard = SeedGuard(len(seeds), diverge_loss=cfg.diverge_loss, device=self.device)
         self.step = 0
@@ -130,7 +147,9 @@ class Trainer:
         state = {f"model.{name}": p for name, p in self.model.named_parameters()}
         for name, p in self.model.named_parameters():
             moments = self.optimizer.state.get(p, {})
-            state |= {f"adam.{name}.{k}": moments[k] for k in ("exp_avg", "exp_avg_sq") if k in moments}
+            state |= {
+                f"adam.{name}.{k}": moments[k] for k in ("exp_avg", "exp_avg_sq") if k in moments
+            }
         return state | {f"ema.{name}": p for name, p in self.ema.ema_model.named_parameters()}
 
     def train_step(self) -> dict[str, torch.Tensor]:
@@ -160,7 +179,11 @@ class Trainer:
         self.step += 1
         self.guard.observe_step(out.metrics[K.TRAIN_LOSS], grad_norm, self.step)
         self.guard.restore_dead(self.seed_state())
-        return {**out.metrics, K.TRAIN_GRAD_NORM: grad_norm, K.TRAIN_LR: torch.full_like(grad_norm, lr)}
+        return {
+            **out.metrics,
+            K.TRAIN_GRAD_NORM: grad_norm,
+            K.TRAIN_LR: torch.full_like(grad_norm, lr),
+        }
 
     def evaluate(self) -> dict[str, torch.Tensor]:
         """Validation metrics of the EMA weights (and val/mse_live of the live weights), per seed."""
@@ -224,7 +247,9 @@ class Trainer:
             yield row
             sums, window_start, window_steps = {}, time.perf_counter(), 0
 
-    def make_row(self, per_seed: dict[str, torch.Tensor], *, frozen_before: list[int]) -> dict[str, Any]:
+    def make_row(
+        self, per_seed: dict[str, torch.Tensor], *, frozen_before: list[int]
+    ) -> dict[str, Any]:
         """A flat metrics row: the run's values (see `divergence.seed_mean`) and, when S > 1, each seed's.
 
         A seed frozen at an earlier evaluation (`frozen_before`) shows NaN; a seed that diverged
@@ -236,11 +261,17 @@ class Trainer:
             values = value.detach().float().cpu()
             row[key] = seed_mean(values, key=key, dead=dead)
             if len(seeds) > 1:
-                shown = values.index_fill(0, torch.tensor(frozen_before, dtype=torch.long), math.nan)
-                row.update({K.seed_key(s, key): v for s, v in zip(seeds, shown.tolist(), strict=True)})
+                shown = values.index_fill(
+                    0, torch.tensor(frozen_before, dtype=torch.long), math.nan
+                )
+                row.update(
+                    {K.seed_key(s, key): v for s, v in zip(seeds, shown.tolist(), strict=True)}
+                )
         steps = [None if k == NOT_DIVERGED else k for k in self.guard.diverged_step.tolist()]
         row[K.DIVERGED] = len(dead) == len(seeds)
-        row[K.DIVERGED_STEP] = max(steps) if row[K.DIVERGED] else None  # when the last seed diverged
+        row[K.DIVERGED_STEP] = (
+            max(steps) if row[K.DIVERGED] else None
+        )  # when the last seed diverged
         row[K.SEEDS_DIVERGED] = len(dead)
         if len(seeds) > 1:
             for index, s in enumerate(seeds):
@@ -287,12 +318,16 @@ class Trainer:
             if key not in RUNTIME_KEYS and saved.get(key, FIELDS[key].default) != value
         ]
         if changed:
-            raise ValueError(f"checkpoint was written by a run with a different config ({', '.join(changed)})")
+            raise ValueError(
+                f"checkpoint was written by a run with a different config ({', '.join(changed)})"
+            )
         self.model.load_state_dict(state["model"])
         self.ema.load_state_dict(state["ema"])
         self.optimizer.load_state_dict(state["optimizer"])
         for gen, rng in zip(
-            self.data_generators + self.noise_generators, state["data_rng"] + state["noise_rng"], strict=True
+            self.data_generators + self.noise_generators,
+            state["data_rng"] + state["noise_rng"],
+            strict=True,
         ):
             gen.set_state(rng)
         if self.replay is not None:

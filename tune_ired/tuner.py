@@ -37,12 +37,18 @@ from tune_ired.space import SearchSpace, max_evaluations
 from tune_ired.trackers import AUTO_LOGGERS_VARIABLE, Trackers, tracker_callbacks, tracker_hints
 from tune_ired.trainable import train_ired
 
-SNAPSHOT_PERIOD_S = "1"  # experiment snapshot every second (Tune's default is 10 s+): a kill -9 loses no trial
-CHECKPOINTS_TO_KEEP = 2  # a retry needs only the latest; one spare in case the latest is being written
+SNAPSHOT_PERIOD_S = (
+    "1"  # experiment snapshot every second (Tune's default is 10 s+): a kill -9 loses no trial
+)
+CHECKPOINTS_TO_KEEP = (
+    2  # a retry needs only the latest; one spare in case the latest is being written
+)
 MAX_FAILURES = 2  # a trial that raises is retried this many times, each from its last checkpoint
 NO_TRACKERS = Trackers()  # the console and Tune's CSV and JSON loggers only
 DASHBOARD_HOST = "127.0.0.1"  # the local dashboard never listens beyond this machine (port 8265 or the next free)
-KEEP_PERIOD_S = 2.0  # a whole copy of Tune's snapshot at most this old (checkpoints are >= 10 s apart)
+KEEP_PERIOD_S = (
+    2.0  # a whole copy of Tune's snapshot at most this old (checkpoints are >= 10 s apart)
+)
 WATCH_PERIOD_S = 1.0  # the storage's free space is read this often
 RECORDS_ROOM = 32 * 2**20  # free bytes kept for Tune's snapshot, the run records and the tables
 MIB = 2**20
@@ -119,7 +125,9 @@ class Guard(tune.Callback):
             if short is not None:
                 self.stopping = True
                 print(f"stopping the sweep: {short.message()}", flush=True)
-                os.kill(os.getpid(), signal.SIGINT)  # Tune's handler: save the state and end the run
+                os.kill(
+                    os.getpid(), signal.SIGINT
+                )  # Tune's handler: save the state and end the run
 
 
 def start_ray(address: str | None) -> None:
@@ -134,7 +142,9 @@ def start_ray(address: str | None) -> None:
             dashboard_host=DASHBOARD_HOST,
             logging_config=quiet,
         )
-    token = os.environ.get("RAY_AUTH_TOKEN_PATH")  # tune_ired.auth's, or cluster/ray_sweep.sbatch's job token
+    token = os.environ.get(
+        "RAY_AUTH_TOKEN_PATH"
+    )  # tune_ired.auth's, or cluster/ray_sweep.sbatch's job token
     where = f"cat {token}" if token else "ray get-auth-token"
     print(f"Ray dashboard: http://{context.dashboard_url} (token: `{where}`)", flush=True)
 
@@ -169,7 +179,11 @@ def make_searcher(spec: SearchSpace) -> OptunaSearch | BasicVariantGenerator:
 
 def run_config(plan: Plan, trackers: Trackers) -> tune.RunConfig:
     reporter = SweepReporter(
-        folder=plan.folder, metric=plan.spec.metric, mode=plan.spec.mode, searched=plan.searched, budget=plan.budget
+        folder=plan.folder,
+        metric=plan.spec.metric,
+        mode=plan.spec.mode,
+        searched=plan.searched,
+        budget=plan.budget,
     )
     return tune.RunConfig(
         name=plan.folder.name,
@@ -197,7 +211,9 @@ def make_tuner(plan: Plan, trainable=train_ired, trackers: Trackers = NO_TRACKER
     )
     if plan.resume:
         # the pickled RunConfig comes back with it: the same console and trackers as the first start
-        return tune.Tuner.restore(str(plan.folder), trainable=fn, resume_unfinished=True, resume_errored=True)
+        return tune.Tuner.restore(
+            str(plan.folder), trainable=fn, resume_unfinished=True, resume_errored=True
+        )
     tune_config = tune.TuneConfig(
         metric=plan.spec.metric,
         mode=plan.spec.mode,
@@ -216,9 +232,15 @@ def make_tuner(plan: Plan, trainable=train_ired, trackers: Trackers = NO_TRACKER
 def run_tuner(plan: Plan, trainable=train_ired, trackers: Trackers = NO_TRACKERS) -> None:
     """Start (or join) Ray, run the sweep's Tuner to its end, and stop Ray again."""
     os.environ["TUNE_GLOBAL_CHECKPOINT_S"] = SNAPSHOT_PERIOD_S
-    os.environ["TUNE_WARN_EXCESSIVE_EXPERIMENT_CHECKPOINT_SYNC_THRESHOLD_S"] = "0"  # frequent snapshots are wanted
-    os.environ["RAY_AIR_NEW_OUTPUT"] = "0"  # our own progress reporter (tune_ired.console), not Tune's new output
-    os.environ[AUTO_LOGGERS_VARIABLE] = "1"  # Tune adds no TensorBoard logger of its own: a --tracker choice
+    os.environ["TUNE_WARN_EXCESSIVE_EXPERIMENT_CHECKPOINT_SYNC_THRESHOLD_S"] = (
+        "0"  # frequent snapshots are wanted
+    )
+    os.environ["RAY_AIR_NEW_OUTPUT"] = (
+        "0"  # our own progress reporter (tune_ired.console), not Tune's new output
+    )
+    os.environ[AUTO_LOGGERS_VARIABLE] = (
+        "1"  # Tune adds no TensorBoard logger of its own: a --tracker choice
+    )
     try:
         start_ray(plan.address)
         check_joined_cluster(plan)

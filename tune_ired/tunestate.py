@@ -62,7 +62,9 @@ def is_whole(data: bytes) -> bool:
     """True when `data` is a complete JSON document or a complete pickle (what a cut copy is not)."""
     if data[:1] == bytes([PICKLE_PROTO]):
         try:
-            for _ in pickletools.genops(data):  # walks the opcodes to STOP without building any object
+            for _ in pickletools.genops(
+                data
+            ):  # walks the opcodes to STOP without building any object
                 pass
         except ValueError:
             return False
@@ -127,7 +129,9 @@ def restore_kept(folder: Path) -> str:
     copy = kept(folder)
     names = set(copy["files"])
     for state in state_files(folder):
-        if session_of(state) > copy["session"]:  # a newer session whose snapshot is torn: out of Tune's sight
+        if (
+            session_of(state) > copy["session"]
+        ):  # a newer session whose snapshot is torn: out of Tune's sight
             for path in session_files(folder, session_of(state)):
                 if path.name != TUNER_FILE:
                     os.replace(path, path.with_name(path.name + TORN_SUFFIX))

@@ -20,7 +20,13 @@ counts), `verdict` (success criteria), `study` (a sweep and its findings), `figu
 """
 
 from tune_ired.analysis import figures
-from tune_ired.analysis.arms import arm_keys, label_arms, seed_curves, seed_finals, steps_to_threshold
+from tune_ired.analysis.arms import (
+    arm_keys,
+    label_arms,
+    seed_curves,
+    seed_finals,
+    steps_to_threshold,
+)
 from tune_ired.analysis.divergence import DIVERGENCE_RULE, score_curves
 from tune_ired.analysis.panels import (
     conditioning_figure,
@@ -39,7 +45,13 @@ from tune_ired.analysis.stats import (
     summarize_arms,
 )
 from tune_ired.analysis.study import Findings, Study, analyse, load_study
-from tune_ired.analysis.verdict import DCD_CRITERION, MINING_CRITERION, VERDICT_RULE, Verdict, verdicts
+from tune_ired.analysis.verdict import (
+    DCD_CRITERION,
+    MINING_CRITERION,
+    VERDICT_RULE,
+    Verdict,
+    verdicts,
+)
 
 __all__ = [
     "DCD_CRITERION",

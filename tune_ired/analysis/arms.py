@@ -29,7 +29,11 @@ def arm_keys(trials: pd.DataFrame) -> list[str]:
     keys = []
     for column in trials.columns:
         key = column.removeprefix(CONFIG)
-        if column.startswith(CONFIG) and key not in SEED_KEYS and trials[column].astype(str).nunique() > 1:
+        if (
+            column.startswith(CONFIG)
+            and key not in SEED_KEYS
+            and trials[column].astype(str).nunique() > 1
+        ):
             keys.append(key)
     return keys
 
@@ -47,7 +51,9 @@ def label_arms(trials: pd.DataFrame) -> pd.DataFrame:
     elif len(keys) == 1:
         out["arm"] = out[CONFIG + keys[0]].map(format_value)
     else:
-        out["arm"] = out.apply(lambda row: " ".join(f"{k}={format_value(row[CONFIG + k])}" for k in keys), axis=1)
+        out["arm"] = out.apply(
+            lambda row: " ".join(f"{k}={format_value(row[CONFIG + k])}" for k in keys), axis=1
+        )
     return out
 
 
@@ -60,7 +66,9 @@ def resolve_arm(name: str, arms) -> str:
     if len(matches) == 1:
         return matches[0]
     if matches:
-        raise KeyError(f"'{name}' names several arms ({', '.join(matches)}); give one label in full")
+        raise KeyError(
+            f"'{name}' names several arms ({', '.join(matches)}); give one label in full"
+        )
     raise KeyError(f"no arm named '{name}'; arms: {', '.join(arms)}")
 
 
@@ -73,17 +81,31 @@ def seed_divergence(seeds: pd.DataFrame, *, metric: str) -> pd.DataFrame:
     """
     if "diverged" in seeds:
         diverged = seeds["diverged"].astype("boolean").fillna(False).astype(bool)
-        step = seeds["diverged_step"] if "diverged_step" in seeds else pd.Series(np.nan, index=seeds.index)
+        step = (
+            seeds["diverged_step"]
+            if "diverged_step" in seeds
+            else pd.Series(np.nan, index=seeds.index)
+        )
     else:
         final = "final/" + metric
-        reported = seeds["final/step"].notna() if "final/step" in seeds else pd.Series(False, index=seeds.index)
-        values = seeds[final].astype(float) if final in seeds else pd.Series(np.nan, index=seeds.index)
+        reported = (
+            seeds["final/step"].notna()
+            if "final/step" in seeds
+            else pd.Series(False, index=seeds.index)
+        )
+        values = (
+            seeds[final].astype(float) if final in seeds else pd.Series(np.nan, index=seeds.index)
+        )
         diverged = (seeds["status"] == TrialStatus.DIVERGED) | (reported & ~np.isfinite(values))
-        step = seeds["final/step"] if "final/step" in seeds else pd.Series(np.nan, index=seeds.index)
+        step = (
+            seeds["final/step"] if "final/step" in seeds else pd.Series(np.nan, index=seeds.index)
+        )
     return pd.DataFrame({"diverged": diverged, "diverged_step": step.astype(float).where(diverged)})
 
 
-def seed_finals(trials: pd.DataFrame, seeds: pd.DataFrame, *, metric: str = results.DEFAULT_METRIC) -> pd.DataFrame:
+def seed_finals(
+    trials: pd.DataFrame, seeds: pd.DataFrame, *, metric: str = results.DEFAULT_METRIC
+) -> pd.DataFrame:
     """One row per (arm, seed): arm, trial_id, status, seed, diverged, diverged_step, final/ and best/ metrics.
 
     `seeds` is the loader's per-seed table (`tune_ired.results`, one row per seed of each
@@ -104,7 +126,9 @@ def seed_curves(trials: pd.DataFrame, curves: pd.DataFrame, metric: str) -> pd.D
     prefix, suffix = "seed/", "/" + metric
     per_seed = [c for c in curves.columns if c.startswith(prefix) and c.endswith(suffix)]
     if per_seed:
-        long = curves.melt(id_vars=["trial_id", "step"], value_vars=per_seed, var_name="seed", value_name="value")
+        long = curves.melt(
+            id_vars=["trial_id", "step"], value_vars=per_seed, var_name="seed", value_name="value"
+        )
         long["seed"] = long["seed"].str.removeprefix(prefix).str.removesuffix(suffix).astype(int)
     elif metric in curves.columns:
         long = curves[["trial_id", "step", metric]].rename(columns={metric: "value"})
@@ -114,10 +138,14 @@ def seed_curves(trials: pd.DataFrame, curves: pd.DataFrame, metric: str) -> pd.D
         return pd.DataFrame(columns=["arm", "trial_id", "seed", "step", "value"])
     long["arm"] = long["trial_id"].map(arms)
     long = long.dropna(subset=["value"])
-    return long[["arm", "trial_id", "seed", "step", "value"]].sort_values(["arm", "seed", "step"], ignore_index=True)
+    return long[["arm", "trial_id", "seed", "step", "value"]].sort_values(
+        ["arm", "seed", "step"], ignore_index=True
+    )
 
 
-def steps_to_threshold(curves: pd.DataFrame, threshold: float, *, mode: str = "min") -> pd.DataFrame:
+def steps_to_threshold(
+    curves: pd.DataFrame, threshold: float, *, mode: str = "min"
+) -> pd.DataFrame:
     """Per (arm, seed): the first evaluated step at which the value reaches `threshold` (NaN: never)."""
     reached = curves["value"] <= threshold if mode == "min" else curves["value"] >= threshold
     first = curves[reached].groupby(["arm", "seed"])["step"].min()

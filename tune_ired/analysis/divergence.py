@@ -29,7 +29,12 @@ DIVERGENCE_RULE = (
     "finished, taking the worse"
 )
 SCORE = "score"  # the column of a seed's final metric under the rule (what every statistic reads)
-FINITE_VIEW = ("seeds", "improvement_pct", "improvement_low", "improvement_high")  # kept from the 2nd comparison
+FINITE_VIEW = (
+    "seeds",
+    "improvement_pct",
+    "improvement_low",
+    "improvement_high",
+)  # kept from the 2nd comparison
 
 
 def worst_finite(values: pd.Series | np.ndarray, *, mode: str) -> float:
@@ -47,7 +52,9 @@ def score_finals(finals: pd.DataFrame, *, metric: str, mode: str) -> tuple[pd.Da
     Also returns that worst value (NaN when the study has no finite final value at all).
     """
     worst = worst_finite(finals[metric], mode=mode) if metric in finals else np.nan
-    values = finals[metric].astype(float) if metric in finals else pd.Series(np.nan, index=finals.index)
+    values = (
+        finals[metric].astype(float) if metric in finals else pd.Series(np.nan, index=finals.index)
+    )
     scored = finals.assign(**{SCORE: values.mask(finals["diverged"], worst)})
     return scored, worst
 
@@ -59,7 +66,11 @@ def divergence_counts(scored: pd.DataFrame) -> pd.DataFrame:
         no_result=scored[SCORE].isna() & ~scored["diverged"],
     ).groupby("arm")
     counts = pd.DataFrame(
-        {"diverged": groups["diverged"].sum(), "finite": groups["finite"].sum(), "no_result": groups["no_result"].sum()}
+        {
+            "diverged": groups["diverged"].sum(),
+            "finite": groups["finite"].sum(),
+            "no_result": groups["no_result"].sum(),
+        }
     ).astype(int)
     counts.insert(0, "seeds", counts["diverged"] + counts["finite"])
     counts.index = counts.index.astype(str)
@@ -105,7 +116,9 @@ def score_curves(curves: pd.DataFrame, finals: pd.DataFrame, *, mode: str) -> pd
         start = min(step if np.isfinite(step) else np.inf, after.min() if len(after) else np.inf)
         drop |= own & (curves["step"] >= start)
         for s, value in worst_at[worst_at.index >= start].items():
-            scored_rows.append({"arm": arm, "trial_id": trial_id, "seed": seed, "step": s, "value": value})
+            scored_rows.append(
+                {"arm": arm, "trial_id": trial_id, "seed": seed, "step": s, "value": value}
+            )
     scored = pd.DataFrame(scored_rows, columns=list(curves.columns)).assign(diverged=True)
     out = pd.concat([out[~drop], scored], ignore_index=True) if len(scored) else out[~drop]
     return out.sort_values(["arm", "seed", "step"], ignore_index=True)

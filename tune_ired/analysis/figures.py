@@ -24,8 +24,12 @@ from tune_ired.catalogue import TrialStatus
 PALETTE = qualitative.Plotly
 BAND_OPACITY = 0.2  # seed bands stay readable when several arms overlap
 HISTOGRAM_OPACITY = 0.55  # overlaid groups show through each other
-HISTOGRAM_BINS = 30  # at most this many bins per panel, shared by every group so none gets hairline bars
-REFERENCE_COLOR = "#222222"  # a group every arm shares (the positives): drawn last, on top, as a dark outline
+HISTOGRAM_BINS = (
+    30  # at most this many bins per panel, shared by every group so none gets hairline bars
+)
+REFERENCE_COLOR = (
+    "#222222"  # a group every arm shares (the positives): drawn last, on top, as a dark outline
+)
 REFERENCE_FILL = 0.25  # the reference group's fill opacity: bars under it stay visible
 LOG_AXIS_SPAN = 50.0  # a positive knob whose values span more than this factor gets a log axis
 DIVERGED_MARKER = {"symbol": "x", "size": 10, "line": {"width": 2}}
@@ -112,7 +116,9 @@ def knob_axis_type(values: pd.Series) -> str:
 def response_curve(finals: pd.DataFrame, *, knob: str, metric: str) -> go.Figure:
     """Final metric vs one knob: every seed as a point (diverged ones as x), the mean over seeds as a line."""
     axis = knob_axis_type(finals[knob])
-    data = finals.dropna(subset=[metric]).sort_values(knob, key=lambda s: pd.to_numeric(s, errors="coerce"))
+    data = finals.dropna(subset=[metric]).sort_values(
+        knob, key=lambda s: pd.to_numeric(s, errors="coerce")
+    )
     diverged = data["diverged"] if "diverged" in data else pd.Series(False, index=data.index)
     means = data.groupby(knob, sort=False)[metric].mean().reset_index()
     fig = go.Figure(
@@ -129,7 +135,11 @@ def response_curve(finals: pd.DataFrame, *, knob: str, metric: str) -> go.Figure
             text=[f"seed {s}" for s in data.loc[diverged, "seed"]],
         )  # fmt: skip
     fig.update_layout(
-        title=f"{metric} vs {knob}", xaxis_title=knob, yaxis_title=metric, xaxis_type=axis, yaxis_type="log"
+        title=f"{metric} vs {knob}",
+        xaxis_title=knob,
+        yaxis_title=metric,
+        xaxis_type=axis,
+        yaxis_type="log",
     )
     return fig
 
@@ -140,7 +150,12 @@ def parcoords_dimension(values: pd.Series, label: str) -> dict:
     if not numeric.isna().any():
         return {"label": label, "values": numeric}
     codes, uniques = pd.factorize(values.astype(str), sort=True)
-    return {"label": label, "values": codes, "tickvals": list(range(len(uniques))), "ticktext": list(uniques)}
+    return {
+        "label": label,
+        "values": codes,
+        "tickvals": list(range(len(uniques))),
+        "ticktext": list(uniques),
+    }
 
 
 def parallel_coordinates(trials: pd.DataFrame, *, knobs: list[str], metric: str) -> go.Figure:
@@ -151,11 +166,18 @@ def parallel_coordinates(trials: pd.DataFrame, *, knobs: list[str], metric: str)
     dimensions.append({"label": f"log10 {metric}", "values": color})
     fig = go.Figure(
         go.Parcoords(
-            line={"color": color, "colorscale": "Viridis", "showscale": True, "colorbar": {"title": "log10"}},
+            line={
+                "color": color,
+                "colorscale": "Viridis",
+                "showscale": True,
+                "colorbar": {"title": "log10"},
+            },
             dimensions=dimensions,
         )
     )
-    fig.update_layout(title=f"Joint search: {len(data)} trials, coloured by {metric} (lower is darker)")
+    fig.update_layout(
+        title=f"Joint search: {len(data)} trials, coloured by {metric} (lower is darker)"
+    )
     return fig
 
 
@@ -169,7 +191,10 @@ def rung_survival(curves: pd.DataFrame, trials: pd.DataFrame) -> go.Figure:
         alive = [(group["last_step"] >= s).sum() for s in steps]
         fig.add_bar(x=steps, y=alive, name=str(status), marker_color=STATUS_COLORS.get(str(status)))
     fig.update_layout(
-        barmode="stack", title="Trials reaching each step (by final status)", xaxis_title="step", yaxis_title="trials"
+        barmode="stack",
+        title="Trials reaching each step (by final status)",
+        xaxis_title="step",
+        yaxis_title="trials",
     )
     return fig
 
@@ -208,8 +233,12 @@ def histograms(
     positives, shared by every arm) is drawn last, as an outline on top of the others.
     """
     fig = make_subplots(rows=len(columns), cols=1, vertical_spacing=0.3 / max(len(columns), 1))
-    groups = sorted(table["arm"].astype(str).unique(), key=lambda g: g == reference)  # the reference last
-    colors = arm_colors([g for g in groups if g != reference]) | ({reference: REFERENCE_COLOR} if reference else {})
+    groups = sorted(
+        table["arm"].astype(str).unique(), key=lambda g: g == reference
+    )  # the reference last
+    colors = arm_colors([g for g in groups if g != reference]) | (
+        {reference: REFERENCE_COLOR} if reference else {}
+    )
     for row, (column, axis_title) in enumerate(columns.items(), start=1):
         bins = shared_bins(table[column])
         for group in groups:
@@ -240,9 +269,19 @@ def steps_to_threshold_figure(
         diverged = int(group["diverged"].sum()) if "diverged" in group else 0
         never = int(group["steps"].isna().sum()) - diverged
         counts = [f"{diverged} diverged" if diverged else "", f"{never} never" if never else ""]
-        suffix = f" ({', '.join(c for c in counts if c)} of {len(group)})" if diverged or never else ""
-        fig.add_box(y=group["steps"], name=f"{arm}{suffix}", marker_color=colors[str(arm)], boxpoints="all", pointpos=0)
+        suffix = (
+            f" ({', '.join(c for c in counts if c)} of {len(group)})" if diverged or never else ""
+        )
+        fig.add_box(
+            y=group["steps"],
+            name=f"{arm}{suffix}",
+            marker_color=colors[str(arm)],
+            boxpoints="all",
+            pointpos=0,
+        )
     relation = "<=" if mode == "min" else ">="
-    title = f"Steps to reach {metric} {relation} {threshold:.4g}" + (f"<br><sup>{target}</sup>" if target else "")
+    title = f"Steps to reach {metric} {relation} {threshold:.4g}" + (
+        f"<br><sup>{target}</sup>" if target else ""
+    )
     fig.update_layout(title=title, xaxis_title="arm", yaxis_title="step", showlegend=False)
     return fig

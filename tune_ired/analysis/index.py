@@ -35,10 +35,14 @@ class StudyEntry:
     baseline: str = ""
     outcomes: dict[str, int] = field(default_factory=dict)
     best: str = ""
-    links: list[tuple[str, str]] = field(default_factory=list)  # (title, href relative to the index)
+    links: list[tuple[str, str]] = field(
+        default_factory=list
+    )  # (title, href relative to the index)
 
     def row(self) -> dict[str, str]:
-        verdicts = ", ".join(f"{self.outcomes[k]} {BADGES[k]}" for k in OUTCOMES if self.outcomes.get(k))
+        verdicts = ", ".join(
+            f"{self.outcomes[k]} {BADGES[k]}" for k in OUTCOMES if self.outcomes.get(k)
+        )
         return {
             "study": self.name,
             "state": self.state,
@@ -63,7 +67,9 @@ def study_state(recorded: str, study: Study) -> str:
     return recorded if recorded != "finished" else "unfinished"
 
 
-def entry_of(name: str, recorded: str, study: Study, findings: Findings, links: list[tuple[str, str]]) -> StudyEntry:
+def entry_of(
+    name: str, recorded: str, study: Study, findings: Findings, links: list[tuple[str, str]]
+) -> StudyEntry:
     """The index row of a study that has trials."""
     seeds = findings.summary["seeds"].astype(int)
     return StudyEntry(
@@ -88,7 +94,11 @@ def index_markdown(title: str, entries: list[StudyEntry], *, lines: list[str]) -
     table = index_table(entries)
     header = "| " + " | ".join(table.columns) + " | links |"
     rows = [
-        "| " + " | ".join(map(str, row)) + " | " + ", ".join(f"[{t}]({h})" for t, h in entry.links) + " |"
+        "| "
+        + " | ".join(map(str, row))
+        + " | "
+        + ", ".join(f"[{t}]({h})" for t, h in entry.links)
+        + " |"
         for row, entry in zip(table.to_numpy(), entries, strict=True)
     ]
     separator = "|" + "---|" * (len(table.columns) + 1)
@@ -105,7 +115,8 @@ def index_html(title: str, entries: list[StudyEntry], *, lines: list[str]) -> st
         body += f"<tr>{cells}<td>{links}</td></tr>"
     text = "".join(f"<p>{html.escape(line)}</p>" for line in lines)
     style = (
-        "body{font-family:sans-serif;margin:16px}td,th{padding:2px 8px;text-align:left}th{border-bottom:1px solid #888}"
+        "body{font-family:sans-serif;margin:16px}"
+        "td,th{padding:2px 8px;text-align:left}th{border-bottom:1px solid #888}"
     )
     return (
         f"<!DOCTYPE html><html><head><meta charset='utf-8'><title>{html.escape(title)}</title>"

@@ -25,8 +25,14 @@ from tune_ired.analysis.figures import BAND_OPACITY, rgba
 
 DIRECTION_COLORS = {"negative": "#d62728", "random": "#7f7f7f", "prediction": "#1f77b4"}
 TARGET_SYMBOLS = {"negative": "x", "prediction": "circle-open"}
-PLANE_SYMBOLS = {"negative": "x", "prediction": "circle"}  # white, outlined: seen on dark and light colours
-PANEL_WIDTH, PANEL_HEIGHT = 340, 260  # pixels per subplot: readable with up to a dozen arms in a row
+PLANE_SYMBOLS = {
+    "negative": "x",
+    "prediction": "circle",
+}  # white, outlined: seen on dark and light colours
+PANEL_WIDTH, PANEL_HEIGHT = (
+    340,
+    260,
+)  # pixels per subplot: readable with up to a dozen arms in a row
 MARGIN_WIDTH, MARGIN_HEIGHT = 160, 140  # axis titles, legend and colour bar around the panels
 
 
@@ -34,7 +40,8 @@ def panel_grid(rows: list, cols: list, *, titles: list[str], **kwargs) -> go.Fig
     """Subplots sized by their count."""
     fig = make_subplots(rows=len(rows), cols=len(cols), subplot_titles=titles, **kwargs)
     fig.update_layout(
-        width=max(700, PANEL_WIDTH * len(cols) + MARGIN_WIDTH), height=PANEL_HEIGHT * len(rows) + MARGIN_HEIGHT
+        width=max(700, PANEL_WIDTH * len(cols) + MARGIN_WIDTH),
+        height=PANEL_HEIGHT * len(rows) + MARGIN_HEIGHT,
     )
     return fig
 
@@ -71,10 +78,14 @@ def line_figure(profiles: pd.DataFrame, basin: pd.DataFrame, *, width_rise: floa
             name=f"{direction} (median position)", legendgroup=direction,
             showlegend=(arm, t) == (arms[0], steps[0]), row=steps.index(t) + 1, col=arms.index(arm) + 1,
         )  # fmt: skip
-    fig.add_hline(y=width_rise, line_dash="dot", line_color="black", opacity=0.4, row="all", col="all")
+    fig.add_hline(
+        y=width_rise, line_dash="dot", line_color="black", opacity=0.4, row="all", col="all"
+    )
     fig.update_xaxes(title_text="alpha (distance from c)", row=len(steps))
     fig.update_yaxes(title_text="E - E(c)", col=1)
-    fig.update_layout(title="Energy along lines from the true inverse c (median over seeds; band: seed range)")
+    fig.update_layout(
+        title="Energy along lines from the true inverse c (median over seeds; band: seed range)"
+    )
     return fig
 
 
@@ -106,7 +117,12 @@ def slice_figure(slices: pd.DataFrame, plane_targets: pd.DataFrame) -> go.Figure
         title="Energy on the plane of the mined negative (a) and the prediction (b): median over seeds",
         coloraxis={
             "colorscale": "Viridis",
-            "colorbar": {"title": "sign·log10(1+|E - E(c)|)", "len": 0.6, "y": 0, "yanchor": "bottom"},
+            "colorbar": {
+                "title": "sign·log10(1+|E - E(c)|)",
+                "len": 0.6,
+                "y": 0,
+                "yanchor": "bottom",
+            },
         },
     )
     fig.update_xaxes(title_text="a (towards the negative)", row=len(steps))
@@ -142,18 +158,28 @@ def basin_figure(basin: pd.DataFrame, *, width_rise: float) -> go.Figure:
 def landscape_figures(tables) -> list[tuple[str, go.Figure]]:
     """(title, figure) of a `tune_ired.landscape.Landscape`, in page order."""
     return [
-        ("Energy along lines", line_figure(tables.profiles, tables.basin, width_rise=tables.width_rise)),
-        ("Energy on the negative-prediction plane", slice_figure(tables.slices, tables.plane_targets)),
+        (
+            "Energy along lines",
+            line_figure(tables.profiles, tables.basin, width_rise=tables.width_rise),
+        ),
+        (
+            "Energy on the negative-prediction plane",
+            slice_figure(tables.slices, tables.plane_targets),
+        ),
         ("Basin width and depth per arm", basin_figure(tables.basin, width_rise=tables.width_rise)),
     ]
 
 
-def html_page(title: str, *, lines: list[str], table: pd.DataFrame, figures: list[tuple[str, go.Figure]]) -> str:
+def html_page(
+    title: str, *, lines: list[str], table: pd.DataFrame, figures: list[tuple[str, go.Figure]]
+) -> str:
     """A self-contained page (plotly.js inlined, no CDN): sentences, the table, then every figure."""
     body = [f"<h1>{html.escape(title)}</h1>", *(f"<p>{html.escape(line)}</p>" for line in lines)]
     body.append(table.to_html(index=False, border=0))
     for name, fig in figures:
-        body.append(f"<h2>{html.escape(name)}</h2>" + fig.to_html(full_html=False, include_plotlyjs=False))
+        body.append(
+            f"<h2>{html.escape(name)}</h2>" + fig.to_html(full_html=False, include_plotlyjs=False)
+        )
     style = "body{font-family:sans-serif;margin:1em 2em}td,th{padding:2px 8px;text-align:right}"
     return (
         f"<!DOCTYPE html><html><head><meta charset='utf-8'><title>{html.escape(title)}</title>"

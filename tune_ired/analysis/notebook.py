@@ -20,7 +20,10 @@ import plotly.io as pio
 
 from tune_ired.analysis.static import BROWSER_VARIABLE, StaticExportError, browser
 
-RENDERERS = ("plotly_mimetype", "notebook_connected")  # Jupyter's interactive figure, and an HTML copy
+RENDERERS = (
+    "plotly_mimetype",
+    "notebook_connected",
+)  # Jupyter's interactive figure, and an HTML copy
 PNG_RENDERER = "png"
 
 
@@ -32,10 +35,14 @@ def start_png_engine() -> bool:
         os.environ.setdefault(BROWSER_VARIABLE, browser())
     except (ImportError, StaticExportError) as err:
         reason = "kaleido is not installed" if isinstance(err, ImportError) else str(err)
-        print(f"figures: no PNG copies ({reason}); pip install -e '.[notebooks]' and a Chromium add them")
+        print(
+            f"figures: no PNG copies ({reason}); pip install -e '.[notebooks]' and a Chromium add them"
+        )
         return False
     kaleido.start_sync_server(silence_warnings=True)
-    warnings.filterwarnings("ignore", message="The kopts argument is ignored")  # plotly's note on the shared server
+    warnings.filterwarnings(
+        "ignore", message="The kopts argument is ignored"
+    )  # plotly's note on the shared server
     return True
 
 

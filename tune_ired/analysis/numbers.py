@@ -14,7 +14,9 @@ from __future__ import annotations
 import math
 
 NA = "n/a"
-STD_DIGITS = 2  # significant digits of a standard deviation (the uncertainty of its mean's last digit)
+STD_DIGITS = (
+    2  # significant digits of a standard deviation (the uncertainty of its mean's last digit)
+)
 PLAIN_DIGITS = 4  # significant digits of a value with no uncertainty attached
 P_DIGITS = 3  # significant digits of a p-value
 

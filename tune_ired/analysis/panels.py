@@ -25,14 +25,19 @@ from tune_ired.analysis.divergence import SCORE, score_curves, worst_finite
 from tune_ired.analysis.study import Findings, Study
 
 ENERGY_GAP = "mine/energy_gap"
-OOD_METRIC, OOD_MODE = "val/mse_ood", "min"  # an error: lower is better, whatever metric the sweep judged
+OOD_METRIC, OOD_MODE = (
+    "val/mse_ood",
+    "min",
+)  # an error: lower is better, whatever metric the sweep judged
 CONDITIONING = {  # tune_ired.diagnostics' statistics of the clean candidates Y, and their axis titles
     "log10_cond": "log10 condition number of Y",
     "logabsdet": "log |det Y|",
     "smin_y": "smallest singular value of Y",
     "smin_ay": "smallest singular value of A Y",
 }
-CONDITIONING_TITLE = "Conditioning of positives vs negatives (median over problems, per seed and evaluation)"
+CONDITIONING_TITLE = (
+    "Conditioning of positives vs negatives (median over problems, per seed and evaluation)"
+)
 POSITIVES = "positives (true inverses)"
 CONDITIONING_QUANTILE = "q50"  # the median over the diagnostic subset, per seed and evaluation
 CONDITIONING_COUNT = "count (seed x evaluation)"
@@ -45,30 +50,42 @@ def conditioning_table(study: Study) -> pd.DataFrame:
     """
     frames = []
     for stat in CONDITIONING:
-        negatives = seed_curves(study.trials, study.curves, f"mine/neg_{stat}_{CONDITIONING_QUANTILE}")
-        positives = seed_curves(study.trials, study.curves, f"mine/pos_{stat}_{CONDITIONING_QUANTILE}")
+        negatives = seed_curves(
+            study.trials, study.curves, f"mine/neg_{stat}_{CONDITIONING_QUANTILE}"
+        )
+        positives = seed_curves(
+            study.trials, study.curves, f"mine/pos_{stat}_{CONDITIONING_QUANTILE}"
+        )
         negatives["arm"] = negatives["arm"].astype(str) + " negatives"
         positives["arm"] = POSITIVES
         frames += [negatives.assign(stat=stat), positives.assign(stat=stat)]
     data = pd.concat(frames, ignore_index=True)
     if data.empty:
         return data
-    return data.pivot_table(index=["arm", "seed", "step"], columns="stat", values="value").reset_index()
+    return data.pivot_table(
+        index=["arm", "seed", "step"], columns="stat", values="value"
+    ).reset_index()
 
 
 def conditioning_figure(table: pd.DataFrame) -> go.Figure:
     """Histograms of `conditioning_table`: each arm's negatives and the positives, on shared bins."""
     columns = {stat: title for stat, title in CONDITIONING.items() if stat in table}
     title = "Each arm's mined negatives vs the positives (true inverses, the same for every arm)"
-    return figures.histograms(table, columns=columns, reference=POSITIVES, count_label=CONDITIONING_COUNT, title=title)
+    return figures.histograms(
+        table, columns=columns, reference=POSITIVES, count_label=CONDITIONING_COUNT, title=title
+    )
 
 
-def curve_figure(study: Study, findings: Findings, metric: str, *, mode: str | None = None, log_y: bool = True):
+def curve_figure(
+    study: Study, findings: Findings, metric: str, *, mode: str | None = None, log_y: bool = True
+):
     """Learning curves of `metric`; with a `mode` (its direction) diverged seeds are scored by the rule."""
     curves = seed_curves(study.trials, study.curves, metric)
     if mode is not None:
         curves = score_curves(curves, findings.scored, mode=mode)
-    return figures.learning_curves(curves, metric=metric, log_y=log_y, colors=figures.arm_colors(study.arms))
+    return figures.learning_curves(
+        curves, metric=metric, log_y=log_y, colors=figures.arm_colors(study.arms)
+    )
 
 
 def threshold_target(study: Study, findings: Findings) -> tuple[float, str]:
@@ -78,16 +95,22 @@ def threshold_target(study: Study, findings: Findings) -> tuple[float, str]:
     if findings.baseline is not None and own.notna().any():
         text = f"the worst final value of the baseline {findings.baseline}'s {own.notna().sum()} finished seeds"
         return worst_finite(own, mode=study.mode), text + ": each of them reaches it"
-    return worst_finite(finished[SCORE], mode=study.mode), "the worst final value of any finished seed"
+    return worst_finite(
+        finished[SCORE], mode=study.mode
+    ), "the worst final value of any finished seed"
 
 
 def threshold_figure(study: Study, findings: Findings) -> go.Figure:
     """Steps each seed needed to reach the target; a diverged seed never does (the rule)."""
     level, target = threshold_target(study, findings)
     curves = seed_curves(study.trials, study.curves, study.metric)
-    judged = findings.scored[findings.scored[SCORE].notna() | findings.scored["diverged"]]  # seeds with a result
+    judged = findings.scored[
+        findings.scored[SCORE].notna() | findings.scored["diverged"]
+    ]  # seeds with a result
     seeds = judged[["arm", "seed", "diverged"]].astype({"arm": str})
-    reached = seeds.merge(steps_to_threshold(curves, level, mode=study.mode), on=["arm", "seed"], how="left")
+    reached = seeds.merge(
+        steps_to_threshold(curves, level, mode=study.mode), on=["arm", "seed"], how="left"
+    )
     reached["steps"] = reached["steps"].mask(reached["diverged"])
     colors = figures.arm_colors(study.arms)
     return figures.steps_to_threshold_figure(
@@ -100,20 +123,29 @@ def response_figure(study: Study, findings: Findings, knob: str) -> go.Figure:
         columns={SCORE: study.final_metric}
     )
     finals = scored.merge(study.trials[["trial_id", CONFIG + knob]], on="trial_id")
-    return figures.response_curve(finals.rename(columns={CONFIG + knob: knob}), knob=knob, metric=study.final_metric)
+    return figures.response_curve(
+        finals.rename(columns={CONFIG + knob: knob}), knob=knob, metric=study.final_metric
+    )
 
 
 def parallel_figure(study: Study, findings: Findings, knobs: list[str]) -> go.Figure:
     """Parallel coordinates coloured by each trial's seeds' mean final metric, diverged seeds scored."""
     per_trial = findings.scored.groupby("trial_id")[SCORE].mean().rename(study.final_metric)
-    trials = study.trials.drop(columns=study.final_metric, errors="ignore").join(per_trial, on="trial_id")
+    trials = study.trials.drop(columns=study.final_metric, errors="ignore").join(
+        per_trial, on="trial_id"
+    )
     return figures.parallel_coordinates(trials, knobs=knobs, metric=study.final_metric)
 
 
 def figure_builders(study: Study, findings: Findings) -> list[tuple[str, Callable[[], go.Figure]]]:
     """(title, zero-argument builder) for every figure this study supports, in report order."""
     metric, curves, trials = study.metric, study.curves, study.trials
-    builders = [(f"Learning curves: {metric}", partial(curve_figure, study, findings, metric, mode=study.mode))]
+    builders = [
+        (
+            f"Learning curves: {metric}",
+            partial(curve_figure, study, findings, metric, mode=study.mode),
+        )
+    ]
     if OOD_METRIC in curves and metric != OOD_METRIC:
         ood = partial(curve_figure, study, findings, OOD_METRIC, mode=OOD_MODE)
         builders.append(("Out-of-distribution MSE", ood))
@@ -121,11 +153,15 @@ def figure_builders(study: Study, findings: Findings) -> list[tuple[str, Callabl
         builders.append(("Steps to threshold", partial(threshold_figure, study, findings)))
     keys = arm_keys(trials)
     if len(keys) == 1 and pd.to_numeric(trials[CONFIG + keys[0]], errors="coerce").notna().all():
-        builders.append((f"Response to {keys[0]}", partial(response_figure, study, findings, keys[0])))
+        builders.append(
+            (f"Response to {keys[0]}", partial(response_figure, study, findings, keys[0]))
+        )
     if len(keys) > 1:
         builders.append(("Parallel coordinates", partial(parallel_figure, study, findings, keys)))
     if study.used_scheduler:
-        builders.append(("Trial survival (ASHA rungs)", partial(figures.rung_survival, curves, trials)))
+        builders.append(
+            ("Trial survival (ASHA rungs)", partial(figures.rung_survival, curves, trials))
+        )
     if curves.get(ENERGY_GAP, pd.Series(dtype=float)).notna().any():
         gap = partial(curve_figure, study, findings, ENERGY_GAP, log_y=False)
         builders.append(("Energy gap E(neg) - E(pos)", gap))

@@ -35,7 +35,9 @@ def environment_line(record: dict[str, Any]) -> str:
     device = record.get("device", {})
     cuda = f", CUDA {device['cuda']}" if device.get("cuda") else ""
     slurm = f", SLURM job {record['slurm_job_id']}" if record.get("slurm_job_id") else ""
-    versions = ", ".join(f"{name} {packages[name]}" for name in names) or "package versions not recorded"
+    versions = (
+        ", ".join(f"{name} {packages[name]}" for name in names) or "package versions not recorded"
+    )
     device_text = f"{device.get('kind', UNKNOWN)} {device.get('name', '')}".rstrip() + cuda
     return (
         f"Environment: Python {record.get('python', UNKNOWN)}; {versions}; device {device_text}; "

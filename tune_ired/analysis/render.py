@@ -25,7 +25,16 @@ from tune_ired.analysis.study import Findings, Study, best_arm
 from tune_ired.analysis.verdict import BADGES, LEVEL, VERDICT_RULE, Verdict
 
 Links = tuple[tuple[str, str], ...] | list[tuple[str, str]]  # (title, href relative to the report)
-LATEX_SPECIAL = {"&": r"\&", "%": r"\%", "_": r"\_", "#": r"\#", "$": r"\$", "{": r"\{", "}": r"\}", "±": r"$\pm$"}
+LATEX_SPECIAL = {
+    "&": r"\&",
+    "%": r"\%",
+    "_": r"\_",
+    "#": r"\#",
+    "$": r"\$",
+    "{": r"\{",
+    "}": r"\}",
+    "±": r"$\pm$",
+}
 BADGE_COLORS = {"meets": "#1a7f37", "misses": "#cf222e", "inconclusive": "#6e7781"}
 STYLE = (
     "body{font-family:sans-serif;max-width:1400px;margin:auto;padding:0 16px}.wide{overflow-x:auto}"
@@ -43,7 +52,9 @@ def improvement(estimate: float, low: float, high: float) -> str:
     """'+30.2 [+24.1, +35.8]': an improvement in percent with its interval ('no CI' where undefined)."""
     if math.isnan(estimate):
         return NA
-    return f"{percent(estimate)} " + ("(no CI)" if math.isnan(low) else f"[{percent(low)}, {percent(high)}]")
+    return f"{percent(estimate)} " + (
+        "(no CI)" if math.isnan(low) else f"[{percent(low)}, {percent(high)}]"
+    )
 
 
 def summary_row(row: pd.Series, ranks: pd.Series) -> dict[str, str]:
@@ -54,7 +65,9 @@ def summary_row(row: pd.Series, ranks: pd.Series) -> dict[str, str]:
         "seeds": str(int(row["seeds"])),
         "diverged": f"{int(row['diverged'])}/{int(row['seeds'])}",
         "mean ± std": "all diverged" if all_diverged else mean_pm(row["mean"], row["std"]),
-        f"{LEVEL}% CI (bootstrap)": NA if all_diverged else interval(row["ci_low"], row["ci_high"], places),
+        f"{LEVEL}% CI (bootstrap)": NA
+        if all_diverged
+        else interval(row["ci_low"], row["ci_high"], places),
         "best seed": "diverged" if all_diverged else fixed(row["best"], places),
         "mean rank": sig(ranks.get("mean_rank", math.nan), 3),
         "ranked first": NA if math.isnan(first) else f"{first:.0%}",
@@ -82,9 +95,15 @@ def comparison_row(row: pd.Series, *, outcome: str, finished_column: bool) -> di
         ),
     }
     if finished_column:
-        finite = (row["finite_improvement_pct"], row["finite_improvement_low"], row["finite_improvement_high"])
+        finite = (
+            row["finite_improvement_pct"],
+            row["finite_improvement_low"],
+            row["finite_improvement_high"],
+        )
         seeds = 0 if math.isnan(row["finite_seeds"]) else int(row["finite_seeds"])
-        cells["finished seeds only"] = f"{improvement(*finite)}, {count(seeds, 'seed')}" if diverged else "same"
+        cells["finished seeds only"] = (
+            f"{improvement(*finite)}, {count(seeds, 'seed')}" if diverged else "same"
+        )
     cells["Cohen's d (arm - base)"] = NA if math.isnan(row["cohen_d"]) else f"{row['cohen_d']:.2f}"
     cells["t p (Holm)"] = f"{pvalue(row['t_p'])} ({pvalue(row['t_p_holm'])})"
     cells["Wilcoxon p (Holm)"] = f"{pvalue(row['wilcoxon_p'])} ({pvalue(row['wilcoxon_p_holm'])})"
@@ -96,7 +115,9 @@ def comparison_table(findings: Findings) -> pd.DataFrame:
     c = findings.comparison
     finished_column = bool(((c["arm_diverged"] > 0) | (c["baseline_diverged"] > 0)).any())
     rows = [
-        comparison_row(row, outcome=findings.outcomes.get(arm, "inconclusive"), finished_column=finished_column)
+        comparison_row(
+            row, outcome=findings.outcomes.get(arm, "inconclusive"), finished_column=finished_column
+        )
         for arm, row in c.iterrows()
     ]
     return pd.DataFrame(rows, index=c.index)
@@ -111,7 +132,9 @@ def display_tables(findings: Findings) -> dict[str, pd.DataFrame]:
     """Title -> text table, in report order."""
     tables = {"Per-arm summary": summary_table(findings)}
     if findings.comparison is not None and len(findings.comparison):
-        tables[f"Against the baseline '{findings.baseline}', paired by seed"] = comparison_table(findings)
+        tables[f"Against the baseline '{findings.baseline}', paired by seed"] = comparison_table(
+            findings
+        )
     tables["Best trials"] = best_table(findings)
     return tables
 
@@ -127,7 +150,9 @@ def overview_lines(study: Study, findings: Findings) -> list[str]:
     ]
     if not math.isnan(findings.kendall_w):
         w = findings.kendall_w
-        lines.append(f"Rank consistency across seeds: Kendall's W = {w:.2f} (1: every seed ranks the arms alike).")
+        lines.append(
+            f"Rank consistency across seeds: Kendall's W = {w:.2f} (1: every seed ranks the arms alike)."
+        )
     return lines
 
 
@@ -145,11 +170,15 @@ def key_findings(study: Study, findings: Findings) -> list[str]:
             f"{best} ({spread}{ranked})."
         )
     else:
-        lines.append(f"No arm has a finite final {study.metric}: every seed diverged or has no result.")
+        lines.append(
+            f"No arm has a finite final {study.metric}: every seed diverged or has no result."
+        )
     if len(findings.outcomes):
         counts = findings.outcomes.value_counts()
         tally = ", ".join(f"{counts.get(k, 0)} {k}" for k in ("meets", "misses", "inconclusive"))
-        lines.append(f"Against '{findings.baseline}', of {len(findings.outcomes)} arm(s): {tally} (their criterion).")
+        lines.append(
+            f"Against '{findings.baseline}', of {len(findings.outcomes)} arm(s): {tally} (their criterion)."
+        )
     return lines
 
 
@@ -172,13 +201,25 @@ def markdown_summary(study: Study, findings: Findings, *, links: Links = ()) -> 
     """The report as Markdown; `links` are (title, relative path) of outputs beside it (energy landscapes)."""
     parts = [f"# Sweep report: {study.folder.name}", "", *overview_lines(study, findings), ""]
     if findings.verdicts:
-        parts += ["## Verdicts", "", *map(markdown_verdict, findings.verdicts), "", *verdict_rule(findings), ""]
+        parts += [
+            "## Verdicts",
+            "",
+            *map(markdown_verdict, findings.verdicts),
+            "",
+            *verdict_rule(findings),
+            "",
+        ]
     parts += ["## Key findings", "", *[f"- {line}" for line in key_findings(study, findings)], ""]
     for title, table in display_tables(findings).items():
         parts += [f"## {title}", "", markdown_table(table), ""]
     if findings.notes:
         parts += ["## Notes", "", *[f"- {note}" for note in findings.notes], ""]
-    parts += ["## Provenance", "", *[f"- {line}" for line in provenance_lines(study.provenance, study.trials)], ""]
+    parts += [
+        "## Provenance",
+        "",
+        *[f"- {line}" for line in provenance_lines(study.provenance, study.trials)],
+        "",
+    ]
     if links:
         parts += ["## Linked outputs", "", *[f"- [{title}]({href})" for title, href in links], ""]
     return "\n".join(parts)
@@ -212,7 +253,9 @@ def latex_table(table: pd.DataFrame, *, caption: str) -> str:
 
 def latex_tables(study: Study, findings: Findings) -> str:
     intro = "\n".join(
-        [f"% tune_ired report of {study.folder}: final {study.metric}; needs \\usepackage{{booktabs}}"]
+        [
+            f"% tune_ired report of {study.folder}: final {study.metric}; needs \\usepackage{{booktabs}}"
+        ]
         + [f"% {line}" for line in [*map(str, findings.verdicts), *key_findings(study, findings)]]
     )
     tables = [
@@ -226,14 +269,19 @@ def html_list(title: str, items: list[str]) -> str:
     """A titled bullet list, or '' when there is nothing to say."""
     if not items:
         return ""
-    return f"<h2>{html.escape(title)}</h2><ul>" + "".join(f"<li>{html.escape(i)}</li>" for i in items) + "</ul>"
+    return (
+        f"<h2>{html.escape(title)}</h2><ul>"
+        + "".join(f"<li>{html.escape(i)}</li>" for i in items)
+        + "</ul>"
+    )
 
 
 def html_verdicts(findings: Findings) -> str:
     if not findings.verdicts:
         return ""
     items = "".join(
-        f"<li><span class='badge {v.outcome}'>{v.badge}</span> {html.escape(v.text)}</li>" for v in findings.verdicts
+        f"<li><span class='badge {v.outcome}'>{v.badge}</span> {html.escape(v.text)}</li>"
+        for v in findings.verdicts
     )
     rule = "".join(f"<p>{html.escape(line)}</p>" for line in verdict_rule(findings))
     return f"<h2>Verdicts</h2><ul>{items}</ul>{rule}"
@@ -248,11 +296,15 @@ def html_table(table: pd.DataFrame) -> str:
 def html_links(links: Links) -> str:
     if not links:
         return ""
-    items = "".join(f"<li><a href='{html.escape(href)}'>{html.escape(title)}</a></li>" for title, href in links)
+    items = "".join(
+        f"<li><a href='{html.escape(href)}'>{html.escape(title)}</a></li>" for title, href in links
+    )
     return f"<h2>Linked outputs</h2><ul>{items}</ul>"
 
 
-def html_report(study: Study, findings: Findings, figures: list[tuple[str, go.Figure]], *, links: Links = ()) -> str:
+def html_report(
+    study: Study, findings: Findings, figures: list[tuple[str, go.Figure]], *, links: Links = ()
+) -> str:
     """A self-contained page: verdicts first, findings, tables, notes, provenance, links and every figure (no CDN)."""
     body = [f"<h1>Sweep report: {html.escape(study.folder.name)}</h1>"]
     body += [f"<p>{html.escape(line)}</p>" for line in overview_lines(study, findings)]
@@ -264,7 +316,9 @@ def html_report(study: Study, findings: Findings, figures: list[tuple[str, go.Fi
     body.append(html_list("Provenance", provenance_lines(study.provenance, study.trials)))
     body.append(html_links(links))
     for title, fig in figures:
-        body.append(f"<h2>{html.escape(title)}</h2>" + fig.to_html(full_html=False, include_plotlyjs=False))
+        body.append(
+            f"<h2>{html.escape(title)}</h2>" + fig.to_html(full_html=False, include_plotlyjs=False)
+        )
     return (
         "<!DOCTYPE html><html><head><meta charset='utf-8'>"
         f"<title>Sweep report: {html.escape(study.folder.name)}</title><style>{STYLE}</style>"

@@ -28,7 +28,9 @@ from tune_ired.analysis.render import latex_escape
 FORMATS = ("pdf", "png")
 PNG_SCALE = 2  # pixels per layout pixel: sharp when a PNG is printed at the PDF's size
 DEFAULT_WIDTH, DEFAULT_HEIGHT = 900, 550  # layout pixels, for a figure that sets no size of its own
-UNTITLED_TOP_MARGIN = 50  # layout pixels above the plots once the title is gone: room for subplot titles
+UNTITLED_TOP_MARGIN = (
+    50  # layout pixels above the plots once the title is gone: room for subplot titles
+)
 BROWSER_VARIABLE = "BROWSER_PATH"  # the variable kaleido's browser driver (choreographer) reads
 BROWSER_NAMES = ("chromium", "chromium-browser", "google-chrome", "google-chrome-stable")
 RENDER_TIMEOUT_S = 120  # per image, on a busy 2-core machine (kaleido's default is 90)
@@ -72,12 +74,16 @@ def untitled(fig: go.Figure) -> dict:
     return data
 
 
-def export_static(figures: list[tuple[str, go.Figure]], out: Path, *, formats: tuple[str, ...] = FORMATS) -> list[Path]:
+def export_static(
+    figures: list[tuple[str, go.Figure]], out: Path, *, formats: tuple[str, ...] = FORMATS
+) -> list[Path]:
     """Write every figure as PDF and PNG into `out` (one Chromium for all); returns the paths, figure by figure."""
     try:
         import kaleido  # optional dependency, imported when asked for
     except ImportError as err:
-        raise StaticExportError("static export needs kaleido >= 1.1: pip install 'tune_ired[static]'") from err
+        raise StaticExportError(
+            "static export needs kaleido >= 1.1: pip install 'tune_ired[static]'"
+        ) from err
     options = {"mathjax": False, "path": browser(), "timeout": RENDER_TIMEOUT_S}
     out.mkdir(parents=True, exist_ok=True)
     specs, paths = [], []
@@ -87,7 +93,9 @@ def export_static(figures: list[tuple[str, go.Figure]], out: Path, *, formats: t
         for fmt in formats:
             path = figure_path(out, i, title, fmt)
             scale = PNG_SCALE if fmt == "png" else 1
-            specs.append({"fig": data, "path": path, "opts": {"format": fmt, "scale": scale, **size}})
+            specs.append(
+                {"fig": data, "path": path, "opts": {"format": fmt, "scale": scale, **size}}
+            )
             paths.append(path)
     kaleido.write_fig_from_object_sync(specs, kopts=options)
     missing = [str(p) for p in paths if not p.is_file() or p.stat().st_size == 0]

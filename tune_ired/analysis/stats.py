@@ -33,12 +33,18 @@ BOOTSTRAP_SEED = 0  # the bootstrap's own seed: the same data always give the sa
 CONSTANT_SPREAD = 1e-6
 
 
-def seed_matrix(per_seed: pd.DataFrame, metric: str, *, arm: str = "arm", seed: str = "seed") -> pd.DataFrame:
+def seed_matrix(
+    per_seed: pd.DataFrame, metric: str, *, arm: str = "arm", seed: str = "seed"
+) -> pd.DataFrame:
     """Pivot a long per-seed table to seeds x arms for `metric`; every arm stays, missing seeds are NaN."""
     if metric not in per_seed.columns:
-        raise KeyError(f"metric '{metric}' not in the per-seed table (columns: {', '.join(per_seed.columns)})")
+        raise KeyError(
+            f"metric '{metric}' not in the per-seed table (columns: {', '.join(per_seed.columns)})"
+        )
     values = per_seed.assign(**{metric: per_seed[metric].astype(float)})
-    wide = values.pivot_table(index=seed, columns=arm, values=metric, aggfunc="mean", sort=True, dropna=False)
+    wide = values.pivot_table(
+        index=seed, columns=arm, values=metric, aggfunc="mean", sort=True, dropna=False
+    )
     wide = wide.reindex(columns=sorted(per_seed[arm].unique(), key=str))
     wide.columns.name = "arm"
     return wide
@@ -59,7 +65,9 @@ def bootstrap_ci(values: np.ndarray, *, seed: int = BOOTSTRAP_SEED) -> tuple[flo
     return (float(result.confidence_interval.low), float(result.confidence_interval.high))
 
 
-def summarize_arms(wide: pd.DataFrame, *, mode: str = "min", seed: int = BOOTSTRAP_SEED) -> pd.DataFrame:
+def summarize_arms(
+    wide: pd.DataFrame, *, mode: str = "min", seed: int = BOOTSTRAP_SEED
+) -> pd.DataFrame:
     """Per arm: seeds, mean, std (ddof 1), best and worst seed (by `mode`) and a bootstrap CI of the mean."""
     rows = []
     for arm in wide.columns:
@@ -78,9 +86,9 @@ def summarize_arms(wide: pd.DataFrame, *, mode: str = "min", seed: int = BOOTSTR
                 "ci_high": high,
             }
         )
-    return pd.DataFrame(rows, columns=["arm", "seeds", "mean", "std", "best", "worst", "ci_low", "ci_high"]).set_index(
-        "arm"
-    )
+    return pd.DataFrame(
+        rows, columns=["arm", "seeds", "mean", "std", "best", "worst", "ci_low", "ci_high"]
+    ).set_index("arm")
 
 
 def improvement_pct(arm: np.ndarray, base: np.ndarray, *, mode: str = "min") -> np.ndarray:
@@ -91,7 +99,9 @@ def improvement_pct(arm: np.ndarray, base: np.ndarray, *, mode: str = "min") -> 
     sign = 1.0 if mode == "min" else -1.0
     base_mean, arm_mean = np.mean(base, axis=-1), np.mean(arm, axis=-1)
     with np.errstate(divide="ignore", invalid="ignore"):
-        return np.where(base_mean != 0, sign * (base_mean - arm_mean) / np.abs(base_mean) * 100, np.nan)
+        return np.where(
+            base_mean != 0, sign * (base_mean - arm_mean) / np.abs(base_mean) * 100, np.nan
+        )
 
 
 def fieller_ratio(arm: np.ndarray, base: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -122,7 +132,9 @@ def fieller_ratio(arm: np.ndarray, base: np.ndarray) -> tuple[np.ndarray, np.nda
     return low, high
 
 
-def improvement_interval(arm: np.ndarray, base: np.ndarray, *, mode: str = "min") -> tuple[np.ndarray, np.ndarray]:
+def improvement_interval(
+    arm: np.ndarray, base: np.ndarray, *, mode: str = "min"
+) -> tuple[np.ndarray, np.ndarray]:
     """CONFIDENCE interval of `improvement_pct` (Fieller's, on the ratio of the means), on the last axis."""
     ratio_low, ratio_high = fieller_ratio(arm, base)
     if np.shape(arm)[-1] < 2:
@@ -131,7 +143,9 @@ def improvement_interval(arm: np.ndarray, base: np.ndarray, *, mode: str = "min"
     k = (1.0 if mode == "min" else -1.0) * np.sign(np.mean(np.asarray(base, dtype=float), axis=-1))
     ends = np.stack([k * (1 - ratio_low) * 100, k * (1 - ratio_high) * 100])
     with np.errstate(invalid="ignore"):
-        return np.where(k != 0, ends.min(axis=0), np.nan), np.where(k != 0, ends.max(axis=0), np.nan)
+        return np.where(k != 0, ends.min(axis=0), np.nan), np.where(
+            k != 0, ends.max(axis=0), np.nan
+        )
 
 
 def exact_wilcoxon_p(diff: np.ndarray) -> float:
@@ -144,7 +158,9 @@ def exact_wilcoxon_p(diff: np.ndarray) -> float:
     nonzero = diff[diff != 0]
     if not len(nonzero):
         return 1.0
-    doubled = np.rint(2 * stats.rankdata(np.abs(nonzero))).astype(int)  # mean ranks are multiples of 1/2
+    doubled = np.rint(2 * stats.rankdata(np.abs(nonzero))).astype(
+        int
+    )  # mean ranks are multiples of 1/2
     null = np.zeros(doubled.sum() + 1)
     null[0] = 1.0
     for rank in doubled:  # add one rank that is positive or negative with probability 1/2 each
@@ -152,7 +168,9 @@ def exact_wilcoxon_p(diff: np.ndarray) -> float:
         null[:rank] /= 2
     centre = doubled.sum() / 2
     observed = abs(doubled[nonzero > 0].sum() - centre)
-    extreme = np.abs(np.arange(len(null)) - centre) >= observed - 1e-9  # the sums are multiples of 1/2
+    extreme = (
+        np.abs(np.arange(len(null)) - centre) >= observed - 1e-9
+    )  # the sums are multiples of 1/2
     return float(min(1.0, null[extreme].sum()))
 
 
@@ -184,7 +202,9 @@ def holm(pvalues: pd.Series) -> pd.Series:
     """
     m = len(pvalues)
     ordered = pvalues.fillna(1.0).sort_values(kind="stable")
-    adjusted = np.minimum(np.maximum.accumulate((m - np.arange(m)) * ordered.to_numpy(dtype=float)), 1.0)
+    adjusted = np.minimum(
+        np.maximum.accumulate((m - np.arange(m)) * ordered.to_numpy(dtype=float)), 1.0
+    )
     out = pd.Series(adjusted, index=ordered.index, dtype=float).reindex(pvalues.index)
     return out.mask(pvalues.isna())
 
@@ -200,7 +220,9 @@ def compare_to_baseline(wide: pd.DataFrame, *, baseline: str, mode: str = "min")
     if mode not in tuple(Mode):
         raise ValueError(f"mode must be one of {', '.join(Mode)}, not {mode!r}")
     if baseline not in wide.columns:
-        raise KeyError(f"baseline arm '{baseline}' not found; arms: {', '.join(map(str, wide.columns))}")
+        raise KeyError(
+            f"baseline arm '{baseline}' not found; arms: {', '.join(map(str, wide.columns))}"
+        )
     rows = []
     for arm in wide.columns.drop(baseline):
         pair = wide[[arm, baseline]].dropna()
@@ -250,7 +272,9 @@ def kendalls_w(wide: pd.DataFrame, *, mode: str = "min") -> float:
         return np.nan
     rank_sums = ranks.sum(axis=0).to_numpy()
     s = float(((rank_sums - rank_sums.mean()) ** 2).sum())
-    tie_sizes = np.concatenate([row.value_counts().to_numpy(dtype=float) for _, row in ranks.iterrows()])
+    tie_sizes = np.concatenate(
+        [row.value_counts().to_numpy(dtype=float) for _, row in ranks.iterrows()]
+    )
     ties = float((tie_sizes**3 - tie_sizes).sum())
     denominator = m**2 * (n**3 - n) - m * ties
     return 12 * s / denominator if denominator > 0 else np.nan

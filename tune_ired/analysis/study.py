@@ -31,7 +31,9 @@ from tune_ired.analysis.stats import kendalls_w, rank_consistency, seed_matrix, 
 from tune_ired.analysis.verdict import Verdict, verdicts
 from tune_ired.catalogue import TrialStatus
 
-PREFERRED_BASELINE = "none"  # the pure-denoising strategy is the research's baseline when a sweep has it
+PREFERRED_BASELINE = (
+    "none"  # the pure-denoising strategy is the research's baseline when a sweep has it
+)
 TOP_TRIALS = 5  # rows of the best-trials table
 
 
@@ -144,22 +146,40 @@ def best_trials(study: Study, scored: pd.DataFrame, *, top: int = TOP_TRIALS) ->
 
 def study_notes(study: Study, counts: pd.DataFrame, *, worst: float, paired: bool) -> list[str]:
     """Caveats a reader must see next to the numbers: divergence, missing results, unfinished trials."""
-    notes = [] if paired else ["Fewer than two seeds or arms: no paired statistics (train several seeds per arm)."]
+    notes = (
+        []
+        if paired
+        else ["Fewer than two seeds or arms: no paired statistics (train several seeds per arm)."]
+    )
     diverged = int(counts["diverged"].sum())
     if diverged:
-        per_arm = ", ".join(f"{arm} {n}/{s}" for arm, n, s in counts[["diverged", "seeds"]].itertuples() if n)
-        scored_as = f" ({sig(worst)})" if np.isfinite(worst) else " (none: no seed has a finite value)"
-        notes.append(f"{diverged} seed(s) diverged ({per_arm}). Rule: {DIVERGENCE_RULE}; worst value{scored_as}.")
+        per_arm = ", ".join(
+            f"{arm} {n}/{s}" for arm, n, s in counts[["diverged", "seeds"]].itertuples() if n
+        )
+        scored_as = (
+            f" ({sig(worst)})" if np.isfinite(worst) else " (none: no seed has a finite value)"
+        )
+        notes.append(
+            f"{diverged} seed(s) diverged ({per_arm}). Rule: {DIVERGENCE_RULE}; worst value{scored_as}."
+        )
     missing = int(counts["no_result"].sum())
     if missing:
-        notes.append(f"{missing} seed(s) have no result (no report yet, or errored before one): left out and counted.")
+        notes.append(
+            f"{missing} seed(s) have no result (no report yet, or errored before one): left out and counted."
+        )
     unfinished = study.trials.loc[
         ~study.trials["status"].isin([TrialStatus.COMPLETED, TrialStatus.DIVERGED]), "status"
     ].value_counts()
     if len(unfinished):
         ended = ", ".join(f"{n} {status}" for status, n in unfinished.items())
-        notes.append(f"Trials that did not complete their budget ({ended}): final values are from their last report.")
-    partial = int((~study.trials["config_complete"].astype(bool)).sum()) if "config_complete" in study.trials else 0
+        notes.append(
+            f"Trials that did not complete their budget ({ended}): final values are from their last report."
+        )
+    partial = (
+        int((~study.trials["config_complete"].astype(bool)).sum())
+        if "config_complete" in study.trials
+        else 0
+    )
     if partial:
         notes.append(
             f"{partial} trial(s) recorded only part of their config (older version): missing keys are unknown."

@@ -34,9 +34,17 @@ VERDICT_RULE = (
 )
 OUTCOMES = ("meets", "misses", "inconclusive")
 BADGES = {"meets": "MEETS", "misses": "MISSES", "inconclusive": "INCONCLUSIVE"}
-WORSE_FIRST = ("misses", "inconclusive", "meets")  # of two verdicts the one earlier here is the worse
-DCD_PATTERN = re.compile(r"dcd|Q-20[2-4]", re.IGNORECASE)  # arm labels naming the DCD variant or its ablations
-WILCOXON_FEW_SEEDS = 6  # below this many seeds the exact two-sided Wilcoxon p cannot reach 0.05 (2 / 2**5)
+WORSE_FIRST = (
+    "misses",
+    "inconclusive",
+    "meets",
+)  # of two verdicts the one earlier here is the worse
+DCD_PATTERN = re.compile(
+    r"dcd|Q-20[2-4]", re.IGNORECASE
+)  # arm labels naming the DCD variant or its ablations
+WILCOXON_FEW_SEEDS = (
+    6  # below this many seeds the exact two-sided Wilcoxon p cannot reach 0.05 (2 / 2**5)
+)
 
 
 @dataclass(frozen=True)
@@ -52,8 +60,12 @@ class Criterion:
         return f"{self.name} criterion (>= {self.low:g}% better than the baseline{expected})"
 
 
-MINING_CRITERION = Criterion("mining", low=20.0)  # the research plan's bar for a better mining strategy
-DCD_CRITERION = Criterion("DCD", low=1.0, high=5.0)  # the corrected variant's expected gain (spec section 9)
+MINING_CRITERION = Criterion(
+    "mining", low=20.0
+)  # the research plan's bar for a better mining strategy
+DCD_CRITERION = Criterion(
+    "DCD", low=1.0, high=5.0
+)  # the corrected variant's expected gain (spec section 9)
 
 
 @dataclass(frozen=True)
@@ -81,7 +93,9 @@ def judge_intervals(low, high, threshold: float) -> np.ndarray:
     """'meets', 'misses' or 'inconclusive' per interval (arrays or scalars; NaN bounds: inconclusive)."""
     low, high = np.asarray(low, dtype=float), np.asarray(high, dtype=float)
     with np.errstate(invalid="ignore"):
-        return np.where(low >= threshold, "meets", np.where(high < threshold, "misses", "inconclusive"))
+        return np.where(
+            low >= threshold, "meets", np.where(high < threshold, "misses", "inconclusive")
+        )
 
 
 def worse(*outcomes: str) -> str:
@@ -99,7 +113,11 @@ def judge(row: pd.Series, criterion: Criterion) -> str:
     scored = str(judge_intervals(row["improvement_low"], row["improvement_high"], criterion.low))
     if not diverged_any(row):
         return scored
-    finite = str(judge_intervals(row["finite_improvement_low"], row["finite_improvement_high"], criterion.low))
+    finite = str(
+        judge_intervals(
+            row["finite_improvement_low"], row["finite_improvement_high"], criterion.low
+        )
+    )
     return worse(scored, finite)
 
 
@@ -142,13 +160,21 @@ def caveats(row: pd.Series, criterion: Criterion, outcome: str) -> list[str]:
     if row.get("constant", False):
         notes.append("the paired differences are constant: t-test and d undefined")
     if 0 < row["seeds"] < WILCOXON_FEW_SEEDS:
-        notes.append(f"with {int(row['seeds'])} seeds the exact Wilcoxon p is at least {2 / 2 ** row['seeds']:.3g}")
-    if criterion.high is not None and outcome == "meets" and row["improvement_pct"] > criterion.high:
+        notes.append(
+            f"with {int(row['seeds'])} seeds the exact Wilcoxon p is at least {2 / 2 ** row['seeds']:.3g}"
+        )
+    if (
+        criterion.high is not None
+        and outcome == "meets"
+        and row["improvement_pct"] > criterion.high
+    ):
         notes.append(f"above the expected {criterion.low:g}-{criterion.high:g}%")
     return notes
 
 
-def verdict(arm: str, row: pd.Series, *, baseline: str, metric: str = "val/mse", mode: str = "min") -> Verdict:
+def verdict(
+    arm: str, row: pd.Series, *, baseline: str, metric: str = "val/mse", mode: str = "min"
+) -> Verdict:
     """The verdict of one comparison row (a row of `compare_counting_divergence` or `compare_to_baseline`)."""
     criterion = criterion_for(arm)
     outcome = judge(row, criterion)
@@ -163,12 +189,19 @@ def verdict(arm: str, row: pd.Series, *, baseline: str, metric: str = "val/mse",
     low, high = row["improvement_low"], row["improvement_high"]
     measured = f"{metric} {estimate_text(row['improvement_pct'], low, high, mode=mode)} over {int(row['seeds'])} seeds"
     if diverged_any(row):
-        measured += f" with diverged seeds as the worst finite value; {finished_text(row, mode=mode)}"
+        measured += (
+            f" with diverged seeds as the worst finite value; {finished_text(row, mode=mode)}"
+        )
         measured += " (the verdict takes the worse)"
     parts = [measured, counts, tests_text(row), *caveats(row, criterion, outcome)]
     return Verdict(arm, outcome, f"{head}: {'; '.join(parts)}; {criterion.describe()}.")
 
 
-def verdicts(comparison: pd.DataFrame, *, baseline: str, metric: str = "val/mse", mode: str = "min") -> list[Verdict]:
+def verdicts(
+    comparison: pd.DataFrame, *, baseline: str, metric: str = "val/mse", mode: str = "min"
+) -> list[Verdict]:
     """A verdict per compared arm (rows of `compare_counting_divergence`)."""
-    return [verdict(str(arm), row, baseline=baseline, metric=metric, mode=mode) for arm, row in comparison.iterrows()]
+    return [
+        verdict(str(arm), row, baseline=baseline, metric=metric, mode=mode)
+        for arm, row in comparison.iterrows()
+    ]
