@@ -143,10 +143,16 @@ def status_counts(views: list[TrialView]) -> str:
     return ", ".join(f"{n} {status.name}" for status, n in counts.items() if n) or "no trials yet"
 
 
+FAILED = (TrialStatus.DIVERGED, TrialStatus.ERRORED)  # never named best: a good value before a failure is no result
+
+
 def best_view(views: list[TrialView], mode: str) -> TrialView | None:
-    """The trial with the best finite value of the metric so far (None when none has one)."""
+    """The trial with the best finite value of the metric so far, among trials that neither diverged nor
+    errored (None when none has one)."""
     best = None
     for view in views:
+        if view.status in FAILED:
+            continue
         if is_better(view.best, math.nan if best is None else best.best, mode):
             best = view
     return best
