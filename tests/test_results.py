@@ -253,10 +253,14 @@ def test_a_trial_that_diverged_or_errored_is_never_named_best(tmp_path):
     folder = tmp_path / "best"
     folder.mkdir()
     (folder / "experiment_state-x.json").write_text(json.dumps({"trial_data": []}))
-    (folder / "sweep.json").write_text(json.dumps({"metric": "val/mse", "mode": "min", "budget": "tiny"}))
+    (folder / "sweep.json").write_text(
+        json.dumps({"metric": "val/mse", "mode": "min", "budget": "tiny"})
+    )
     diverged = [report(20, 0.01), report(40, math.nan, diverged=True)]  # the best value, then a NaN
     write_trial(folder, "x", diverged, status="TERMINATED", noise_scale=1.0)
-    write_trial(folder, "y", [report(20, 0.3), report(40, 0.2), report(60, 0.1)], status="TERMINATED")
+    write_trial(
+        folder, "y", [report(20, 0.3), report(40, 0.2), report(60, 0.1)], status="TERMINATED"
+    )
     meta, views = sweep_views(folder)
     assert best_view(views, meta["mode"]).trial_id == "y"
     assert best_view([v for v in views if v.trial_id == "x"], meta["mode"]) is None

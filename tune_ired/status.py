@@ -143,7 +143,10 @@ def status_counts(views: list[TrialView]) -> str:
     return ", ".join(f"{n} {status.name}" for status, n in counts.items() if n) or "no trials yet"
 
 
-FAILED = (TrialStatus.DIVERGED, TrialStatus.ERRORED)  # never named best: a good value before a failure is no result
+FAILED = (
+    TrialStatus.DIVERGED,
+    TrialStatus.ERRORED,
+)  # never named best: a good value before a failure is no result
 
 
 def best_view(views: list[TrialView], mode: str) -> TrialView | None:
