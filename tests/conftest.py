@@ -52,6 +52,8 @@ FIRST_REPORT_TIMEOUT_S = 180  # Ray start-up plus the first evaluation, on a bus
 SWEEP_TIMEOUT_S = 600
 SLOW_MODULES = {  # tests that start Ray, subprocesses, kernels or a browser: seconds to minutes each
     "test_sweep",
+    "test_faults",
+    "test_speed",
     "test_console",
     "test_trackers",
     "test_train_cli",

@@ -48,10 +48,8 @@ tpe = SearchSpace(
     budgets={{"tiny": Budget(config={{"train_steps": 60, "eval_every": {EVAL_EVERY}}})}},
 )
 """
-LONG_STEPS, LONG_EVAL_EVERY = (
-    3000,
-    100,
-)  # ~10 s per trial on an idle machine: time to kill the driver mid-run
+# ~5 s per trial on an idle machine: time to kill the driver mid-run
+LONG_STEPS, LONG_EVAL_EVERY = 1500, 100
 LONG_SPACE = f"""
 long = SearchSpace(
     space={{"noise_scale": tune.grid_search([0.1, 1.0])}},

@@ -13,6 +13,8 @@ A one-seed run keeps no snapshot: when its seed diverges the run ends at that ev
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import torch
 
 from tune_ired.catalogue import Mode, direction_of
@@ -64,10 +66,10 @@ class SeedGuard:
             self.take_snapshot(state)
         return newly
 
-    def restore_dead(self, state: dict[str, torch.Tensor]) -> None:
-        """After a step: put the frozen seeds' tensors back to their frozen values (no-op when none)."""
+    def restore_dead(self, state: Callable[[], dict[str, torch.Tensor]]) -> None:
+        """After a step: put the frozen seeds' tensors (`state()`, built only then) back to their frozen values."""
         if self.dead and len(self.dead) < self.num_seeds:
-            self.restore(state, self.dead)
+            self.restore(state(), self.dead)
 
     def restore(self, state: dict[str, torch.Tensor], seeds: list[int]) -> None:
         """Copy the snapshot's slices of `seeds` into the live tensors (zeros for state the snapshot predates)."""

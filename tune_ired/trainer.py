@@ -178,7 +178,7 @@ class Trainer:
         self.ema.update()
         self.step += 1
         self.guard.observe_step(out.metrics[K.TRAIN_LOSS], grad_norm, self.step)
-        self.guard.restore_dead(self.seed_state())
+        self.guard.restore_dead(self.seed_state)
         return {
             **out.metrics,
             K.TRAIN_GRAD_NORM: grad_norm,
