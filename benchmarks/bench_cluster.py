@@ -111,9 +111,8 @@ def main() -> None:
         print(f"sbatch -> first report:    {first_report - submitted:6.1f} s")
         print(f"job total (submit -> end): {slurm_time(fields['EndTime']) - submitted:6.1f} s")
         print(f"processes of the job left: {leftovers(job)}")
-        shutil.rmtree(
-            f"/tmp/ray-{job}", ignore_errors=True
-        )  # the job's Ray logs (its default RAY_TEMP_DIR)
+        # the job's Ray logs (its default RAY_TEMP_DIR)
+        shutil.rmtree(f"/tmp/ray-{job}", ignore_errors=True)
         print(f"sbatch_to_first_trial_s: {trial_start - submitted:.1f}")
 
 

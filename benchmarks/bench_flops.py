@@ -54,9 +54,8 @@ def step_flops(cfg: Config) -> dict[str, int]:
     }
     rows = cfg.num_seeds * cfg.batch_size
     flops = {phase: FLOPS_PER_MAC * rows * macs for phase, macs in per_problem.items()}
-    flops["time MLP"] = (
-        FLOPS_PER_MAC * cfg.num_seeds * time_mlp * 3
-    )  # one conditioning: forward + backward
+    # one conditioning: forward + backward
+    flops["time MLP"] = FLOPS_PER_MAC * cfg.num_seeds * time_mlp * 3
     return flops
 
 

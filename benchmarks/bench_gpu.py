@@ -45,10 +45,8 @@ from tune_ired.config import Config, make_config
 from tune_ired.trainer import Trainer, resolve_device
 
 TERA = 1e12
-MATMUL_SIZE = {
-    "cuda": 8192,
-    "cpu": 2048,
-}  # square matmul edge: fills an H100/H200; seconds on a CPU
+# square matmul edge: fills an H100/H200; seconds on a CPU
+MATMUL_SIZE = {"cuda": 8192, "cpu": 2048}
 MATMUL_CALLS = 10
 PRECISION_DTYPES = {"fp32": torch.float32, "tf32": torch.float32, "bf16": torch.bfloat16}
 MATMUL_PRECISION = {"fp32": "highest", "tf32": "high", "bf16": "highest"}

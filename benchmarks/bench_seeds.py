@@ -43,11 +43,8 @@ from tune_ired.config import make_config
 from tune_ired.trainer import Trainer
 
 SEED_COUNTS = (1, 2, 4, 8)
-STEPS = {
-    "tiny": 100,
-    "quick": 30,
-    "paper": 2,
-}  # timed steps per repetition: a few seconds each on 2 threads
+# timed steps per repetition: a few seconds each on 2 threads
+STEPS = {"tiny": 100, "quick": 30, "paper": 2}
 WARMUP_STEPS = 3
 VARIANTS = {"eager": False, "compiled": True}  # name -> compile
 HEADLINE_SIZE, HEADLINE_SEEDS = "quick", 8

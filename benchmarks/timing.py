@@ -116,12 +116,8 @@ class PhaseTimer:
         return timed
 
 
-MATMULS = (
-    "mm",
-    "bmm",
-    "addmm",
-    "baddbmm",
-)  # aten ops that multiply matrices (all reach here, autograd's too)
+# aten ops that multiply matrices (all reach here, autograd's too)
+MATMULS = ("mm", "bmm", "addmm", "baddbmm")
 COMPILED_GRAPH = "CompiledFxGraph"  # the profiler's event of a compiled graph: its self time is the fused kernels'
 OPTIMISER_EVENTS = ("Optimizer.step", "Optimizer.zero_grad")
 PROFILE_KINDS = (

@@ -42,10 +42,8 @@ two_arms = SearchSpace(
     default_budget="tiny",
 )
 '''
-ANALYSIS_STEPS, ANALYSIS_EVAL_EVERY = (
-    60,
-    20,
-)  # three evaluations per trial: enough for curves, seconds to train
+# three evaluations per trial: enough for curves, seconds to train
+ANALYSIS_STEPS, ANALYSIS_EVAL_EVERY = (60, 20)
 ANALYSIS_ARMS, ANALYSIS_SEEDS = ("adversarial", "none"), 3
 DEVICES = ["cpu", *(["cuda"] if torch.cuda.is_available() else [])]
 FIRST_REPORT_TIMEOUT_S = 180  # Ray start-up plus the first evaluation, on a busy 2-core machine

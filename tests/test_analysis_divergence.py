@@ -25,22 +25,11 @@ from tune_ired.analysis.render import markdown_summary
 from tune_ired.report import main as report_main
 
 STEPS = list(range(EVAL_EVERY, TRAIN_STEPS + 1, EVAL_EVERY))
-NONE = [
-    0.040,
-    0.042,
-    0.038,
-    0.041,
-    0.039,
-    0.043,
-    0.040,
-    0.037,
-    0.041,
-    0.039,
-]  # the baseline, seeds 0-9
+# the baseline, seeds 0-9
+NONE = [0.040, 0.042, 0.038, 0.041, 0.039, 0.043, 0.040, 0.037, 0.041, 0.039]
 WORST = max(NONE)  # the study's worst finite final value: what a diverged seed scores
-ADVERSARIAL = [
-    0.7 * v if s not in (2, 5, 8) else None for s, v in enumerate(NONE)
-]  # 30% better, 3 of 10 diverged
+# 30% better, 3 of 10 diverged
+ADVERSARIAL = [0.7 * v if s not in (2, 5, 8) else None for s, v in enumerate(NONE)]
 MIXED = [0.01] + [None] * 9  # one excellent seed, 9 of 10 diverged
 BROKEN = [None] * 10  # every seed diverged
 DESIGNS = ("seeds-in-one-trial", "one-trial-per-seed")
@@ -98,12 +87,8 @@ def failing(request, tmp_path) -> Path:
 
 def test_diverged_seeds_are_counted_in_the_tables(failing):
     study = load_study(failing)
-    assert study.arms == [
-        "adversarial",
-        "broken",
-        "mixed",
-        "none",
-    ]  # the fully diverged arm is there
+    # the fully diverged arm is there
+    assert study.arms == ["adversarial", "broken", "mixed", "none"]
     assert study.finals.groupby("arm")["diverged"].sum().to_dict() == {
         "adversarial": 3, "broken": 10, "mixed": 9, "none": 0,
     }  # fmt: skip
@@ -112,9 +97,8 @@ def test_diverged_seeds_are_counted_in_the_tables(failing):
     assert summary["seeds"].tolist() == [10] * 4 and summary.loc["broken", "finite"] == 0
     assert findings.worst_final == pytest.approx(WORST)
     scored_mean = np.mean([v if v is not None else WORST for v in ADVERSARIAL])
-    assert summary.loc["adversarial", "mean"] == pytest.approx(
-        scored_mean
-    )  # 3 seeds at the worst value
+    # 3 seeds at the worst value
+    assert summary.loc["adversarial", "mean"] == pytest.approx(scored_mean)
     assert summary.loc["broken", "mean"] == pytest.approx(WORST)
     # 9 of 10 diverged: ranked over all ten seeds (first in its one finite seed, tied last elsewhere), not "100%"
     ranks = findings.ranks
@@ -181,11 +165,8 @@ def test_the_loaders_diverged_column_wins_when_present():
     assert finals["diverged"].tolist() == [False, True, False]
     assert finals["diverged_step"].tolist()[1] == 40.0
     old = seed_finals(trials, seeds.drop(columns=["diverged", "diverged_step"]))
-    assert old["diverged"].tolist() == [
-        False,
-        True,
-        False,
-    ]  # reported NaN: diverged; never reported: no result
+    # reported NaN: diverged; never reported: no result
+    assert old["diverged"].tolist() == [False, True, False]
 
 
 def test_figures_count_divergence_and_the_target_is_reachable(failing):

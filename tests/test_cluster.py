@@ -37,9 +37,8 @@ JOB_TIMEOUT_S = 600  # a job on a busy 2-core machine: Ray start-up, the sweep, 
 FIRST_REPORT_TIMEOUT_S = 300
 POLL_S = 0.5
 SINFO_TIMEOUT_S = 5  # sinfo retries a slurmctld that is down; then the SLURM tests skip
-EXIT_TIMED_OUT = (
-    ExitCode.INTERRUPTED
-)  # what ray_sweep.sbatch exits with after SLURM's time-limit warning signal
+# what ray_sweep.sbatch exits with after SLURM's time-limit warning signal
+EXIT_TIMED_OUT = ExitCode.INTERRUPTED
 EVAL_EVERY = 20  # tiny trials: an evaluation every 20 steps
 # ~10 s trials, for tests that need a trial still running: when the time-limit signal lands, and
 # while the other node's actor starts (Tune reuses a finished trial's actor for a pending trial,
@@ -178,9 +177,8 @@ def assert_ended_clean(job: str, folder: Path, *, state: str, exit_code: str) ->
     assert (fields["JobState"], fields["ExitCode"]) == (state, exit_code), log[-4000:]
     assert job_processes(job) == [], log[-2000:]
     assert "Ray stopped" in log
-    shutil.rmtree(
-        f"/tmp/ray-{job}", ignore_errors=True
-    )  # Ray's node-local logs: kept by the job, not needed here
+    # Ray's node-local logs: kept by the job, not needed here
+    shutil.rmtree(f"/tmp/ray-{job}", ignore_errors=True)
 
 
 def assert_table_complete(
@@ -312,9 +310,8 @@ def test_failing_sweep_fails_the_job_and_stops_ray(tmp_path):
     assert "missing.py" in job_log(tmp_path, job)
 
 
-NODE_LOSS_STEPS = (
-    60 * EVAL_EVERY
-)  # long enough that the doomed node's trial is mid-way when the node goes
+# long enough that the doomed node's trial is mid-way when the node goes
+NODE_LOSS_STEPS = 60 * EVAL_EVERY
 # A Ray cluster of a head and one more node (ray.cluster_utils), held by its own process so that
 # Ray's settings (token auth, temp dir) come from that process's environment. It prints the
 # address and the extra node's raylet pid, removes that node when told, and shuts down at EOF.
@@ -371,9 +368,8 @@ def node_loss_env(tmp_path: Path, ray_tmp: Path) -> dict[str, str]:
 
 
 def test_node_loss_trials_resume_from_checkpoints_on_the_survivor(tmp_path):
-    ray_tmp = Path(
-        tempfile.mkdtemp(prefix="ray-nl-", dir="/tmp")
-    )  # short: Ray's Unix socket paths are limited
+    # short: Ray's Unix socket paths are limited
+    ray_tmp = Path(tempfile.mkdtemp(prefix="ray-nl-", dir="/tmp"))
     env = node_loss_env(tmp_path, ray_tmp)
     space = write_space(tmp_path, values=[0.5, 1.0], steps=NODE_LOSS_STEPS)
     sweep, log = tmp_path / "cluster_test", tmp_path / "sweep.log"

@@ -55,9 +55,8 @@ class Watched:
     home: Path
     output: str
     code: int
-    token_modes: set[tuple[int, int]] = field(
-        default_factory=set
-    )  # (file mode, folder mode) seen while it ran
+    # (file mode, folder mode) seen while it ran
+    token_modes: set[tuple[int, int]] = field(default_factory=set)
     live_status: str = ""  # `python -m tune_ired.status` while a trial ran
 
 
@@ -132,15 +131,13 @@ def test_sweep_succeeds(watched):
 def test_console_names_the_sweep_folder_and_one_id_per_trial(watched):
     out, trials = watched.output, load_sweep(watched.folder).trials
     assert f"sweep {watched.folder} (" in out  # every live table's header names the folder
-    assert (
-        f"python -m tune_ired.status {watched.folder}" in out.splitlines()[1]
-    )  # and the second line of all
+    # and the second line of all
+    assert f"python -m tune_ired.status {watched.folder}" in out.splitlines()[1]
     assert "Result logdir" not in out and "driver_artifacts" not in out
     assert "train_ired_" not in out
     for trial_id in trials["trial_id"]:
-        assert re.search(rf"^{trial_id}\s", out, re.MULTILINE), (
-            trial_id
-        )  # the tables' id is the console's
+        # the tables' id is the console's
+        assert re.search(rf"^{trial_id}\s", out, re.MULTILINE), trial_id
         assert (watched.folder / f"trial_{trial_id}").is_dir()
 
 
@@ -249,11 +246,8 @@ def test_tensorboard_events_hold_metrics_and_config(watched):
         assert any(start.hparams["lr"].number_value == config["lr"] for start in starts)
 
 
-LOG_BLOCK, LOG_HEADER, FILE_HEADER = (
-    32768,
-    7,
-    7,
-)  # the .wandb file: a leveldb-style log of protobuf records
+# the .wandb file: a leveldb-style log of protobuf records
+LOG_BLOCK, LOG_HEADER, FILE_HEADER = (32768, 7, 7)
 FULL, LAST = 1, 4
 
 

@@ -55,9 +55,8 @@ def test_the_diverged_seed_is_marked_at_its_step_and_the_run_goes_on(batched):
         )
         assert row["seeds_diverged"] == 1 and not row["diverged"]
         assert not any(row[f"seed/{s}/diverged"] for s in SEEDS if s != BAD_SEED)
-    assert not math.isnan(
-        rows[0][f"seed/{BAD_SEED}/val/mse"]
-    )  # the row where it is marked: as measured
+    # the row where it is marked: as measured
+    assert not math.isnan(rows[0][f"seed/{BAD_SEED}/val/mse"])
     for row in rows[1:]:  # frozen: not evaluated any more
         assert math.isnan(row[f"seed/{BAD_SEED}/val/mse"]) and math.isnan(
             row[f"seed/{BAD_SEED}/train/loss"]
@@ -81,15 +80,13 @@ def test_the_siblings_train_exactly_as_they_would_alone(batched):
 
 def test_the_diverged_seed_is_frozen_at_its_last_good_state(batched):
     _, _, frozen = batched
-    initial = Trainer(
-        batched_config()
-    )  # it diverged before the first evaluation: frozen at the start
+    # it diverged before the first evaluation: frozen at the start
+    initial = Trainer(batched_config())
     for name, p in initial.seed_state().items():
         torch.testing.assert_close(frozen[0][name], p[BAD_SEED], rtol=0, atol=0)
     adam = [name for name in frozen[0] if name.startswith("adam.")]
-    assert adam and all(
-        frozen[0][name].abs().max() == 0 for name in adam
-    )  # Adam's moments as before step 1
+    # Adam's moments as before step 1
+    assert adam and all(frozen[0][name].abs().max() == 0 for name in adam)
     for later in frozen[1:]:
         for name, value in later.items():
             assert torch.equal(value, frozen[0][name]), name
@@ -102,25 +99,21 @@ def test_what_the_scheduler_sees_is_never_better_than_the_survivors(batched):
         assert math.isfinite(row["val/mse"])
         assert row["val/mse"] == pytest.approx((sum(survivors) + max(survivors)) / len(SEEDS))
         assert row["val/mse"] >= sum(survivors) / len(survivors)
-    accuracy = [
-        rows[-1][f"seed/{s}/val/elem_acc"] for s in SEEDS if s != BAD_SEED
-    ]  # higher is better
+    # higher is better
+    accuracy = [rows[-1][f"seed/{s}/val/elem_acc"] for s in SEEDS if s != BAD_SEED]
     assert rows[-1]["val/elem_acc"] == pytest.approx((sum(accuracy) + min(accuracy)) / len(SEEDS))
 
 
 def test_seed_mean_rules():
     values = torch.tensor([1.0, 2.0, float("nan")])
     assert seed_mean(values, key="val/mse", dead=[2]) == pytest.approx(5 / 3)  # (1 + 2 + 2) / 3
-    assert seed_mean(values, key="val/elem_acc", dead=[2]) == pytest.approx(
-        4 / 3
-    )  # (1 + 2 + 1) / 3
-    assert seed_mean(values, key="mine/energy_gap", dead=[2]) == pytest.approx(
-        1.5
-    )  # survivors' mean
+    # (1 + 2 + 1) / 3
+    assert seed_mean(values, key="val/elem_acc", dead=[2]) == pytest.approx(4 / 3)
+    # survivors' mean
+    assert seed_mean(values, key="mine/energy_gap", dead=[2]) == pytest.approx(1.5)
     assert seed_mean(torch.tensor([1.0, 3.0]), key="val/mse", dead=[]) == 2.0
-    assert math.isnan(
-        seed_mean(values, key="val/mse", dead=[0, 1, 2])
-    )  # every seed gone: as measured
+    # every seed gone: as measured
+    assert math.isnan(seed_mean(values, key="val/mse", dead=[0, 1, 2]))
 
 
 def test_resume_with_a_frozen_seed_is_exact(batched, tmp_path):

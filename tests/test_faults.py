@@ -58,25 +58,16 @@ RUN_TIMEOUT_S = (
 )
 EVIDENCE_TIMEOUT_S = 300  # waiting for a state on disk (rows, checkpoints) before injecting a fault
 POLL_S = 0.1
-SNAPSHOT_WAIT_S = 3 * float(
-    tuner.SNAPSHOT_PERIOD_S
-)  # Tune's snapshot (and the kept copy) catch up with the trials
-KEPT_LAG_S = (
-    2 * float(tuner.SNAPSHOT_PERIOD_S) + tuner.KEEP_PERIOD_S
-)  # a checkpoint is in the snapshot, then kept
-RECORD_FILES = (
-    CONFIG_FILE,
-    RUN_FILE,
-    METRICS_FILE,
-)  # a trial's own record: a resume must not rewrite a finished one
-LONG_STEPS, LONG_EVAL_EVERY = (
-    6000,
-    200,
-)  # a reference arm: ~20 s on an idle machine, two checkpoints (>= 10 s apart)
-DIVERGE_STEPS, DIVERGE_EVAL_EVERY = (
-    20,
-    10,
-)  # Langevin + CD at lr 1.0: diverged at its first evaluation
+# Tune's snapshot (and the kept copy) catch up with the trials
+SNAPSHOT_WAIT_S = 3 * float(tuner.SNAPSHOT_PERIOD_S)
+# a checkpoint is in the snapshot, then kept
+KEPT_LAG_S = 2 * float(tuner.SNAPSHOT_PERIOD_S) + tuner.KEEP_PERIOD_S
+# a trial's own record: a resume must not rewrite a finished one
+RECORD_FILES = (CONFIG_FILE, RUN_FILE, METRICS_FILE)
+# a reference arm: ~20 s on an idle machine, two checkpoints (>= 10 s apart)
+LONG_STEPS, LONG_EVAL_EVERY = (6000, 200)
+# Langevin + CD at lr 1.0: diverged at its first evaluation
+DIVERGE_STEPS, DIVERGE_EVAL_EVERY = (20, 10)
 
 PRESETS = ["Q-202", "Q-201"]  # Langevin + CD (diverges at lr 1.0), the reference (trains)
 ASHA_SPACE = f"""
@@ -245,9 +236,8 @@ class Outcome:
     resume_s: float  # wall time of the (first) resume run
     configs: dict[str, dict] = field(default_factory=dict)  # trial configs at the fault
     left: list[str] = field(default_factory=list)  # what a start-up kill left in the folder
-    recomputed: dict[str, dict[int, str]] = field(
-        default_factory=dict
-    )  # rows a fault destroyed, by trial
+    # rows a fault destroyed, by trial
+    recomputed: dict[str, dict[int, str]] = field(default_factory=dict)
 
     @property
     def output(self) -> str:
@@ -294,22 +284,17 @@ def asha_faults(tmp_path_factory) -> Outcome:
     newest_state = state_files(folder)[-1]
     cut(newest_state, keep=newest_state.stat().st_size // 2)  # Tune's snapshot, cut mid-copy
     newest_checkpoint = newest / "state.pt"
-    cut(
-        newest_checkpoint, keep=newest_checkpoint.stat().st_size // 2
-    )  # the checkpoint a resume restores
+    # the checkpoint a resume restores
+    cut(newest_checkpoint, keep=newest_checkpoint.stat().st_size // 2)
     first_line = (running / METRICS_FILE).read_text().splitlines(keepends=True)[0]
     (running / METRICS_FILE).write_text(first_line)  # the record, cut before its checkpoint's step
-    held = {
-        json.loads(first_line)["step"],
-        *checkpoint_rows(running),
-    }  # what the cut left: the copies repair it
-    lost = {
-        step: row for step, row in before[running.name].items() if step not in held
-    }  # the resume recomputes
+    # what the cut left: the copies repair it
+    held = {json.loads(first_line)["step"], *checkpoint_rows(running)}
+    # the resume recomputes
+    lost = {step: row for step, row in before[running.name].items() if step not in held}
     before[running.name] = {step: row for step, row in before[running.name].items() if step in held}
-    cut(
-        done[0] / METRICS_FILE, keep=len((done[0] / METRICS_FILE).read_bytes()) // 2
-    )  # a finished record, cut
+    # a finished record, cut
+    cut(done[0] / METRICS_FILE, keep=len((done[0] / METRICS_FILE).read_bytes()) // 2)
     began = time.monotonic()
     resumed = start(space, root, log, "--resume")
     try:
@@ -363,9 +348,8 @@ def test_asha_resume_falls_back_from_a_torn_checkpoint(asha_faults):
 
 
 def test_asha_resume_repairs_cut_records_and_rewrites_no_finished_trial(asha_faults):
-    assert (
-        asha_faults.output.count("restored from its checkpoints") >= 2
-    )  # the running and the finished trial
+    # the running and the finished trial
+    assert asha_faults.output.count("restored from its checkpoints") >= 2
     assert asha_faults.finished_before, "no trial had finished before the kill"
     for name, files in asha_faults.finished_before.items():
         assert record_bytes(asha_faults.folder / name) == files, (
@@ -393,9 +377,8 @@ def test_asha_statuses_diverged_arms_and_a_report_on_rerun(asha_faults):
     if len(asha_faults.codes) == 1:
         assert "holds this sweep, finished" in asha_faults.output
     table = load_sweep(asha_faults.folder).trials.set_index("config/preset")
-    assert set(table.loc["Q-202", "status"]) == {
-        "diverged"
-    }  # Langevin + CD at lr 1.0: diverged, not a crash
+    # Langevin + CD at lr 1.0: diverged, not a crash
+    assert set(table.loc["Q-202", "status"]) == {"diverged"}
     assert (table.loc["Q-202", "iterations"] == 1).all()
     assert set(table.loc["Q-201", "status"]) <= {"completed", "stopped"}
     assert (asha_faults.folder / "trials.parquet").stat().st_size > 0
@@ -602,9 +585,8 @@ def test_a_full_disk_stops_the_sweep_with_one_message_and_resume_finishes_it(tmp
         message = next(line for line in out.splitlines() if line.startswith("error: "))
         assert f"the storage of {folder} is full" in message and "needs at least" in message
         assert "--resume" in message and "stays readable" in message
-        assert (
-            json.loads((folder / "sweep.json").read_text())["budget"] == "tiny"
-        )  # what is on disk reads
+        # what is on disk reads
+        assert json.loads((folder / "sweep.json").read_text())["budget"] == "tiny"
         assert len(load_sweep(folder).trials) == 2
         for trial in trials(folder):
             assert config_of(trial)["noise_scale"] in (0.5, 2.0)

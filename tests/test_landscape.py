@@ -78,13 +78,11 @@ def test_width_between_grid_points_interpolates_and_a_flat_line_never_rises():
         torch.zeros(1, 1, 2, dtype=torch.float64),
         torch.tensor([[[1.0, 0.0]]], dtype=torch.float64),
     )
-    line = energy_along(
-        lambda y: y[..., 0] * 2.0, centre, u, line_grid(radius=1.0, points=5)
-    )  # E = 2 alpha
+    # E = 2 alpha
+    line = energy_along(lambda y: y[..., 0] * 2.0, centre, u, line_grid(radius=1.0, points=5))
     got = basin_measures(line)
-    assert got["width_fwd"].item() == pytest.approx(
-        0.5
-    )  # linear: exact between the grid points 0 and 0.5
+    # linear: exact between the grid points 0 and 0.5
+    assert got["width_fwd"].item() == pytest.approx(0.5)
     assert got["width_back"].item() == math.inf  # falls behind: never one nat above the centre
     assert got["depth"].item() == pytest.approx(-2.0)  # the far end lies below the centre: no basin
     nan_line = energy_along(
@@ -102,9 +100,8 @@ def test_plane_rises_on_a_known_quadratic():
     u2 = orthonormal(u1, torch.tensor([[[1.0, 0.0, 1.0]]], dtype=torch.float64))
     assert (u1 * u2).sum().item() == pytest.approx(0.0, abs=1e-12)
     coords = line_grid(radius=1.0, points=3)
-    rises = plane_rises(
-        quadratic(centre, 2.0), centre, (u1, u2), coords
-    )  # E = 2 (a^2 + b^2) about c
+    # E = 2 (a^2 + b^2) about c
+    rises = plane_rises(quadratic(centre, 2.0), centre, (u1, u2), coords)
     expected = 2.0 * (coords[:, None] ** 2 + coords[None, :] ** 2)
     torch.testing.assert_close(rises[0, 0], expected)
 
@@ -138,9 +135,8 @@ def test_measures_of_an_energy_model_set_to_a_known_quadratic():
     y = torch.randn(1, problems, n * n, generator=gen, dtype=torch.float64)
     torch.testing.assert_close(model(x, y, t), curvature**2 * (y - minimum).pow(2).sum(dim=-1))
 
-    energy = model_energy(
-        model, x, t, max_rows=7
-    )  # chunks of one point per problem: exercises the splitting
+    # chunks of one point per problem: exercises the splitting
+    energy = model_energy(model, x, t, max_rows=7)
     exact = quadratic(minimum.expand(1, problems, -1), curvature**2)
     centre = torch.randn(1, problems, n * n, generator=gen, dtype=torch.float64)
     u = unit(torch.randn(1, problems, n * n, generator=gen, dtype=torch.float64))

@@ -48,10 +48,8 @@ LAYERS: list[tuple[str, set[str]]] = [
             "campaign",
         },
     ),
-    (
-        "tools",
-        {"basin", "probe", "snapshots", "landscape"},
-    ),  # energy landscapes of trained runs and sweeps
+    # energy landscapes of trained runs and sweeps
+    ("tools", {"basin", "probe", "snapshots", "landscape"}),
 ]
 TRAINER_STACK = {
     "problems",
@@ -185,10 +183,8 @@ def test_the_contract_catches_a_violation(tmp_path):
         "import torch\nfrom tune_ired import trainer\nif TYPE_CHECKING:\n    import ray\n"
     )
     assert imports(bad) == {"torch", "tune_ired", "tune_ired.trainer"}
-    assert violations(
-        "tune_ired.results", {"tune_ired.trainer"}
-    )  # the analysis side reaching the trainer
-    assert violations(
-        "tune_ired.data", {"tune_ired.config"}
-    )  # a lower layer importing a higher one
+    # the analysis side reaching the trainer
+    assert violations("tune_ired.results", {"tune_ired.trainer"})
+    # a lower layer importing a higher one
+    assert violations("tune_ired.data", {"tune_ired.config"})
     assert not violations("tune_ired.loss", {"tune_ired.mining", "tune_ired.catalogue", "torch"})

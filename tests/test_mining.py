@@ -61,9 +61,8 @@ def mine(cfg, device, *, replay=None):
         [torch.randint(sched.steps, (BATCH,), generator=g, device=device) for g in gens]
     )
     eps = torch.stack([torch.randn(BATCH, cfg.n**2, generator=g, device=device) for g in gens])
-    cond = model.condition(
-        problems.x, t
-    )  # with its graph, as in training: energy_term back-propagates into it
+    # with its graph, as in training: energy_term back-propagates into it
+    cond = model.condition(problems.x, t)
     options = MiningOptions.from_config(cfg)
     batch, _ = make_batch(
         model,
@@ -218,9 +217,8 @@ def test_replay_buffer_is_fifo_with_capacity(device):
     buffer.push(numbered(4, device, offset=3), zeros)
     assert buffer.fill.item() == 5
     assert sorted(buffer.states[0, 0, :, 0].tolist()) == [2, 3, 4, 5, 6]  # 0 and 1 were the oldest
-    buffer.push(
-        numbered(7, device, offset=10), torch.zeros(1, 7, dtype=torch.long, device=device)
-    )  # > capacity
+    # > capacity
+    buffer.push(numbered(7, device, offset=10), torch.zeros(1, 7, dtype=torch.long, device=device))
     assert sorted(buffer.states[0, 0, :, 0].tolist()) == [12, 13, 14, 15, 16]
     assert buffer.fill_share().item() == 1.0
 
@@ -235,9 +233,8 @@ def test_replay_reuses_at_the_configured_rate_from_the_right_bucket(device):
     start = torch.full((1, draws, 2), -1.0, device=device)
     y, reused = buffer.draw(start, t, prob=0.7, generators=gens)
     assert reused.float().mean().item() == pytest.approx(0.7, abs=0.03)
-    assert torch.equal(
-        y[..., 0][reused], t[reused].float()
-    )  # a state from the negative's own t bucket
+    # a state from the negative's own t bucket
+    assert torch.equal(y[..., 0][reused], t[reused].float())
     assert (y[~reused] == -1).all()
     empty = ReplayBuffer(seeds=1, buckets=steps, capacity=40, dim=2, device=device)
     _, none_reused = empty.draw(start, t, prob=1.0, generators=gens)

@@ -40,9 +40,8 @@ def test_there_are_notebooks():
 def test_notebook_runs(path, analysis_sweep, monkeypatch):
     monkeypatch.setenv(SWEEP_VARIABLE, str(analysis_sweep.folder))
     book = nbformat.read(path, as_version=4)
-    assert any(
-        f'"{SWEEP_VARIABLE}"' in "".join(cell.source) for cell in book.cells[:3]
-    )  # one variable at the top
+    # one variable at the top
+    assert any(f'"{SWEEP_VARIABLE}"' in "".join(cell.source) for cell in book.cells[:3])
     NotebookClient(
         book,
         timeout=CELL_TIMEOUT_S,

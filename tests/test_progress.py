@@ -24,10 +24,8 @@ from tune_ired.runlog import HEARTBEAT_FILE, read_metrics
 from tune_ired.train import run_to_dir
 
 TINY = {"train_steps": 60, "eval_every": 20, "num_threads": 1}
-TERMINAL_ROWS, TERMINAL_COLUMNS = (
-    40,
-    120,
-)  # a pseudo-terminal starts at 0 x 0; a real one has a size
+# a pseudo-terminal starts at 0 x 0; a real one has a size
+TERMINAL_ROWS, TERMINAL_COLUMNS = (40, 120)
 
 
 def test_log_lines_between_evaluations_and_best_checkpoint(tmp_path):
@@ -37,9 +35,8 @@ def test_log_lines_between_evaluations_and_best_checkpoint(tmp_path):
         out, make_config(TINY, budget="tiny"), echo=lines.append, tty=False, progress_period_s=0.0
     )
     progress = [line for line in lines if "steps/s  elapsed" in line]
-    assert (
-        len(progress) >= TINY["train_steps"] - TINY["train_steps"] // TINY["eval_every"]
-    )  # one per step here
+    # one per step here
+    assert len(progress) >= TINY["train_steps"] - TINY["train_steps"] // TINY["eval_every"]
     assert all("ETA" in line and f"/{TINY['train_steps']} (" in line for line in progress)
     rows = read_metrics(out)
     best = min(
@@ -85,6 +82,5 @@ def test_terminal_gets_a_bar_with_rate_and_eta(tmp_path):
     assert proc.returncode == 0, terminal
     assert f"{TINY['train_steps']}/{TINY['train_steps']} [" in terminal and "step/s]" in terminal
     assert "<" in terminal  # tqdm's elapsed<remaining
-    assert (
-        f"step      {TINY['train_steps']}/{TINY['train_steps']}" in stdout
-    )  # evaluation lines stay on stdout
+    # evaluation lines stay on stdout
+    assert f"step      {TINY['train_steps']}/{TINY['train_steps']}" in stdout

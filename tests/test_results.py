@@ -59,16 +59,11 @@ def sweep_folder(tmp_path) -> Path:
     (folder / "sweep.json").write_text(
         json.dumps({"metric": "val/mse", "mode": "min", "budget": "tiny"})
     )
-    full = [
-        report(20, 0.5),
-        report(40, 0.3),
-        report(40, 0.2),
-        report(60, 0.25),
-    ]  # step 40 repeated by a retry
+    # step 40 repeated by a retry
+    full = [report(20, 0.5), report(40, 0.3), report(40, 0.2), report(60, 0.25)]
     write_trial(folder, "a", full, status="TERMINATED", noise_scale=0.1)
-    write_trial(
-        folder, "b", [report(20, 0.6)], status="TERMINATED", noise_scale=1.0
-    )  # stopped by ASHA
+    # stopped by ASHA
+    write_trial(folder, "b", [report(20, 0.6)], status="TERMINATED", noise_scale=1.0)
     nan_row = report(40, math.nan, diverged=True, **{"train/loss": math.nan})
     write_trial(folder, "c", [report(20, 0.4), nan_row], status="TERMINATED", noise_scale=9.0)
     write_trial(folder, "d", [], status="ERROR", error="RuntimeError: boom", noise_scale=2.0)
@@ -221,18 +216,17 @@ def test_a_cut_record_reads_whole_from_its_checkpoint_copy_and_an_unrepairable_o
     copy = folder / "trial_r" / "checkpoint_000002"
     copy.mkdir()
     (copy / "metrics.jsonl").write_text("".join(json.dumps(row) + "\n" for row in rows))
+    # cut
     (folder / "trial_r" / "metrics.jsonl").write_text(
         json.dumps(rows[0]) + "\n" + '{"step": 40, "val'
-    )  # cut
-    write_trial(
-        folder, "u", rows[:1], status="TERMINATED"
-    )  # cut to one row, and no copy: nothing repairs it
+    )
+    # cut to one row, and no copy: nothing repairs it
+    write_trial(folder, "u", rows[:1], status="TERMINATED")
     trials = load_sweep(folder).trials.set_index("trial_id")
     assert trials.loc["r", "status"] == "completed" and trials.loc["r", "final/val/mse"] == 0.3
     assert trials.loc["r", "missing_steps"] == 0
-    assert (
-        trials.loc["u", "status"] == "errored"
-    )  # no scheduler could have stopped it: not 'stopped'
+    # no scheduler could have stopped it: not 'stopped'
+    assert trials.loc["u", "status"] == "errored"
     assert "its record ends at step 20 of 60" in trials.loc["u", "error"]
 
 

@@ -34,9 +34,8 @@ def test_rows_round_trip_in_step_order_with_the_last_of_each_step(tmp_path):
         append_row(tmp_path, {"step": step, "val/mse": mse})
     rows = read_metrics(tmp_path)
     assert [row["step"] for row in rows] == [10, 20, 30]
-    assert rows[0]["val/mse"] == 0.3 and math.isnan(
-        rows[2]["val/mse"]
-    )  # NaN is written and read back
+    # NaN is written and read back
+    assert rows[0]["val/mse"] == 0.3 and math.isnan(rows[2]["val/mse"])
 
 
 def test_a_torn_line_is_skipped_and_the_repair_rewrites_the_file_clean(tmp_path):
@@ -63,9 +62,8 @@ def test_a_cut_record_is_repaired_from_the_checkpoints_copy_and_a_clean_one_is_l
         tmp_path / METRICS_FILE
     ).stat().st_mtime_ns == before.st_mtime_ns  # a clean record is not rewritten
     original = (tmp_path / METRICS_FILE).read_bytes()
-    (tmp_path / METRICS_FILE).write_bytes(
-        original[: len(original) // 3]
-    )  # cut inside the second row
+    # cut inside the second row
+    (tmp_path / METRICS_FILE).write_bytes(original[: len(original) // 3])
     assert repair_record(tmp_path)[1] == [20, 30]  # restored from the copy; step 40 had no copy
     assert [row["step"] for row in read_metrics(tmp_path)] == [10, 20, 30]
     assert missing_steps([10, 20, 40], train_steps=50, eval_every=10) == [30]
@@ -90,9 +88,8 @@ def test_a_lost_row_before_the_restored_step_is_reported(tmp_path, capsys):
     trainer = Trainer(cfg)
     rows = trainer.run()
     next(rows), next(rows)  # the trainer is at step 40: a checkpoint there
-    write_rows(
-        tmp_path / METRICS_FILE, [{"step": 20}]
-    )  # the row of step 40 was cut off, with no copy
+    # the row of step 40 was cut off, with no copy
+    write_rows(tmp_path / METRICS_FILE, [{"step": 20}])
     list(recorded_run(trainer, tmp_path, budget="tiny"))
     assert "steps [40] are lost" in capsys.readouterr().err
     assert read_json(tmp_path / RUN_FILE)["sessions"][-1]["missing_steps"] == [40]

@@ -45,12 +45,10 @@ def loss_and_grads(loss_fn, cfg, model, device, dtype):
 
 @pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
 def test_compiled_loss_matches_eager(device, dtype):
-    cfg = make_config(
-        {"num_threads": 1, "compile": True}, budget="tiny"
-    )  # the tiny trainer's: test_train reuses them
-    torch.set_num_threads(
-        cfg.num_threads
-    )  # as the trainer does: compiled graphs are specific to the thread count
+    # the tiny trainer's: test_train reuses them
+    cfg = make_config({"num_threads": 1, "compile": True}, budget="tiny")
+    # as the trainer does: compiled graphs are specific to the thread count
+    torch.set_num_threads(cfg.num_threads)
     model = EnergyModel(
         seeds=cfg.seeds,
         n=cfg.n,
@@ -89,9 +87,8 @@ def test_each_precision_trains(device, precision):
     )
     before = torch.get_float32_matmul_precision()
     try:
-        trainer = Trainer(
-            cfg
-        )  # sets the process's matmul precision: put back for the tests that follow
+        # sets the process's matmul precision: put back for the tests that follow
+        trainer = Trainer(cfg)
         rows = list(trainer.run())
     finally:
         torch.set_float32_matmul_precision(before)

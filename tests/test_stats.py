@@ -71,9 +71,8 @@ def test_summary_mean_std_and_reproducible_ci(wide):
     row = summary.loc["better"]
     assert row["seeds"] == 4
     assert row["mean"] == pytest.approx(8.25)
-    assert row["std"] == pytest.approx(
-        math.sqrt(2.75 / 3)
-    )  # squared deviations 1.5625+.5625+.0625+.5625
+    # squared deviations 1.5625+.5625+.0625+.5625
+    assert row["std"] == pytest.approx(math.sqrt(2.75 / 3))
     assert 7.0 <= row["ci_low"] <= 8.25 <= row["ci_high"] <= 9.0
     again = summarize_arms(wide)
     assert again.loc["better", "ci_low"] == row["ci_low"]
@@ -87,9 +86,8 @@ def test_arms_that_truly_differ(wide):
     assert row["cohen_d"] == pytest.approx(-3.25 / 0.5)  # differences have sd 0.5
     t = -3.25 / (0.5 / 2)  # mean difference over its standard error, 3 degrees of freedom
     assert row["t_p"] == pytest.approx(2 * stats.t.sf(abs(t), df=3))
-    assert row["wilcoxon_p"] == pytest.approx(
-        2 / 16
-    )  # all 4 signs negative: exact two-sided 2 * (1/2)^4
+    # all 4 signs negative: exact two-sided 2 * (1/2)^4
+    assert row["wilcoxon_p"] == pytest.approx(2 / 16)
     assert row["improvement_low"] < row["improvement_pct"] < row["improvement_high"]
 
 
@@ -119,12 +117,10 @@ def test_exact_wilcoxon_matches_scipy_and_handles_ties_and_zeros():
     for n in (2, 3, 5, 8):
         diff = rng.normal(size=n)
         assert exact_wilcoxon_p(diff) == pytest.approx(stats.wilcoxon(diff, method="exact").pvalue)
-    assert exact_wilcoxon_p(np.array([3.0, 3.0, 3.0])) == pytest.approx(
-        2 / 2**3
-    )  # tied, all one sign
-    assert exact_wilcoxon_p(np.array([2.0, -2.0, 2.0, 0.0])) == pytest.approx(
-        1.0
-    )  # the zero is dropped
+    # tied, all one sign
+    assert exact_wilcoxon_p(np.array([3.0, 3.0, 3.0])) == pytest.approx(2 / 2**3)
+    # the zero is dropped
+    assert exact_wilcoxon_p(np.array([2.0, -2.0, 2.0, 0.0])) == pytest.approx(1.0)
     assert exact_wilcoxon_p(np.zeros(4)) == 1.0
 
 
@@ -134,9 +130,8 @@ def test_constant_differences_give_an_exact_p_and_no_effect_size():
     row = compare_to_baseline(wide, baseline="base").loc["shifted"]
     assert row["constant"] and math.isnan(row["t_p"]) and math.isnan(row["cohen_d"])
     assert row["wilcoxon_p"] == pytest.approx(2 / 2**5)
-    assert (
-        row["improvement_low"] < row["improvement_pct"] < row["improvement_high"]
-    )  # the baseline still varies
+    # the baseline still varies
+    assert row["improvement_low"] < row["improvement_pct"] < row["improvement_high"]
 
 
 def test_near_constant_differences_are_constant_not_a_huge_effect():
@@ -176,9 +171,8 @@ def test_an_arm_without_a_p_value_keeps_its_place_in_the_holm_family(wide):
     lonely = wide.assign(lonely=[7.0, np.nan, np.nan, np.nan])  # one paired seed: no test
     table = compare_to_baseline(lonely, baseline="base")
     assert math.isnan(table.loc["lonely", "t_p"]) and math.isnan(table.loc["lonely", "t_p_holm"])
-    assert table.loc["better", "t_p_holm"] == pytest.approx(
-        3 * table.loc["better", "t_p"]
-    )  # family of 3, not 2
+    # family of 3, not 2
+    assert table.loc["better", "t_p_holm"] == pytest.approx(3 * table.loc["better", "t_p"])
 
 
 def test_summary_best_seed_follows_the_mode(wide):
@@ -204,9 +198,8 @@ def test_kendalls_w_zero_when_seeds_disagree():
 
 
 def test_max_mode_flips_the_direction(wide):
-    table = compare_to_baseline(
-        wide, baseline="base", mode="max"
-    )  # higher is better: "better" is worse
+    # higher is better: "better" is worse
+    table = compare_to_baseline(wide, baseline="base", mode="max")
     assert table.loc["better", "improvement_pct"] == pytest.approx(-(11.5 - 8.25) / 11.5 * 100)
     assert rank_consistency(wide, mode="max").loc["better", "share_first"] == 0.0
 
@@ -230,10 +223,8 @@ def test_verdicts(wide):
 
 def loader_tables(*, multi_seed: bool) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
     """Trials, curves and seeds tables as tune_ired.results builds them: 2 strategies x 2 seeds, steps 10, 20."""
-    arms = {
-        "none": [[0.5, 0.4], [0.6, 0.45]],
-        "adversarial": [[0.4, 0.3], [0.5, 0.35]],
-    }  # [seed][step]
+    # [seed][step]
+    arms = {"none": [[0.5, 0.4], [0.6, 0.45]], "adversarial": [[0.4, 0.3], [0.5, 0.35]]}
     trials, curves, seeds = [], [], []
     for strategy, per_seed in arms.items():
         ids = [strategy] if multi_seed else [f"{strategy}-{s}" for s in range(len(per_seed))]
@@ -343,9 +334,8 @@ def simulate(rng, *, seeds: int, improvement: float, cv: float, correlation: flo
     )
     if additive:
         return BASELINE_MSE * (1 - improvement + cv * z_arm), BASELINE_MSE * (1 + cv * z_base)
-    sigma = math.sqrt(
-        math.log1p(cv**2)
-    )  # lognormal with this CV; exp(sigma z - sigma^2 / 2) has mean 1
+    # lognormal with this CV; exp(sigma z - sigma^2 / 2) has mean 1
+    sigma = math.sqrt(math.log1p(cv**2))
     noise_arm, noise_base = (np.exp(sigma * z - sigma**2 / 2) for z in (z_arm, z_base))
     return BASELINE_MSE * (1 - improvement) * noise_arm, BASELINE_MSE * noise_base
 

@@ -59,9 +59,8 @@ long = SearchSpace(
 """
 SWEEP_TIMEOUT_S = 600  # a busy 2-core machine; a healthy tiny sweep takes well under a minute
 KILL_AFTER_REPORTS = 3  # per trial: checkpoints exist, the trial is mid-run
-SNAPSHOT_WAIT_S = 2 * float(
-    tuner.SNAPSHOT_PERIOD_S
-)  # the experiment snapshot has caught up with the checkpoints
+# the experiment snapshot has caught up with the checkpoints
+SNAPSHOT_WAIT_S = 2 * float(tuner.SNAPSHOT_PERIOD_S)
 
 
 @dataclass(frozen=True)
@@ -137,9 +136,8 @@ def test_statuses_asha_stopped_and_diverged(asha_sweep):
 def test_diverged_trial_never_reported_nan(asha_sweep):
     folders = asha_sweep.folder.glob("trial_*")
     diverged = next(p for p in folders if json.loads((p / "config.json").read_text())["lr"] == 1)
-    (row,) = [
-        json.loads(line) for line in (diverged / "result.json").read_text().splitlines()
-    ]  # what Tune saw
+    # what Tune saw
+    (row,) = [json.loads(line) for line in (diverged / "result.json").read_text().splitlines()]
     assert row["diverged"] and row["val/mse"] > 1e6  # the finite sentinel, not NaN
 
 
@@ -232,12 +230,8 @@ def test_trial_that_raises_once_is_retried_from_its_checkpoint(tmp_path, monkeyp
         json.loads(line)["step"]
         for line in next(plan.folder.glob("*/result.json")).read_text().splitlines()
     ]
-    assert raw == [
-        20,
-        40,
-        60,
-        80,
-    ]  # the retry went on from the checkpoint at step 20, not from step 0
+    # the retry went on from the checkpoint at step 20, not from step 0
+    assert raw == [20, 40, 60, 80]
 
 
 def closed_port() -> int:

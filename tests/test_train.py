@@ -45,10 +45,8 @@ def test_same_config_same_numbers(device, compiled):
 
 
 @pytest.mark.parametrize(
-    (
-        "overrides",
-        "compiled",
-    ),  # compiled: the tiny single-seed graphs test_speed compiles too (one compilation)
+    # compiled: the tiny single-seed graphs test_speed compiles too (one compilation)
+    ("overrides", "compiled"),
     [
         ({}, False),
         ({"lr_schedule": "cosine", "cosine_start": 10, "num_seeds": 2}, False),
@@ -113,9 +111,8 @@ def test_early_stopping_on_plateau(device):
 def test_checkpoint_of_an_older_config_loads_and_a_changed_key_is_named(device):
     state = Trainer(short(device)).state_dict()
     older = json.loads(state["config"])
-    del older[
-        "energy_l2"
-    ]  # a key added to Config after the checkpoint was written: its default applies
+    # a key added to Config after the checkpoint was written: its default applies
+    del older["energy_l2"]
     Trainer(short(device)).load_state_dict({**state, "config": json.dumps(older)})
     with pytest.raises(ValueError, match=r"different config \(energy_l2, lr\)"):
         Trainer(short(device, lr=0.5, energy_l2=0.1)).load_state_dict(state)

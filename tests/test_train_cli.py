@@ -139,9 +139,8 @@ def test_a_run_repeats_from_its_folder_and_records_where_it_ran(tmp_path):
         and session["started_at"] <= session["ended_at"]
     )
     assert "--out" in session["command"] and session["from_step"] == 0 and session["to_step"] == 40
-    repeated = train(
-        "--config", str(first / "config.json"), "--out", str(again)
-    )  # no budget, no --set
+    # no budget, no --set
+    repeated = train("--config", str(first / "config.json"), "--out", str(again))
     assert repeated.returncode == 0, repeated.stderr
     assert json.loads((again / "config.json").read_text()) == config
     assert without_perf(rows_of(again / "metrics.jsonl")) == without_perf(

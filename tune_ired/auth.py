@@ -27,11 +27,8 @@ from pathlib import Path
 
 TOKEN_BYTES = 32  # 256 bits, as the SLURM job's token
 PRIVATE_FOLDER, PRIVATE_FILE = 0o700, 0o600
-USER_VARIABLES = (
-    "RAY_AUTH_TOKEN",
-    "RAY_AUTH_TOKEN_PATH",
-    "RAY_AUTH_MODE",
-)  # a token set-up of the user's own
+# a token set-up of the user's own
+USER_VARIABLES = ("RAY_AUTH_TOKEN", "RAY_AUTH_TOKEN_PATH", "RAY_AUTH_MODE")
 SET_VARIABLES = ("RAY_AUTH_MODE", "RAY_AUTH_TOKEN_PATH")  # what private_token sets while it runs
 
 

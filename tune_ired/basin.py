@@ -46,9 +46,8 @@ WIDTH_RISE = 1.0
 class Line:
     """Energy rises along one line per (seed, problem) through a centre."""
 
-    alphas: (
-        torch.Tensor
-    )  # (K,) signed distances from the centre along the direction, 0 in the middle
+    # (K,) signed distances from the centre along the direction, 0 in the middle
+    alphas: torch.Tensor
     rises: torch.Tensor  # (S, P, K) E(c + alpha u) - E(c)
     centre_energy: torch.Tensor  # (S, P) E(c)
 

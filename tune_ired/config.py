@@ -106,11 +106,7 @@ class Config:
     )
 
     # --- negative mining and the energy loss (spec sections 5, 8)
-    strategy: str = knob(
-        "adversarial",
-        "negative mining strategy",
-        choices=tuple(STRATEGIES),
-    )
+    strategy: str = knob("adversarial", "negative mining strategy", choices=tuple(STRATEGIES))
     opt_steps: int = knob(
         2, "energy-descent (or ascent) steps that mine each negative", low=0, high=1000
     )
@@ -244,12 +240,8 @@ class Config:
 
 
 FIELDS: dict[str, dataclasses.Field] = {f.name: f for f in dataclasses.fields(Config)}
-RUNTIME_KEYS = (
-    "device",
-    "num_threads",
-    "compile",
-    "compile_mode",
-)  # how a run computes, not what: may change on resume
+# how a run computes, not what: may change on resume
+RUNTIME_KEYS = ("device", "num_threads", "compile", "compile_mode")
 
 
 def check_key(key: str, *, source: str = "config") -> None:

@@ -28,9 +28,8 @@ class SeedGuard:
     def __init__(self, num_seeds: int, *, diverge_loss: float, device: torch.device):
         self.num_seeds = num_seeds
         self.diverge_loss = diverge_loss
-        self.healthy = torch.ones(
-            num_seeds, dtype=torch.bool, device=device
-        )  # updated every step, on the device
+        # updated every step, on the device
+        self.healthy = torch.ones(num_seeds, dtype=torch.bool, device=device)
         self.diverged_step = torch.full((num_seeds,), NOT_DIVERGED, dtype=torch.long, device=device)
         self.dead: list[int] = []  # seeds known (at evaluations) to have diverged, frozen
         self.snapshot: dict[

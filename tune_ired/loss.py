@@ -71,9 +71,8 @@ def training_loss(
     t = seed_randint(generators, sched.steps, (b,))
     eps = seed_randn(generators, (b, d))
     y_t = q_sample(sched, problems.y0, t, eps)
-    cond = model.condition(
-        problems.x, t
-    )  # shared by the denoising pass, the mining chain and the energy term
+    # shared by the denoising pass, the mining chain and the energy term
+    cond = model.condition(problems.x, t)
     _, eps_hat = model.energy_and_grad_given(cond, y_t)
     per_problem = (eps_hat - eps).pow(2).mean(dim=-1)
     metrics = {K.TRAIN_LOSS_DENOISE: per_problem.detach().mean(dim=-1)}

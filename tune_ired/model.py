@@ -168,12 +168,10 @@ class EnergyModel(nn.Module):
         scale2, scale3 = 1 + g2, 1 + g3
         tables = (scale2, b2 + self.l2.bias * scale2, scale3, b3 + self.l3.bias * scale3)
         s, steps = scale2.shape[:2]
-        index = (
-            t + steps * torch.arange(s, device=t.device)[:, None]
-        )  # row of (seed, t) in the flattened tables
-        rows = (
-            F.embedding(index, table.flatten(0, 1)) for table in tables
-        )  # one lookup each: no cat in backward
+        # row of (seed, t) in the flattened tables
+        index = t + steps * torch.arange(s, device=t.device)[:, None]
+        # one lookup each: no cat in backward
+        rows = (F.embedding(index, table.flatten(0, 1)) for table in tables)
         w1x = self.l1.weight[:, : x.shape[-1]]
         return Conditioning(torch.baddbmm(self.l1.bias, x, w1x), *rows)
 

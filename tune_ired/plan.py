@@ -70,17 +70,15 @@ class Plan:
     max_concurrent: int
     address: str | None
     command: str  # this command line, recorded in sweep.json and every trial's run.json
-    overrides: dict[str, Any] = field(
-        default_factory=dict
-    )  # --set (recorded: a re-run must give the same)
+    # --set (recorded: a re-run must give the same)
+    overrides: dict[str, Any] = field(default_factory=dict)
     start: Start = Start.FRESH
     clear: bool = False  # delete the folder first (--overwrite, or a start-up's leftovers)
     restore_kept: bool = (
         False  # Tune's newest snapshot is torn: put the kept copy back before resuming
     )
-    notes: list[str] = field(
-        default_factory=list
-    )  # what the plan decided, said before anything runs
+    # what the plan decided, said before anything runs
+    notes: list[str] = field(default_factory=list)
 
     @property
     def resume(self) -> bool:
@@ -276,9 +274,8 @@ def describe(sweep: dict[str, Any]) -> str:
 def differences(meta: dict[str, Any], plan: Plan) -> list[str]:
     """The identity keys in which the folder's sweep (its sweep.json) and this plan differ."""
     mine = identity(plan)
-    return [
-        key for key in IDENTITY if key in meta and meta[key] != mine[key]
-    ]  # older files lack some keys
+    # older files lack some keys
+    return [key for key in IDENTITY if key in meta and meta[key] != mine[key]]
 
 
 def continue_command(file: str | Path, folder: Path) -> str:

@@ -79,11 +79,8 @@ MEASURES = (
     "target_distance",
     "target_rise",
 )
-QUANTILES = {
-    "q25": 0.25,
-    "q50": 0.5,
-    "q75": 0.75,
-}  # of a line's rise over problems, for the figures
+# of a line's rise over problems, for the figures
+QUANTILES = {"q25": 0.25, "q50": 0.5, "q75": 0.75}
 
 
 @dataclass
@@ -173,9 +170,8 @@ def over_problems(values: torch.Tensor, q: float | None = None) -> np.ndarray:
     """
     array = values.double().numpy()
     with warnings.catch_warnings():
-        warnings.simplefilter(
-            "ignore", RuntimeWarning
-        )  # all problems NaN (a diverged seed): NaN, said in the table
+        # all problems NaN (a diverged seed): NaN, said in the table
+        warnings.simplefilter("ignore", RuntimeWarning)
         return np.nanmedian(array, axis=1) if q is None else np.nanquantile(array, q, axis=1)
 
 
@@ -280,9 +276,8 @@ def plane_tables(
     )
     u1 = unit(to_negative)
     u2 = orthonormal(u1, to_prediction)
-    rises = over_problems(
-        plane_rises(frame.energy, frame.centre, (u1, u2), frame.coords)
-    )  # (S, A, B)
+    # (S, A, B)
+    rises = over_problems(plane_rises(frame.energy, frame.centre, (u1, u2), frame.coords))
     seeds, size = snap.cfg.seeds, len(frame.coords)
     coords = frame.coords.numpy()
     common = {"arm": snap.source.label, "trial": snap.source.trial, "t": frame.t}

@@ -84,9 +84,8 @@ class ReplayBuffer:
             dim=-1
         ) - 1  # order of each state within its bucket
         count = onehot.sum(dim=1)  # (S, K)
-        keep = (
-            rank >= count.gather(1, bucket) - self.bucket_capacity
-        )  # older ones would be overwritten anyway
+        # older ones would be overwritten anyway
+        keep = rank >= count.gather(1, bucket) - self.bucket_capacity
         slot = (self.head.gather(1, bucket) + rank) % self.bucket_capacity
         seed = torch.arange(t.shape[0], device=t.device)[:, None].expand_as(t)
         self.states[seed[keep], bucket[keep], slot[keep]] = states[keep].to(self.states.dtype)

@@ -82,9 +82,8 @@ TUNE_STATUS = {
     "PAUSED": TrialStatus.RUNNING,
     "PENDING": TrialStatus.PENDING,
 }
-PLAIN_KEYS = tuple(
-    key for key in K.METRICS if "/" not in key
-)  # the row's keys without a group prefix
+# the row's keys without a group prefix
+PLAIN_KEYS = tuple(key for key in K.METRICS if "/" not in key)
 
 
 class NotASweepError(ValueError):
@@ -222,9 +221,8 @@ def classify(trial: TrialFiles, budget: str | None, *, scheduled: bool = True) -
     if tune_status in TUNE_STATUS:
         return TUNE_STATUS[tune_status]
     if tune_status == "TERMINATED":
-        return (
-            TrialStatus.STOPPED if scheduled else TrialStatus.ERRORED
-        )  # ended by ASHA, or a cut record
+        # ended by ASHA, or a cut record
+        return TrialStatus.STOPPED if scheduled else TrialStatus.ERRORED
     return TrialStatus.ERRORED if trial.error else TrialStatus.RUNNING
 
 
@@ -404,9 +402,8 @@ def load_sweep(folder: Path | str) -> SweepResults:
     meta = read_meta(folder)
     metric, mode = meta.get("metric", DEFAULT_METRIC), meta.get("mode", DEFAULT_MODE)
     trial_rows, curves, seeds = [], [], []
-    scheduled = (
-        meta.get("scheduler", "unrecorded") is not None
-    )  # older sweep.json files lack the key
+    # older sweep.json files lack the key
+    scheduled = meta.get("scheduler", "unrecorded") is not None
     for trial in read_trials(folder):
         status = classify(trial, meta.get("budget"), scheduled=scheduled)
         own = seed_rows(trial, status, metric, mode)

@@ -86,9 +86,8 @@ def replace_atomically(path: Path, write: Callable[[Path], object]) -> None:
     A failed write (a full disk) removes the temporary file and leaves `path` as it was.
     """
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(
-        f"{path.name}.{os.getpid()}.tmp"
-    )  # one per process: two writers never share it
+    # one per process: two writers never share it
+    tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")
     try:
         write(tmp)
         with tmp.open("rb+") as written:

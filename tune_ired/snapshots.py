@@ -104,12 +104,7 @@ def load_snapshot(source: Source, *, weights: str = "ema") -> Snapshot:
     if replay is not None:
         replay.load_state_dict(state["replay"])
     return Snapshot(
-        source=source,
-        step=state["step"],
-        cfg=cfg,
-        model=model,
-        replay=replay,
-        weights=weights,
+        source=source, step=state["step"], cfg=cfg, model=model, replay=replay, weights=weights
     )
 
 

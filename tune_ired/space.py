@@ -47,10 +47,8 @@ from tune_ired.catalogue import METRICS, Mode, sweepable_metrics
 from tune_ired.config import Config, ConfigError, check_key, coerce_value, make_config
 
 SEARCHERS = ("grid", "random", "optuna")  # grid and random: Tune's variant generator; optuna: TPE
-SEED_RANGE = (
-    0,
-    2**32 - 1,
-)  # numpy's RandomState (Tune's variant generator, Optuna's TPE) takes these seeds
+# numpy's RandomState (Tune's variant generator, Optuna's TPE) takes these seeds
+SEED_RANGE = (0, 2**32 - 1)
 CHECKED_DRAWS = 8  # trials drawn from a space at validation, as Tune draws them, each checked whole
 
 
@@ -121,9 +119,8 @@ class SearchSpace:
 class Campaign:
     """Several studies run on one Ray, in this order (`python -m tune_ired.sweep CAMPAIGN_FILE`)."""
 
-    studies: list[
-        str
-    ]  # search-space files, relative to the campaign file, in the order the research needs
+    # search-space files, relative to the campaign file, in the order the research needs
+    studies: list[str]
     description: str = ""
 
 
@@ -140,9 +137,8 @@ def sample_values(value: Any) -> list[Any]:
     if isinstance(value, Integer):
         return [value.lower, value.upper - 1]  # randint's upper bound is exclusive
     if isinstance(value, Float):
-        return [
-            bound for bound in (value.lower, value.upper) if bound is not None
-        ]  # tune.randn has none
+        # tune.randn has none
+        return [bound for bound in (value.lower, value.upper) if bound is not None]
     if isinstance(value, Domain):
         return []  # tune.sample_from, custom domains: only known when a trial is drawn (check_draws)
     return [value]

@@ -64,11 +64,8 @@ WARM_UP_CALLS = (
 RECOMPILE_LIMIT = (
     64  # compiled versions kept per function: one per graph-relevant config a process trains
 )
-MATMUL_PRECISION = {
-    "fp32": "highest",
-    "tf32": "high",
-    "bf16": "highest",
-}  # torch.set_float32_matmul_precision
+# torch.set_float32_matmul_precision
+MATMUL_PRECISION = {"fp32": "highest", "tf32": "high", "bf16": "highest"}
 
 LossFn = Callable[..., LossOutput]
 

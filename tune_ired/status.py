@@ -26,10 +26,8 @@ from tune_ired.runlog import HEARTBEAT_FILE, is_better, read_json
 if TYPE_CHECKING:
     from tune_ired.results import TrialFiles
 
-DEFAULT_METRIC, DEFAULT_MODE = (
-    VAL_MSE,
-    Mode.MIN,
-)  # tune_ired.results' own, for a folder without sweep.json
+# tune_ired.results' own, for a folder without sweep.json
+DEFAULT_METRIC, DEFAULT_MODE = (VAL_MSE, Mode.MIN)
 MISSING = "-"  # a value a trial has not reported (yet)
 COLUMN_GAP = "  "
 VALUE_DIGITS = 4  # significant digits of metric values in the tables
@@ -143,10 +141,8 @@ def status_counts(views: list[TrialView]) -> str:
     return ", ".join(f"{n} {status.name}" for status, n in counts.items() if n) or "no trials yet"
 
 
-FAILED = (
-    TrialStatus.DIVERGED,
-    TrialStatus.ERRORED,
-)  # never named best: a good value before a failure is no result
+# never named best: a good value before a failure is no result
+FAILED = (TrialStatus.DIVERGED, TrialStatus.ERRORED)
 
 
 def best_view(views: list[TrialView], mode: str) -> TrialView | None:

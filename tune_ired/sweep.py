@@ -34,11 +34,8 @@ from pathlib import Path
 from tune_ired.budgets import BUDGETS, describe_budgets
 from tune_ired.cli import ExitCode, fail
 
-TRACKER_NAMES = (
-    "tensorboard",
-    "mlflow",
-    "wandb",
-)  # tune_ired.trackers.TRACKERS, named here without importing Ray
+# tune_ired.trackers.TRACKERS, named here without importing Ray
+TRACKER_NAMES = ("tensorboard", "mlflow", "wandb")
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:

@@ -86,15 +86,13 @@ def wandb_callback(*, project: str, folder: Path) -> Callback:
 
     class OfflineUnlessConfigured(WandbLoggerCallback):
         def log_trial_start(self, trial) -> None:
-            self.kwargs["dir"] = str(
-                folder / trial_dirname(trial.trial_id)
-            )  # read as this trial's run starts
+            # read as this trial's run starts
+            self.kwargs["dir"] = str(folder / trial_dirname(trial.trial_id))
             super().log_trial_start(trial)
 
         def setup(self, *args, **kwargs) -> None:
-            self.kwargs["settings"] = {
-                "silent": True
-            }  # the sweep's console is ours: no W&B run summaries in it
+            # the sweep's console is ours: no W&B run summaries in it
+            self.kwargs["settings"] = {"silent": True}
             if not wandb_configured():
                 os.environ[WANDB_MODE_VARIABLE] = (
                     "offline"  # read by Tune's callback in this process

@@ -66,9 +66,8 @@ def prepare_run(out: Path, cfg: Config | None, *, resume: bool) -> Trainer:
                 f"--resume: the run in {out} has a different config ({', '.join(changed)})."
             )
         trainer = Trainer(stored)
-        loaded = load_first_valid(
-            [latest, previous_of(latest)]
-        )  # a torn latest.pt: the one before it
+        # a torn latest.pt: the one before it
+        loaded = load_first_valid([latest, previous_of(latest)])
         if loaded is not None:
             trainer.load_state_dict(loaded[0])
         return trainer

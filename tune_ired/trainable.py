@@ -138,9 +138,8 @@ def train_ired(
     own = Path(folder) / trial_dirname(tune.get_context().get_trial_id())
     record = observed_rows(own)
     if is_finished(record, train_steps=cfg.train_steps):
-        tune.report(
-            finite_metric(record[-1], metric=metric, mode=mode)
-        )  # its end, once more; nothing is rewritten
+        # its end, once more; nothing is rewritten
+        tune.report(finite_metric(record[-1], metric=metric, mode=mode))
         return
     trainer = Trainer(dataclasses.replace(cfg, num_threads=trial_threads(cfg)))
     restore(trainer, own)
@@ -154,8 +153,7 @@ def train_ired(
             continue
         with tempfile.TemporaryDirectory(prefix="tune_ired_ckpt_") as staging:
             save_state(trainer.state_dict(), Path(staging) / STATE_FILE)
-            write_rows(
-                Path(staging) / METRICS_FILE, read_metrics(own)
-            )  # the record so far, to repair a cut one
+            # the record so far, to repair a cut one
+            write_rows(Path(staging) / METRICS_FILE, read_metrics(own))
             tune.report(report, checkpoint=tune.Checkpoint.from_directory(staging))
         last_checkpoint = time.monotonic()

@@ -77,9 +77,8 @@ class Trainer:
         self.device = resolve_device(cfg.device)
         if cfg.num_threads:
             torch.set_num_threads(cfg.num_threads)
-        self.speed = StepSpeed.from_config(
-            cfg, self.device
-        )  # speed: compiled step, precision (tune_ired.speed)
+        # speed: compiled step, precision (tune_ired.speed)
+        self.speed = StepSpeed.from_config(cfg, self.device)
         seeds = cfg.seeds
         self.model = EnergyModel(
             seeds=seeds,
@@ -269,9 +268,8 @@ class Trainer:
                 )
         steps = [None if k == NOT_DIVERGED else k for k in self.guard.diverged_step.tolist()]
         row[K.DIVERGED] = len(dead) == len(seeds)
-        row[K.DIVERGED_STEP] = (
-            max(steps) if row[K.DIVERGED] else None
-        )  # when the last seed diverged
+        # when the last seed diverged
+        row[K.DIVERGED_STEP] = max(steps) if row[K.DIVERGED] else None
         row[K.SEEDS_DIVERGED] = len(dead)
         if len(seeds) > 1:
             for index, s in enumerate(seeds):

@@ -125,9 +125,8 @@ class Guard(tune.Callback):
             if short is not None:
                 self.stopping = True
                 print(f"stopping the sweep: {short.message()}", flush=True)
-                os.kill(
-                    os.getpid(), signal.SIGINT
-                )  # Tune's handler: save the state and end the run
+                # Tune's handler: save the state and end the run
+                os.kill(os.getpid(), signal.SIGINT)
 
 
 def start_ray(address: str | None) -> None:
@@ -142,9 +141,8 @@ def start_ray(address: str | None) -> None:
             dashboard_host=DASHBOARD_HOST,
             logging_config=quiet,
         )
-    token = os.environ.get(
-        "RAY_AUTH_TOKEN_PATH"
-    )  # tune_ired.auth's, or cluster/ray_sweep.sbatch's job token
+    # tune_ired.auth's, or cluster/ray_sweep.sbatch's job token
+    token = os.environ.get("RAY_AUTH_TOKEN_PATH")
     where = f"cat {token}" if token else "ray get-auth-token"
     print(f"Ray dashboard: http://{context.dashboard_url} (token: `{where}`)", flush=True)
 

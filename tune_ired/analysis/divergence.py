@@ -29,12 +29,8 @@ DIVERGENCE_RULE = (
     "finished, taking the worse"
 )
 SCORE = "score"  # the column of a seed's final metric under the rule (what every statistic reads)
-FINITE_VIEW = (
-    "seeds",
-    "improvement_pct",
-    "improvement_low",
-    "improvement_high",
-)  # kept from the 2nd comparison
+# kept from the 2nd comparison
+FINITE_VIEW = ("seeds", "improvement_pct", "improvement_low", "improvement_high")
 
 
 def worst_finite(values: pd.Series | np.ndarray, *, mode: str) -> float:

@@ -233,9 +233,8 @@ def histograms(
     positives, shared by every arm) is drawn last, as an outline on top of the others.
     """
     fig = make_subplots(rows=len(columns), cols=1, vertical_spacing=0.3 / max(len(columns), 1))
-    groups = sorted(
-        table["arm"].astype(str).unique(), key=lambda g: g == reference
-    )  # the reference last
+    # the reference last
+    groups = sorted(table["arm"].astype(str).unique(), key=lambda g: g == reference)
     colors = arm_colors([g for g in groups if g != reference]) | (
         {reference: REFERENCE_COLOR} if reference else {}
     )

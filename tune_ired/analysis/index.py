@@ -35,9 +35,8 @@ class StudyEntry:
     baseline: str = ""
     outcomes: dict[str, int] = field(default_factory=dict)
     best: str = ""
-    links: list[tuple[str, str]] = field(
-        default_factory=list
-    )  # (title, href relative to the index)
+    # (title, href relative to the index)
+    links: list[tuple[str, str]] = field(default_factory=list)
 
     def row(self) -> dict[str, str]:
         verdicts = ", ".join(

@@ -25,14 +25,10 @@ from tune_ired.analysis.figures import BAND_OPACITY, rgba
 
 DIRECTION_COLORS = {"negative": "#d62728", "random": "#7f7f7f", "prediction": "#1f77b4"}
 TARGET_SYMBOLS = {"negative": "x", "prediction": "circle-open"}
-PLANE_SYMBOLS = {
-    "negative": "x",
-    "prediction": "circle",
-}  # white, outlined: seen on dark and light colours
-PANEL_WIDTH, PANEL_HEIGHT = (
-    340,
-    260,
-)  # pixels per subplot: readable with up to a dozen arms in a row
+# white, outlined: seen on dark and light colours
+PLANE_SYMBOLS = {"negative": "x", "prediction": "circle"}
+# pixels per subplot: readable with up to a dozen arms in a row
+PANEL_WIDTH, PANEL_HEIGHT = (340, 260)
 MARGIN_WIDTH, MARGIN_HEIGHT = 160, 140  # axis titles, legend and colour bar around the panels
 
 

@@ -20,10 +20,8 @@ import plotly.io as pio
 
 from tune_ired.analysis.static import BROWSER_VARIABLE, StaticExportError, browser
 
-RENDERERS = (
-    "plotly_mimetype",
-    "notebook_connected",
-)  # Jupyter's interactive figure, and an HTML copy
+# Jupyter's interactive figure, and an HTML copy
+RENDERERS = ("plotly_mimetype", "notebook_connected")
 PNG_RENDERER = "png"
 
 
@@ -40,9 +38,8 @@ def start_png_engine() -> bool:
         )
         return False
     kaleido.start_sync_server(silence_warnings=True)
-    warnings.filterwarnings(
-        "ignore", message="The kopts argument is ignored"
-    )  # plotly's note on the shared server
+    # plotly's note on the shared server
+    warnings.filterwarnings("ignore", message="The kopts argument is ignored")
     return True
 
 

@@ -25,10 +25,8 @@ from tune_ired.analysis.divergence import SCORE, score_curves, worst_finite
 from tune_ired.analysis.study import Findings, Study
 
 ENERGY_GAP = "mine/energy_gap"
-OOD_METRIC, OOD_MODE = (
-    "val/mse_ood",
-    "min",
-)  # an error: lower is better, whatever metric the sweep judged
+# an error: lower is better, whatever metric the sweep judged
+OOD_METRIC, OOD_MODE = ("val/mse_ood", "min")
 CONDITIONING = {  # tune_ired.diagnostics' statistics of the clean candidates Y, and their axis titles
     "log10_cond": "log10 condition number of Y",
     "logabsdet": "log |det Y|",
@@ -104,9 +102,8 @@ def threshold_figure(study: Study, findings: Findings) -> go.Figure:
     """Steps each seed needed to reach the target; a diverged seed never does (the rule)."""
     level, target = threshold_target(study, findings)
     curves = seed_curves(study.trials, study.curves, study.metric)
-    judged = findings.scored[
-        findings.scored[SCORE].notna() | findings.scored["diverged"]
-    ]  # seeds with a result
+    # seeds with a result
+    judged = findings.scored[findings.scored[SCORE].notna() | findings.scored["diverged"]]
     seeds = judged[["arm", "seed", "diverged"]].astype({"arm": str})
     reached = seeds.merge(
         steps_to_threshold(curves, level, mode=study.mode), on=["arm", "seed"], how="left"

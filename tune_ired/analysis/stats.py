@@ -158,9 +158,8 @@ def exact_wilcoxon_p(diff: np.ndarray) -> float:
     nonzero = diff[diff != 0]
     if not len(nonzero):
         return 1.0
-    doubled = np.rint(2 * stats.rankdata(np.abs(nonzero))).astype(
-        int
-    )  # mean ranks are multiples of 1/2
+    # mean ranks are multiples of 1/2
+    doubled = np.rint(2 * stats.rankdata(np.abs(nonzero))).astype(int)
     null = np.zeros(doubled.sum() + 1)
     null[0] = 1.0
     for rank in doubled:  # add one rank that is positive or negative with probability 1/2 each
@@ -168,9 +167,8 @@ def exact_wilcoxon_p(diff: np.ndarray) -> float:
         null[:rank] /= 2
     centre = doubled.sum() / 2
     observed = abs(doubled[nonzero > 0].sum() - centre)
-    extreme = (
-        np.abs(np.arange(len(null)) - centre) >= observed - 1e-9
-    )  # the sums are multiples of 1/2
+    # the sums are multiples of 1/2
+    extreme = np.abs(np.arange(len(null)) - centre) >= observed - 1e-9
     return float(min(1.0, null[extreme].sum()))
 
 

@@ -34,14 +34,10 @@ VERDICT_RULE = (
 )
 OUTCOMES = ("meets", "misses", "inconclusive")
 BADGES = {"meets": "MEETS", "misses": "MISSES", "inconclusive": "INCONCLUSIVE"}
-WORSE_FIRST = (
-    "misses",
-    "inconclusive",
-    "meets",
-)  # of two verdicts the one earlier here is the worse
-DCD_PATTERN = re.compile(
-    r"dcd|Q-20[2-4]", re.IGNORECASE
-)  # arm labels naming the DCD variant or its ablations
+# of two verdicts the one earlier here is the worse
+WORSE_FIRST = ("misses", "inconclusive", "meets")
+# arm labels naming the DCD variant or its ablations
+DCD_PATTERN = re.compile(r"dcd|Q-20[2-4]", re.IGNORECASE)
 WILCOXON_FEW_SEEDS = (
     6  # below this many seeds the exact two-sided Wilcoxon p cannot reach 0.05 (2 / 2**5)
 )
@@ -60,12 +56,10 @@ class Criterion:
         return f"{self.name} criterion (>= {self.low:g}% better than the baseline{expected})"
 
 
-MINING_CRITERION = Criterion(
-    "mining", low=20.0
-)  # the research plan's bar for a better mining strategy
-DCD_CRITERION = Criterion(
-    "DCD", low=1.0, high=5.0
-)  # the corrected variant's expected gain (spec section 9)
+# the research plan's bar for a better mining strategy
+MINING_CRITERION = Criterion("mining", low=20.0)
+# the corrected variant's expected gain (spec section 9)
+DCD_CRITERION = Criterion("DCD", low=1.0, high=5.0)
 
 
 @dataclass(frozen=True)
