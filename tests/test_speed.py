@@ -49,13 +49,7 @@ def test_compiled_loss_matches_eager(device, dtype):
     cfg = make_config({"num_threads": 1, "compile": True}, budget="tiny")
     # as the trainer does: compiled graphs are specific to the thread count
     torch.set_num_threads(cfg.num_threads)
-    model = EnergyModel(
-        seeds=cfg.seeds,
-        n=cfg.n,
-        hidden=cfg.hidden,
-        time_dim=cfg.time_dim,
-        diffusion_steps=cfg.diffusion_steps,
-    ).to(device, dtype)
+    model = EnergyModel.from_config(cfg).to(device, dtype)
     eager, eager_grads = loss_and_grads(training_loss, cfg, model, device, dtype)
     compiled, compiled_grads = loss_and_grads(
         StepSpeed.from_config(cfg, device).loss, cfg, model, device, dtype

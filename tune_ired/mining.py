@@ -157,9 +157,9 @@ def chain_stats(stats: DescentStats) -> dict[str, torch.Tensor]:
 
 
 def descend(
-    batch: MiningBatch, *, opt_steps: int, ascent_lr: float, descent: DescentOptions
+    batch: MiningBatch, *, opt_steps: int, ascent_lr: float, descent: DescentOptions, ascend: bool
 ) -> Negatives:
-    """Negatives mined by `opt_steps` energy-descent (or ascent) moves from the start, then re-noised."""
+    """Negatives mined by `opt_steps` energy-descent (`ascend`: ascent) moves from the start, then re-noised."""
     y, stats = opt_step(
         batch.model,
         batch.sched,
@@ -168,7 +168,7 @@ def descend(
         batch.t,
         steps=opt_steps,
         multiplier=ascent_lr,
-        options=descent,
+        options=dataclasses.replace(descent, ascend=ascend),
         cond=batch.cond,
     )
     return Negatives(y=renoise(batch, y), chain=y, stats=chain_stats(stats))
@@ -201,24 +201,14 @@ def adversarial_negatives(
     batch: MiningBatch, *, opt_steps: int, ascent_lr: float, descent: DescentOptions
 ) -> Negatives:
     """Strategy `adversarial` (the reference): energy DEScent to points the model already likes."""
-    return descend(
-        batch,
-        opt_steps=opt_steps,
-        ascent_lr=ascent_lr,
-        descent=dataclasses.replace(descent, ascend=False),
-    )
+    return descend(batch, opt_steps=opt_steps, ascent_lr=ascent_lr, descent=descent, ascend=False)
 
 
 def ascent_negatives(
     batch: MiningBatch, *, opt_steps: int, ascent_lr: float, descent: DescentOptions
 ) -> Negatives:
     """Strategy `ascent`: true energy maximisation, accepting only uphill moves."""
-    return descend(
-        batch,
-        opt_steps=opt_steps,
-        ascent_lr=ascent_lr,
-        descent=dataclasses.replace(descent, ascend=True),
-    )
+    return descend(batch, opt_steps=opt_steps, ascent_lr=ascent_lr, descent=descent, ascend=True)
 
 
 def mixed_negatives(

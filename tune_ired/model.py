@@ -18,12 +18,16 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, fields
+from typing import TYPE_CHECKING
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
 from tune_ired.data import Stream, make_generator
+
+if TYPE_CHECKING:
+    from tune_ired.config import Config
 
 MAX_PERIOD = 10_000.0  # the sinusoidal embedding's longest period, as in the transformer
 
@@ -139,6 +143,17 @@ class EnergyModel(nn.Module):
             generator = make_generator(torch.device("cpu"), seed, Stream.INIT)
             for layer in self.layers():
                 layer.reset(i, generator)
+
+    @classmethod
+    def from_config(cls, cfg: Config) -> EnergyModel:
+        """The model of a run: one network per seed of `cfg.seeds`, sized by the config (on the CPU)."""
+        return cls(
+            seeds=cfg.seeds,
+            n=cfg.n,
+            hidden=cfg.hidden,
+            time_dim=cfg.time_dim,
+            diffusion_steps=cfg.diffusion_steps,
+        )
 
     @property
     def num_seeds(self) -> int:

@@ -91,13 +91,7 @@ def load_snapshot(source: Source, *, weights: str = "ema") -> Snapshot:
         raise ValueError(f"weights = {weights!r}; expected one of {', '.join(WEIGHTS)}")
     state = load_state(source.checkpoint)
     cfg = make_config(json.loads(state["config"]), source=str(source.checkpoint))
-    model = EnergyModel(
-        seeds=cfg.seeds,
-        n=cfg.n,
-        hidden=cfg.hidden,
-        time_dim=cfg.time_dim,
-        diffusion_steps=cfg.diffusion_steps,
-    )
+    model = EnergyModel.from_config(cfg)
     model.load_state_dict(model_weights(state, weights))
     model.eval().requires_grad_(False)  # analyses only read the weights: no graph is ever built
     replay = ReplayBuffer.from_config(cfg, device=torch.device("cpu"))

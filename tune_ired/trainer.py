@@ -80,13 +80,7 @@ class Trainer:
         # speed: compiled step, precision (tune_ired.speed)
         self.speed = StepSpeed.from_config(cfg, self.device)
         seeds = cfg.seeds
-        self.model = EnergyModel(
-            seeds=seeds,
-            n=cfg.n,
-            hidden=cfg.hidden,
-            time_dim=cfg.time_dim,
-            diffusion_steps=cfg.diffusion_steps,
-        ).to(self.device)
+        self.model = EnergyModel.from_config(cfg).to(self.device)
         self.ema = EMA(
             self.model,
             beta=cfg.ema_decay,
