@@ -113,7 +113,21 @@ def sbatch(folder: Path, sbatch_args: list[str], sweep_args: list[str]) -> str:
         text=True,
         check=True,
     )
-    return out.stdout.strip().split(";")[0]
+    job = out.stdout.strip().split(";")[0]
+    SUBMITTED.append(job)
+    return job
+
+
+SUBMITTED: list[str] = []  # the jobs of the running test
+
+
+@pytest.fixture(autouse=True)
+def cancel_leftover_jobs():
+    """A test that fails while its job runs cancels it, so the next test's job does not wait behind it."""
+    yield
+    if SUBMITTED:
+        subprocess.run(["scancel", *SUBMITTED], check=False, capture_output=True)
+        SUBMITTED.clear()
 
 
 def job_fields(job: str) -> dict[str, str]:
@@ -134,7 +148,11 @@ def wait_job(job: str) -> dict[str, str]:
     ):
         if time.monotonic() > deadline:
             subprocess.run(["scancel", job], check=False)
-            pytest.fail(f"job {job} still {fields['JobState']} after {JOB_TIMEOUT_S} s")
+            queue = subprocess.run(["squeue"], capture_output=True, text=True).stdout
+            pytest.fail(
+                f"job {job} still {fields['JobState']} ({fields.get('Reason')}) after "
+                f"{JOB_TIMEOUT_S} s; the queue:\n{queue}"
+            )
         time.sleep(POLL_S)
     return fields
 
@@ -235,10 +253,14 @@ def wait_first_report(sweep: Path, job: str) -> None:
     """Wait until Tune has recorded a trial's first report (which carries a checkpoint) in storage."""
     deadline = time.monotonic() + FIRST_REPORT_TIMEOUT_S
     while not any(path.stat().st_size for path in sweep.glob("trial_*/result.json")):
-        assert job_fields(job)["JobState"] in ("PENDING", "RUNNING"), (
-            "the job ended before any trial reported"
+        state = job_fields(job)["JobState"]
+        assert state in ("PENDING", "RUNNING"), (
+            f"the job ended ({state}) before any trial reported:\n{job_log(sweep.parent, job)[-4000:]}"
         )
-        assert time.monotonic() < deadline, f"no trial reported within {FIRST_REPORT_TIMEOUT_S} s"
+        assert time.monotonic() < deadline, (
+            f"no trial reported within {FIRST_REPORT_TIMEOUT_S} s (job {state}):\n"
+            f"{job_log(sweep.parent, job)[-4000:]}"
+        )
         time.sleep(POLL_S)
 
 

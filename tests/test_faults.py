@@ -25,6 +25,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -45,6 +46,7 @@ from tune_ired.runlog import (
     CONFIG_FILE,
     METRICS_FILE,
     RUN_FILE,
+    UNRECORDED_DIR,
     checkpoint_rows,
     is_finished,
     read_metrics,
@@ -219,9 +221,14 @@ def without_timings(row: str) -> str:
     )
 
 
+def home(folder: Path, name: str) -> Path:
+    """Where a trial's folder is now: in the sweep folder, or set aside by a resume (unrecorded/)."""
+    return folder / name if (folder / name).exists() else folder / UNRECORDED_DIR / name
+
+
 def assert_rows_kept(before: dict[str, dict[int, str]], folder: Path) -> None:
     for name, rows in before.items():
-        after = rows_on_disk(folder / name)
+        after = rows_on_disk(home(folder, name))
         lost = sorted(step for step in rows if after.get(step) != rows[step])
         assert not lost, f"{name}: rows of steps {lost} changed or vanished"
 
@@ -418,11 +425,30 @@ def test_optuna_resume_finishes_the_search_without_restarting_it(optuna_faults):
     assert len(table) == 4 and set(table["status"]) <= {"completed", "stopped"}
     assert table["config/noise_scale"].nunique() == 4
     assert_rows_kept(optuna_faults.before, optuna_faults.folder)
-    for (
-        name,
-        config,
-    ) in optuna_faults.configs.items():  # the trials drawn before the kill kept their configs
-        assert config_of(optuna_faults.folder / name) == config
+    # the trials drawn before the kill kept their configs; one that began after Tune's last
+    # snapshot was set aside (Tune drew it again), and the resume said so
+    for name, config in optuna_faults.configs.items():
+        assert config_of(home(optuna_faults.folder, name)) == config
+        if not (optuna_faults.folder / name).exists():
+            assert f"{name} started after Tune's last snapshot" in optuna_faults.output
+
+
+def test_a_trial_tune_never_recorded_is_set_aside_on_resume(startup_kill, tmp_path, capsys):
+    folder = tmp_path / "short"
+    shutil.copytree(startup_kill.folder, folder)
+    (recorded,) = trials(folder)
+    # as if begun after Tune's last snapshot: one row written, then the kill
+    unrecorded = folder / "trial_0000beef"
+    shutil.copytree(recorded, unrecorded, ignore=shutil.ignore_patterns("checkpoint_*"))
+    first_row = (unrecorded / METRICS_FILE).read_text().splitlines(keepends=True)[0]
+    (unrecorded / METRICS_FILE).write_text(first_row)
+    expected_rows = rows_on_disk(unrecorded)
+    assert list(load_sweep(folder).trials["status"]) == ["running", "completed"]
+    sweep.set_aside_unrecorded(folder)
+    assert [t.name for t in trials(folder)] == [recorded.name]
+    assert rows_on_disk(folder / UNRECORDED_DIR / unrecorded.name) == expected_rows
+    assert "trial_0000beef started after Tune's last snapshot" in capsys.readouterr().out
+    assert list(load_sweep(folder).trials["status"]) == ["completed"]
 
 
 # --- killed in start-up; re-runs; a different file

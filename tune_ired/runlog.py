@@ -58,6 +58,8 @@ HEARTBEAT_PERIOD_S = (
     5.0  # heartbeat.json is rewritten at most this often: cheap, yet live for a human
 )
 TRIAL_PREFIX = "trial_"  # a sweep's trial folders are trial_<Tune's trial id>
+# where a resume moves the trial folders Tune's snapshot never recorded (Tune draws them again)
+UNRECORDED_DIR = "unrecorded"
 CHECKPOINT_GLOB = (
     "checkpoint_*"  # Tune's checkpoint folders in a trial folder (each holds a copy of the rows)
 )

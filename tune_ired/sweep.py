@@ -196,6 +196,7 @@ def prepare_folder(plan) -> None:
     if plan.restore_kept:
         print(tunestate.restore_kept(plan.folder), flush=True)
     if plan.resume:
+        set_aside_unrecorded(plan.folder)
         for trial in results.trial_folders(plan.folder):
             _, repaired = repair_record(trial)
             if repaired:
@@ -203,6 +204,29 @@ def prepare_folder(plan) -> None:
                     f"repaired {trial / METRICS_FILE}: steps {repaired} restored from its checkpoints",
                     flush=True,
                 )
+
+
+def set_aside_unrecorded(folder: Path) -> None:
+    """Move the trial folders Tune's snapshot does not hold into UNRECORDED_DIR, saying so.
+
+    A trial that started after Tune's last snapshot (a kill soon after it began) is unknown to
+    the restored experiment and its searcher: Tune draws it again as a new trial. Left in
+    place, its folder would count as a trial that never ends; moved, its rows are kept.
+    """
+    from tune_ired import results
+    from tune_ired.runlog import UNRECORDED_DIR
+
+    recorded = results.read_states(folder)
+    for trial in results.trial_folders(folder):
+        if trial.name in recorded:
+            continue
+        (folder / UNRECORDED_DIR).mkdir(exist_ok=True)
+        trial.rename(folder / UNRECORDED_DIR / trial.name)
+        print(
+            f"{trial.name} started after Tune's last snapshot, so Tune draws it again as a new trial: "
+            f"its folder moved to {folder / UNRECORDED_DIR / trial.name}",
+            flush=True,
+        )
 
 
 def disk_full(plan, message: str) -> ExitCode:
