@@ -449,6 +449,11 @@ def test_a_trial_tune_never_recorded_is_set_aside_on_resume(startup_kill, tmp_pa
     assert rows_on_disk(folder / UNRECORDED_DIR / unrecorded.name) == expected_rows
     assert "trial_0000beef started after Tune's last snapshot" in capsys.readouterr().out
     assert list(load_sweep(folder).trials["status"]) == ["completed"]
+    # a snapshot that lists no trial (or that this code cannot read) cannot tell: nothing moves
+    for path in [*state_files(folder), folder / KEPT_FILE]:
+        path.unlink(missing_ok=True)
+    sweep.set_aside_unrecorded(folder)
+    assert [t.name for t in trials(folder)] == [recorded.name]
 
 
 # --- killed in start-up; re-runs; a different file

@@ -211,12 +211,15 @@ def set_aside_unrecorded(folder: Path) -> None:
 
     A trial that started after Tune's last snapshot (a kill soon after it began) is unknown to
     the restored experiment and its searcher: Tune draws it again as a new trial. Left in
-    place, its folder would count as a trial that never ends; moved, its rows are kept.
+    place, its folder would count as a trial that never ends; moved, its rows are kept. A
+    snapshot that lists no trial at all (or whose format this code cannot read) moves nothing.
     """
     from tune_ired import results
     from tune_ired.runlog import UNRECORDED_DIR
 
     recorded = results.read_states(folder)
+    if not recorded:
+        return
     for trial in results.trial_folders(folder):
         if trial.name in recorded:
             continue
