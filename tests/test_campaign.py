@@ -51,6 +51,12 @@ def start(args: list[str], log: Path) -> subprocess.Popen:
         )
 
 
+def run_sweep(*args: str) -> subprocess.CompletedProcess:
+    """`python -m tune_ired.sweep ARGS` to its end, its output captured."""
+    command = [sys.executable, "-m", "tune_ired.sweep", *args]
+    return subprocess.run(command, capture_output=True, text=True, timeout=TIMEOUT_S)
+
+
 def wait_until(condition, *, timeout_s: float = TIMEOUT_S, what: str) -> None:
     deadline = time.monotonic() + timeout_s
     while not condition():
@@ -173,21 +179,7 @@ def test_a_bad_study_fails_the_campaign_before_ray_starts(tmp_path):
     (tmp_path / "last.py").write_text(
         HEADER + 's = SearchSpace(space={"noise_scal": tune.grid_search([1.0])})\n'
     )
-    done = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "tune_ired.sweep",
-            str(plan),
-            "--budget",
-            "tiny",
-            "--storage",
-            str(tmp_path / "r"),
-        ],
-        capture_output=True,
-        text=True,
-        timeout=TIMEOUT_S,
-    )
+    done = run_sweep(str(plan), "--budget", "tiny", "--storage", str(tmp_path / "r"))
     assert (
         done.returncode == ExitCode.BAD_INPUT
         and "last.py" in done.stderr
@@ -199,17 +191,7 @@ def test_a_bad_study_fails_the_campaign_before_ray_starts(tmp_path):
 def test_running_a_finished_campaign_again_runs_nothing(killed_and_resumed):
     folder, _, _, _, _, _ = killed_and_resumed
     plan = folder.parent.parent / "plan.py"
-    cmd = [
-        sys.executable,
-        "-m",
-        "tune_ired.sweep",
-        str(plan),
-        "--budget",
-        "tiny",
-        "--storage",
-        str(folder.parent),
-    ]
-    done = subprocess.run(cmd, capture_output=True, text=True, timeout=TIMEOUT_S)
+    done = run_sweep(str(plan), "--budget", "tiny", "--storage", str(folder.parent))
     assert done.returncode == ExitCode.OK, done.stderr
     assert (
         "every study finished before, nothing to run" in done.stdout

@@ -27,6 +27,7 @@ import pandas as pd
 
 from tune_ired.analysis.landscape_figures import html_page, landscape_figures
 from tune_ired.analysis.static import StaticExportError, export_static, latex_figures
+from tune_ired.cli import ExitCode, fail
 from tune_ired.probe import DEFAULT_PROBLEMS, MEASURES, Landscape, default_steps, probe
 from tune_ired.snapshots import WEIGHTS, NoRunError, find_checkpoints, load_snapshot
 
@@ -38,7 +39,6 @@ OUTPUTS = {
     "markdown": "basin.md",
     "latex": "figures.tex",
 }
-EXIT_BAD_INPUT = 2
 TABLE_TITLE = "Energy landscape: basin measures (median over problems, then over seeds)"
 DEFINITIONS = "Definitions: python -m tune_ired.landscape --help, and the README's section 'Energy landscapes'."
 
@@ -205,11 +205,10 @@ def main(argv: list[str] | None = None) -> int:
             static=args.static,
         )
     except (NoRunError, StaticExportError, BadInputError) as err:
-        print(f"error: {err}", file=sys.stderr)
-        return EXIT_BAD_INPUT
+        return fail(str(err))
     print(paths["markdown"].read_text(encoding="utf-8"))
     print("\n".join(f"{kind}: {path}" for kind, path in paths.items()))
-    return 0
+    return ExitCode.OK
 
 
 if __name__ == "__main__":
