@@ -12,7 +12,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from tune_ired.config import make_config
+from tune_ired.config import make_config, options
 from tune_ired.data import draw_seed_batch, make_generator
 from tune_ired.diffusion import Schedule, q_sample
 from tune_ired.energy_loss import (
@@ -25,7 +25,7 @@ from tune_ired.energy_loss import (
 )
 from tune_ired.langevin import LangevinOptions, langevin_chain
 from tune_ired.loss import LossOptions, training_loss
-from tune_ired.mining import MiningOptions, make_batch
+from tune_ired.mining import MiningOptions, mine
 from tune_ired.model import EnergyModel, energy_and_grad
 from tune_ired.replay import ReplayBuffer
 
@@ -53,7 +53,7 @@ def noise(cfg, device):
     return [make_generator(device, s, 3) for s in cfg.seeds]
 
 
-def mine(cfg, device, *, replay=None):
+def mine_for(cfg, device, *, replay=None):
     """A mining batch of the fixed model and the strategy's negatives."""
     model, sched, problems = setup(cfg, device)
     gens = noise(cfg, device)
@@ -61,34 +61,34 @@ def mine(cfg, device, *, replay=None):
         [torch.randint(sched.steps, (BATCH,), generator=g, device=device) for g in gens]
     )
     eps = torch.stack([torch.randn(BATCH, cfg.n**2, generator=g, device=device) for g in gens])
-    # with its graph, as in training: energy_term back-propagates into it
-    cond = model.condition(problems.x, t)
-    options = MiningOptions.from_config(cfg)
-    batch, _ = make_batch(
+    mining = options(MiningOptions, cfg)
+    batch, negatives, _ = mine(
         model,
         sched,
-        problems=problems,
-        cond=cond,
+        problems,
         t=t,
         eps=eps,
         generators=gens,
-        options=options,
+        options=mining,
+        miner=mining.miner(),
         replay=replay,
+        # with its graph, as in training: energy_term back-propagates into it
+        cond=model.condition(problems.x, t),
     )
-    return batch, options.miner()(batch)
+    return batch, negatives
 
 
 def loss_of(model, sched, cfg, problems, gens, *, replay=None):
     """tune_ired's training loss of a batch under a config."""
-    options = LossOptions.from_config(cfg)
-    miner = options.mining.miner()
+    loss_options = options(LossOptions, cfg)
+    miner = loss_options.mining.miner()
     return training_loss(
-        model, sched, problems, generators=gens, options=options, miner=miner, replay=replay
+        model, sched, problems, generators=gens, options=loss_options, miner=miner, replay=replay
     )
 
 
 def energy_options(cfg):
-    return EnergyLossOptions.from_config(cfg)
+    return options(EnergyLossOptions, cfg)
 
 
 def spec_opt_step(model, sched, x, y, t, *, steps, multiplier):
@@ -161,7 +161,7 @@ def test_reference_setting_reproduces_spec_section_5(device):
 
 @pytest.mark.parametrize(("strategy", "sign"), [("adversarial", 1), ("ascent", -1)])
 def test_descent_lowers_and_ascent_raises_the_energy(device, strategy, sign):
-    batch, mined = mine(tiny(strategy=strategy), device)
+    batch, mined = mine_for(tiny(strategy=strategy), device)
     with torch.no_grad():
         start = batch.model(batch.x, batch.start, batch.t)
         end = batch.model(batch.x, mined.chain, batch.t)
@@ -171,22 +171,24 @@ def test_descent_lowers_and_ascent_raises_the_energy(device, strategy, sign):
 
 def test_mixed_ratio_zero_and_one_are_random_and_adversarial(device):
     for ratio, pure in ((0.0, "random"), (1.0, "adversarial")):
-        _, mixed = mine(tiny(strategy="mixed", mixed_ratio=ratio), device)
-        _, reference = mine(tiny(strategy=pure), device)
+        _, mixed = mine_for(tiny(strategy="mixed", mixed_ratio=ratio), device)
+        _, reference = mine_for(tiny(strategy=pure), device)
         assert torch.equal(mixed.y, reference.y)
 
 
 def test_langevin_without_noise_is_gradient_descent(device):
     cfg = tiny(strategy="langevin")
-    batch, _ = mine(cfg, device)
-    options = LangevinOptions(steps=1, step_scale=0.5, sigma_scale=0.0, clamp=False)
+    batch, _ = mine_for(cfg, device)
+    chain = LangevinOptions(
+        langevin_steps=1, langevin_step_scale=0.5, langevin_sigma_scale=0.0, langevin_clamp=False
+    )
     y, _ = langevin_chain(
         batch.model,
         batch.sched,
         batch.cond,
         batch.start,
         batch.t,
-        options=options,
+        options=chain,
         generators=batch.generators,
     )
     _, grad = energy_and_grad(batch.model, batch.x, batch.start, batch.t)
@@ -196,9 +198,11 @@ def test_langevin_without_noise_is_gradient_descent(device):
 
 
 def test_langevin_noise_follows_sigma_and_the_seed(device):
-    _, first = mine(tiny(strategy="langevin", langevin_steps=3), device)
-    _, again = mine(tiny(strategy="langevin", langevin_steps=3), device)
-    _, quiet = mine(tiny(strategy="langevin", langevin_steps=3, langevin_sigma_scale=0.0), device)
+    _, first = mine_for(tiny(strategy="langevin", langevin_steps=3), device)
+    _, again = mine_for(tiny(strategy="langevin", langevin_steps=3), device)
+    _, quiet = mine_for(
+        tiny(strategy="langevin", langevin_steps=3, langevin_sigma_scale=0.0), device
+    )
     assert torch.equal(first.y, again.y)
     assert not torch.allclose(first.y, quiet.y)
 
@@ -262,7 +266,7 @@ def test_residual_filter_drops_the_configured_share(device):
         group = caught[t == k].float().mean().item()
         assert group == pytest.approx(0.3, abs=0.02)
     cfg = tiny(filter_percentile=25.0, filter_per_t=False)
-    batch, mined = mine(cfg, device)
+    batch, mined = mine_for(cfg, device)
     term, metrics = energy_term(batch, mined, step=0, options=energy_options(cfg))
     torch.testing.assert_close(
         metrics["mine/filter_share"], torch.full((2,), 12 / BATCH, device=device)
@@ -288,7 +292,7 @@ def test_cd_loss_is_the_energy_difference_and_raises_the_gap(device):
     e_pos, e_neg = torch.tensor([[1.0, 3.0]]), torch.tensor([[2.0, 6.0]])
     assert cd_loss(e_pos, e_neg).mean().item() == e_pos.mean().item() - e_neg.mean().item()
     cfg = tiny(energy_loss="cd")
-    batch, mined = mine(cfg, device)
+    batch, mined = mine_for(cfg, device)
     optimizer = torch.optim.SGD(batch.model.parameters(), lr=1e-3)
     y_pos = q_sample(batch.sched, batch.y0, batch.t, batch.eps)
 
@@ -306,7 +310,7 @@ def test_cd_loss_is_the_energy_difference_and_raises_the_gap(device):
 
 
 def test_energy_l2_adds_the_magnitude_penalty(device):
-    batch, mined = mine(tiny(energy_loss="cd"), device)
+    batch, mined = mine_for(tiny(energy_loss="cd"), device)
     plain, _ = energy_term(batch, mined, step=0, options=energy_options(tiny(energy_loss="cd")))
     penalised, _ = energy_term(
         batch, mined, step=0, options=energy_options(tiny(energy_loss="cd", energy_l2=0.01))

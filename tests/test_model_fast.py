@@ -2,10 +2,12 @@
 
 import torch
 
+from tune_ired.config import make_config, options
 from tune_ired.diffusion import DescentOptions, Schedule, opt_step
 from tune_ired.model import EnergyModel, SiluGrad, energy_and_grad
 
 SEEDS, N, BATCH, STEPS = [0, 1], 3, 5, 10
+REFERENCE = options(DescentOptions, make_config())  # the reference's descent (both quirks on)
 
 
 def setup(device, dtype=torch.float64):
@@ -74,9 +76,7 @@ def test_descent_never_raises_the_energy_of_a_fresh_forward_pass(device):
     """opt_step conditions once; judged by fresh forward passes, its moves never raise the energy."""
     model, x, y, t = setup(device)
     sched = Schedule(STEPS, clip_scale=2.0, device=device)
-    moved, stats = opt_step(
-        model, sched, x, y, t, steps=3, multiplier=1.0, options=DescentOptions()
-    )
+    moved, stats = opt_step(model, sched, x, y, t, steps=3, multiplier=1.0, options=REFERENCE)
     assert moved.shape == y.shape and not moved.requires_grad
     with torch.no_grad():
         assert (model(x, moved, t) <= model(x, y, t) + 1e-12).all()
@@ -86,7 +86,7 @@ def test_descent_never_raises_the_energy_of_a_fresh_forward_pass(device):
 def test_descent_accepts_a_precomputed_conditioning(device):
     model, x, y, t = setup(device)
     sched = Schedule(STEPS, clip_scale=2.0, device=device)
-    kwargs = dict(steps=2, multiplier=1.0, options=DescentOptions())
+    kwargs = dict(steps=2, multiplier=1.0, options=REFERENCE)
     fresh, _ = opt_step(model, sched, x, y, t, **kwargs)
     shared, _ = opt_step(model, sched, x, y, t, cond=model.condition(x, t), **kwargs)
     torch.testing.assert_close(fresh, shared, rtol=0, atol=0)

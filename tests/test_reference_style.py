@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from tune_ired.config import make_config
+from tune_ired.config import make_config, options
 from tune_ired.data import Problems
 from tune_ired.diffusion import Schedule
 from tune_ired.loss import LossOptions, training_loss
@@ -65,11 +65,11 @@ def test_reference_style_loss_and_gradients_equal_ours(device):
     sched = Schedule(cfg.diffusion_steps, clip_scale=cfg.clip_scale, device=device)
 
     generator = torch.Generator(device=device).manual_seed(5)
-    options = LossOptions.from_config(cfg)
+    loss_options = options(LossOptions, cfg)
     problems = Problems(x=x[None], y0=y0[None])
-    miner = options.mining.miner()
+    miner = loss_options.mining.miner()
     ours_loss = training_loss(
-        ours, sched, problems, generators=[generator], options=options, miner=miner
+        ours, sched, problems, generators=[generator], options=loss_options, miner=miner
     )
     ours_loss.loss.backward()
     ref_loss = ref.p_losses(

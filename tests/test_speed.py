@@ -4,7 +4,7 @@ import pytest
 import torch
 from torch._dynamo.utils import counters
 
-from tune_ired.config import make_config
+from tune_ired.config import make_config, options
 from tune_ired.data import Problems, draw_seed_batch, make_generator
 from tune_ired.diffusion import Schedule
 from tune_ired.loss import LossOptions, training_loss
@@ -35,9 +35,14 @@ def loss_and_grads(loss_fn, cfg, model, device, dtype):
     )
     problems = Problems(x=drawn.x.to(dtype), y0=drawn.y0.to(dtype))
     generators = [make_generator(device, s, 3) for s in cfg.seeds]
-    options = LossOptions.from_config(cfg)
+    loss_options = options(LossOptions, cfg)
     out = loss_fn(
-        model, sched, problems, generators=generators, options=options, miner=options.mining.miner()
+        model,
+        sched,
+        problems,
+        generators=generators,
+        options=loss_options,
+        miner=loss_options.mining.miner(),
     )
     out.loss.backward()
     return out, [p.grad.clone() for p in model.parameters()]

@@ -1,8 +1,10 @@
 """The one typed configuration of a training run, its named budgets, and its validation.
 
 Every knob of the trainer is a field of `Config`, with its help text and allowed range
-in the field's metadata; the choices of `strategy`, `energy_loss` and `preset` come from
-their registries (`mining.STRATEGIES`, `energy_loss.ENERGY_LOSSES`, `PRESETS`). A dict of
+in the field's metadata; the choices of `strategy`, `energy_loss` and `preset` are the
+closed lists `Strategy`, `EnergyLoss` and `PRESETS` defined here (the maths' registries,
+`mining.STRATEGIES` and `energy_loss.ENERGY_LOSSES`, are keyed by these members, so this
+module stays torch-free: a search-space file's validation never loads torch). A dict of
 explicit keys (a Tune trial, `--set key=value`, a JSON file) and a budget name become a
 `Config` exactly once, through `make_config`: the defaults, then the budget
 (`tune_ired.budgets`), then the preset the keys name, then the explicit keys, which win.
@@ -18,13 +20,32 @@ from __future__ import annotations
 import dataclasses
 import difflib
 import json
+import typing
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from enum import StrEnum
+from typing import Any, TypeVar
 
 from tune_ired.budgets import BUDGETS
-from tune_ired.energy_loss import ENERGY_LOSSES
-from tune_ired.mining import STRATEGIES
+
+
+class Strategy(StrEnum):
+    """How the energy loss's negatives are mined (spec section 8; `tune_ired.mining` implements each)."""
+
+    NONE = "none"  # no energy-landscape term: pure denoising
+    RANDOM = "random"  # the noisy start, rescaled and re-noised, no optimisation
+    ADVERSARIAL = "adversarial"  # the reference: energy DEScent from the noisy start
+    ASCENT = "ascent"  # true energy maximisation, uphill moves only
+    MIXED = "mixed"  # a share mixed_ratio adversarial, the rest random
+    LANGEVIN = "langevin"  # noisy descent (spec section 9)
+
+
+class EnergyLoss(StrEnum):
+    """How the energy term compares a positive with its negative (`tune_ired.energy_loss` implements each)."""
+
+    NCE = "nce"  # the reference: cross-entropy of [-E_pos, -E_neg], i.e. softplus(E_pos - E_neg)
+    CD = "cd"  # contrastive divergence: E_pos - E_neg
+
 
 # DCD ablation presets (spec section 9), chosen by the `preset` key. make_config applies
 # them after the budget and before the explicit keys, so an explicit key always wins.
@@ -106,7 +127,7 @@ class Config:
     )
 
     # --- negative mining and the energy loss (spec sections 5, 8)
-    strategy: str = knob("adversarial", "negative mining strategy", choices=tuple(STRATEGIES))
+    strategy: str = knob("adversarial", "negative mining strategy", choices=tuple(Strategy))
     opt_steps: int = knob(
         2, "energy-descent (or ascent) steps that mine each negative", low=0, high=1000
     )
@@ -124,7 +145,7 @@ class Config:
     energy_loss: str = knob(
         "nce",
         "energy loss: nce (reference cross-entropy) or cd (mean E(pos) - mean E(neg))",
-        choices=tuple(ENERGY_LOSSES),
+        choices=tuple(EnergyLoss),
     )
     langevin_steps: int = knob(10, "Langevin steps k of strategy 'langevin'", low=0, high=1000)
     langevin_step_scale: float = knob(
@@ -335,6 +356,26 @@ def make_config(
             f"{source}: 'cosine_start' = {cfg.cosine_start} must be below 'train_steps' = {cfg.train_steps}."
         )
     return cfg
+
+
+Options = TypeVar("Options")
+
+
+def options(kind: type[Options], cfg: Config) -> Options:
+    """The option object `kind` of the maths (a frozen dataclass) filled from `cfg`.
+
+    Each field takes the config key of its own name, and a field whose type is itself an
+    option object is built the same way: a knob keeps its name from the command line to the
+    line of maths that uses it, and its default lives once, in `Config`.
+    """
+    hints = typing.get_type_hints(kind)
+    values = {
+        f.name: options(hints[f.name], cfg)
+        if dataclasses.is_dataclass(hints[f.name])
+        else getattr(cfg, f.name)
+        for f in dataclasses.fields(kind)
+    }
+    return kind(**values)
 
 
 def parse_assignments(items: Iterable[str], *, source: str = "--set") -> dict[str, Any]:

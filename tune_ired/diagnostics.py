@@ -22,7 +22,7 @@ import torch
 from tune_ired import catalogue as K
 from tune_ired.data import Problems, Stream, make_generator
 from tune_ired.diffusion import Schedule, predict_y0, q_sample
-from tune_ired.mining import Miner, MiningOptions, make_batch
+from tune_ired.mining import Miner, MiningOptions, mine
 from tune_ired.model import EnergyModel
 from tune_ired.noise import seed_randint, seed_randn
 from tune_ired.replay import ReplayBuffer
@@ -87,20 +87,17 @@ def mining_diagnostics(
     generators = [make_generator(x.device, seed, Stream.DIAG) for seed in seeds]
     t = seed_randint(generators, sched.steps, (x.shape[1],))
     eps = seed_randn(generators, tuple(x.shape[1:]))
-    with torch.no_grad():
-        cond = model.condition(x, t)
-    batch, _ = make_batch(
+    _, mined, _ = mine(
         model,
         sched,
-        problems=Problems(x=x, y0=y0),
-        cond=cond,
+        Problems(x=x, y0=y0),
         t=t,
         eps=eps,
         generators=generators,
         options=options,
+        miner=miner,
         replay=replay,
     )
-    mined = miner(batch)
     if mined is None:
         return {}
     y_pos = q_sample(sched, y0, t, eps)

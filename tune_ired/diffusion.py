@@ -9,14 +9,10 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
 import torch
 
 from tune_ired.model import Conditioning, EnergyModel
-
-if TYPE_CHECKING:
-    from tune_ired.config import Config
 
 COSINE_OFFSET = 0.008  # s of the cosine schedule (Nichol & Dhariwal)
 MAX_BETA = 0.999  # betas are clipped below 1 so that alpha_bar stays positive
@@ -65,21 +61,11 @@ def predict_y0(
 
 @dataclass(frozen=True)
 class DescentOptions:
-    """How energy descent behaves: the reference quirks and the direction."""
+    """How energy descent behaves: the reference quirks (config keys of the same names, `config.options`)."""
 
-    multiplier_overwrite: bool = True  # steps after the first use multiplier clip_scale
-    first_t_clip: bool = True  # clip the whole batch by the first problem's t
-    ascend: bool = False  # step up the energy, accepting only uphill moves
-    clip_scale: float = 2.0
-
-    @classmethod
-    def from_config(cls, cfg: Config) -> DescentOptions:
-        """Descent options from the config's reference-quirk switches (descending)."""
-        return cls(
-            multiplier_overwrite=cfg.ref_multiplier_overwrite,
-            first_t_clip=cfg.ref_first_t_clip,
-            clip_scale=cfg.clip_scale,
-        )
+    ref_multiplier_overwrite: bool  # steps after the first use multiplier clip_scale
+    ref_first_t_clip: bool  # clip the whole batch by the first problem's t
+    clip_scale: float
 
 
 @dataclass(frozen=True)
@@ -91,9 +77,9 @@ class DescentStats:
     reject_share: torch.Tensor  # share of proposed moves rejected
 
 
-def clip_bound(sched: Schedule, t: torch.Tensor, *, first_t_clip: bool) -> torch.Tensor:
-    """Clip values c_t (S, B, 1); with first_t_clip (reference quirk) every problem gets c of its seed's t[0]."""
-    return at(sched.clip_values, t[:, :1].expand_as(t) if first_t_clip else t)
+def clip_bound(sched: Schedule, t: torch.Tensor, *, ref_first_t_clip: bool) -> torch.Tensor:
+    """Clip values c_t (S, B, 1); with ref_first_t_clip (reference quirk) every problem gets c of its seed's t[0]."""
+    return at(sched.clip_values, t[:, :1].expand_as(t) if ref_first_t_clip else t)
 
 
 def opt_step(
@@ -106,9 +92,10 @@ def opt_step(
     steps: int,
     multiplier: float,
     options: DescentOptions,
+    ascend: bool = False,
     cond: Conditioning | None = None,
 ) -> tuple[torch.Tensor, DescentStats]:
-    """`steps` energy-descent (or ascent) moves from y at steps t; returns detached y and stats.
+    """`steps` energy-descent (`ascend`: ascent) moves from y at steps t; returns detached y and stats.
 
     A move that raises the energy (lowers it, when ascending) is rejected per problem.
     `cond`, when given, is `model.condition(x, t)` already computed (e.g. shared with the loss).
@@ -116,7 +103,15 @@ def opt_step(
     with torch.no_grad():
         cond = model.condition(x, t) if cond is None else cond.detach()
         y, stats = descend_given(
-            model, sched, cond, y, t, steps=steps, multiplier=multiplier, options=options
+            model,
+            sched,
+            cond,
+            y,
+            t,
+            steps=steps,
+            multiplier=multiplier,
+            options=options,
+            ascend=ascend,
         )
     return y.detach(), stats
 
@@ -131,6 +126,7 @@ def descend_given(
     steps: int,
     multiplier: float,
     options: DescentOptions,
+    ascend: bool = False,
 ) -> tuple[torch.Tensor, DescentStats]:
     """`opt_step` under a conditioning computed once for all moves (call without grad mode).
 
@@ -138,21 +134,21 @@ def descend_given(
     gradient comes from the same pass, so each move costs one forward and backward (the
     last move only a forward).
     """
-    sign = 1.0 if options.ascend else -1.0
-    bound = clip_bound(sched, t, first_t_clip=options.first_t_clip)
+    sign = 1.0 if ascend else -1.0
+    bound = clip_bound(sched, t, ref_first_t_clip=options.ref_first_t_clip)
     eta = at(sched.step_sizes, t)
     zero = torch.zeros(y.shape[0], device=y.device)
     grad_norm, distance, rejected = zero.clone(), zero.clone(), zero.clone()
     energy, grad = model.energy_and_grad_given(cond, y) if steps > 0 else (None, None)
     for k in range(steps):
-        sf = options.clip_scale if (k > 0 and options.multiplier_overwrite) else multiplier
+        sf = options.clip_scale if (k > 0 and options.ref_multiplier_overwrite) else multiplier
         proposal = torch.clamp(y + sign * sf * eta * grad, -bound, bound)
         last = k == steps - 1
         if last:
             new_energy = model.energy(cond, proposal)
         else:
             new_energy, new_grad = model.energy_and_grad_given(cond, proposal)
-        accept = new_energy >= energy if options.ascend else new_energy <= energy
+        accept = new_energy >= energy if ascend else new_energy <= energy
         grad_norm += grad.norm(dim=-1).mean(dim=-1)
         moved = torch.where(accept[..., None], proposal, y)
         distance += (moved - y).norm(dim=-1).mean(dim=-1)

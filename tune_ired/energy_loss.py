@@ -4,9 +4,10 @@
                                    l = E_pos - E_neg             (cd: its batch mean is mean E(pos) - mean E(neg))
 
 The negatives are detached (no gradient through the mining chain). `w` is 1 except
-outside the t range [energy_t_min T, energy_t_max T] (0) and for negatives the residual
-false-negative filter catches (`filter_weight`: 0 drops them). `weight(step)` warms up
-linearly from 0 to `energy_weight` over the first `energy_warmup` share of training.
+outside the t range [energy_t_min T, energy_t_max T] (0; T = diffusion_steps) and for
+negatives the residual false-negative filter catches (`filter_weight`: 0 drops them).
+`weight(step)` warms up linearly from 0 to `energy_weight` over the first `energy_warmup`
+share of `train_steps`.
 `energy_l2 > 0` adds the energy-magnitude penalty energy_l2 * (E_pos^2 + E_neg^2) to l:
 not in the spec, but CD's loss is unbounded below and the penalty keeps energies finite
 (as in Du & Mordatch 2019).
@@ -20,18 +21,15 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
 import torch
 import torch.nn.functional as F
 
 from tune_ired import catalogue as K
+from tune_ired.config import EnergyLoss
 from tune_ired.data import residual
 from tune_ired.diffusion import predict_y0, q_sample
 from tune_ired.mining import MiningBatch, Negatives
-
-if TYPE_CHECKING:
-    from tune_ired.config import Config
 
 PERCENT = 100.0  # filter_percentile is in percent
 FALSE_NEGATIVE_MSE = (
@@ -49,51 +47,41 @@ def cd_loss(e_pos: torch.Tensor, e_neg: torch.Tensor) -> torch.Tensor:
     return e_pos - e_neg
 
 
-ENERGY_LOSSES: dict[str, Callable[[torch.Tensor, torch.Tensor], torch.Tensor]] = {
-    "nce": nce_loss,
-    "cd": cd_loss,
+ENERGY_LOSSES: dict[EnergyLoss, Callable[[torch.Tensor, torch.Tensor], torch.Tensor]] = {
+    EnergyLoss.NCE: nce_loss,
+    EnergyLoss.CD: cd_loss,
 }
 
 
 @dataclass(frozen=True)
 class EnergyLossOptions:
-    """The energy term's knobs (spec sections 5 and 9); the defaults are the reference's."""
+    """The energy term's knobs (spec sections 5 and 9): config keys, filled by `tune_ired.config.options`."""
 
-    loss: str = "nce"  # a key of ENERGY_LOSSES
-    weight: float = 0.5  # energy_weight, after the warm-up
-    warmup_steps: float = 0.0  # energy_warmup * train_steps
-    t_min: float = 0.0  # the t range [t_min, t_max] (in steps) that gets the term
-    t_max: float = 10.0
-    filter_percentile: float = 0.0
-    filter_per_t: bool = True
-    filter_weight: float = 0.0
-    l2: float = 0.0  # energy_l2
-
-    @classmethod
-    def from_config(cls, cfg: Config) -> EnergyLossOptions:
-        return cls(
-            loss=cfg.energy_loss,
-            weight=cfg.energy_weight,
-            warmup_steps=cfg.energy_warmup * cfg.train_steps,
-            t_min=cfg.energy_t_min * cfg.diffusion_steps,
-            t_max=cfg.energy_t_max * cfg.diffusion_steps,
-            filter_percentile=cfg.filter_percentile,
-            filter_per_t=cfg.filter_per_t,
-            filter_weight=cfg.filter_weight,
-            l2=cfg.energy_l2,
-        )
+    energy_loss: EnergyLoss
+    energy_weight: float  # after the warm-up
+    energy_warmup: float  # share of train_steps
+    train_steps: int
+    energy_t_min: float  # the t range [energy_t_min T, energy_t_max T] that gets the term
+    energy_t_max: float
+    diffusion_steps: int  # T
+    filter_percentile: float
+    filter_per_t: bool
+    filter_weight: float
+    energy_l2: float
 
 
 def energy_weight_at(step: int, options: EnergyLossOptions) -> float:
-    """The energy weight at optimiser step `step`: linear warm-up over `warmup_steps`."""
-    if options.warmup_steps <= 0:
-        return options.weight
-    return options.weight * min(1.0, step / options.warmup_steps)
+    """The energy weight at optimiser step `step`: linear warm-up over energy_warmup * train_steps."""
+    warmup_steps = options.energy_warmup * options.train_steps
+    if warmup_steps <= 0:
+        return options.energy_weight
+    return options.energy_weight * min(1.0, step / warmup_steps)
 
 
 def in_t_range(t: torch.Tensor, options: EnergyLossOptions) -> torch.Tensor:
-    """Which problems' steps t lie in [t_min, t_max]."""
-    return (t >= options.t_min) & (t <= options.t_max)
+    """Which problems' steps t lie in [energy_t_min T, energy_t_max T]."""
+    steps = options.diffusion_steps
+    return (t >= options.energy_t_min * steps) & (t <= options.energy_t_max * steps)
 
 
 def false_negative_rate(y_neg: torch.Tensor, y_pos: torch.Tensor) -> torch.Tensor:
@@ -146,9 +134,9 @@ def energy_term(
     y_pos = q_sample(batch.sched, batch.y0, batch.t, batch.eps)
     e_pos, e_neg = batch.model.energy(batch.cond, y_pos), batch.model.energy(batch.cond, mined.y)
     weights, caught = problem_weights(batch, mined.y, options)
-    per_problem = ENERGY_LOSSES[options.loss](e_pos, e_neg)
-    if options.l2 > 0:
-        per_problem = per_problem + options.l2 * (e_pos.pow(2) + e_neg.pow(2))
+    per_problem = ENERGY_LOSSES[options.energy_loss](e_pos, e_neg)
+    if options.energy_l2 > 0:
+        per_problem = per_problem + options.energy_l2 * (e_pos.pow(2) + e_neg.pow(2))
     weighted = weights * per_problem
     weight = energy_weight_at(step, options)
     metrics = {

@@ -9,8 +9,7 @@ training streams and two evaluations of the same weights give the same numbers.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from dataclasses import dataclass
 
 import torch
 
@@ -18,29 +17,16 @@ from tune_ired.data import Problems, Stream, make_generator, residual
 from tune_ired.diffusion import DescentOptions, Schedule, sample
 from tune_ired.model import EnergyModel
 
-if TYPE_CHECKING:
-    from tune_ired.config import Config
-
 
 @dataclass(frozen=True)
 class EvalOptions:
-    """How candidates are sampled and scored (spec sections 6-7)."""
+    """How candidates are sampled and scored (spec sections 6-7): config keys, by `tune_ired.config.options`."""
 
-    opt_steps: int = 5  # energy-descent steps per diffusion step (sample_opt_steps)
-    descent: DescentOptions = field(default_factory=DescentOptions)
-    shrink: bool = True  # reference quirk: return sqrt(abar_0) * x0
-    acc_tol: float = 0.05
-    noise_seed: int = 0  # val_seed: the sampler's starting noise
-
-    @classmethod
-    def from_config(cls, cfg: Config) -> EvalOptions:
-        return cls(
-            opt_steps=cfg.sample_opt_steps,
-            descent=DescentOptions.from_config(cfg),
-            shrink=cfg.ref_sample_shrink,
-            acc_tol=cfg.acc_tol,
-            noise_seed=cfg.val_seed,
-        )
+    sample_opt_steps: int  # energy-descent steps per diffusion step
+    descent: DescentOptions
+    ref_sample_shrink: bool  # reference quirk: return sqrt(abar_0) * x0
+    acc_tol: float
+    val_seed: int  # also the seed of the sampler's starting noise
 
 
 def score(problems: Problems, y: torch.Tensor, *, acc_tol: float) -> dict[str, torch.Tensor]:
@@ -59,7 +45,7 @@ def sample_candidates(
     model: EnergyModel, sched: Schedule, problems: Problems, *, options: EvalOptions
 ) -> torch.Tensor:
     """Sampled candidates (S, B, d) for the fixed problems (B, d), one set per seed of the model."""
-    generator = make_generator(problems.x.device, options.noise_seed, Stream.EVAL)
+    generator = make_generator(problems.x.device, options.val_seed, Stream.EVAL)
     start = torch.randn(problems.x.shape, generator=generator, device=problems.x.device)
     x = problems.x.expand(model.num_seeds, -1, -1)
     return sample(
@@ -67,9 +53,9 @@ def sample_candidates(
         sched,
         x,
         start=start.expand(model.num_seeds, -1, -1),
-        opt_steps=options.opt_steps,
+        opt_steps=options.sample_opt_steps,
         options=options.descent,
-        shrink=options.shrink,
+        shrink=options.ref_sample_shrink,
     )
 
 

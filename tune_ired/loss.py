@@ -13,8 +13,7 @@ stream is independent of S.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from dataclasses import dataclass
 
 import torch
 
@@ -22,25 +21,21 @@ from tune_ired import catalogue as K
 from tune_ired.data import Problems
 from tune_ired.diffusion import Schedule, q_sample
 from tune_ired.energy_loss import EnergyLossOptions, energy_term
-from tune_ired.mining import Miner, MiningOptions, make_batch
+from tune_ired.mining import Miner, MiningOptions, mine
 from tune_ired.model import EnergyModel
 from tune_ired.noise import seed_randint, seed_randn
 from tune_ired.replay import ReplayBuffer
 
-if TYPE_CHECKING:
-    from tune_ired.config import Config
-
 
 @dataclass(frozen=True)
 class LossOptions:
-    """The knobs of the loss: how negatives are mined and how the energy term weighs them."""
+    """The knobs of the loss: how negatives are mined and how the energy term weighs them.
 
-    mining: MiningOptions = field(default_factory=MiningOptions)
-    energy: EnergyLossOptions = field(default_factory=EnergyLossOptions)
+    Built from a config by `tune_ired.config.options(LossOptions, cfg)`.
+    """
 
-    @classmethod
-    def from_config(cls, cfg: Config) -> LossOptions:
-        return cls(mining=MiningOptions.from_config(cfg), energy=EnergyLossOptions.from_config(cfg))
+    mining: MiningOptions
+    energy: EnergyLossOptions
 
 
 @dataclass(frozen=True)
@@ -77,18 +72,18 @@ def training_loss(
     per_problem = (eps_hat - eps).pow(2).mean(dim=-1)
     metrics = {K.TRAIN_LOSS_DENOISE: per_problem.detach().mean(dim=-1)}
     eps2 = seed_randn(generators, (b, d))
-    batch, replay_stats = make_batch(
+    batch, mined, replay_stats = mine(
         model,
         sched,
-        problems=problems,
-        cond=cond,
+        problems,
         t=t,
         eps=eps2,
         generators=generators,
         options=options.mining,
+        miner=miner,
         replay=replay,
+        cond=cond,
     )
-    mined = miner(batch)
     if mined is not None:
         term, energy_metrics = energy_term(batch, mined, step=step, options=options.energy)
         per_problem = per_problem + term

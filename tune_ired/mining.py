@@ -3,9 +3,9 @@
 Each strategy is a small function registered by name in `STRATEGIES` (the config's
 `strategy` choices come from it): it receives the batch (`MiningBatch`, whose `start` is the
 chains' starting point, fresh or from the replay buffer) and, as keyword arguments, exactly
-the knobs it uses (fields of `MiningOptions` of the same names), and returns the negatives
-with per-seed diagnostics. `MiningOptions.from_config(cfg).miner()` binds a strategy to its
-knobs once. `none` mines nothing (the loss then has no energy term); `langevin` is the
+the knobs it uses (fields of `MiningOptions`, named as the config keys), and returns the
+negatives with per-seed diagnostics. `options(MiningOptions, cfg).miner()` binds a strategy to
+its knobs once (`tune_ired.config.options`). `none` mines nothing (the loss then has no energy term); `langevin` is the
 corrected variant's sampler (spec section 9, `tune_ired.langevin`).
 
     python -m tune_ired.train --budget tiny --set strategy=mixed --set mixed_ratio=0.3 --out /tmp/mixed
@@ -18,11 +18,11 @@ import functools
 import inspect
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
 
 import torch
 
 from tune_ired import catalogue as K
+from tune_ired.config import Strategy
 from tune_ired.data import Problems
 from tune_ired.diffusion import (
     TARGET_CLIP,
@@ -36,9 +36,6 @@ from tune_ired.diffusion import (
 from tune_ired.langevin import LangevinOptions, langevin_chain
 from tune_ired.model import Conditioning, EnergyModel
 from tune_ired.replay import ReplayBuffer
-
-if TYPE_CHECKING:
-    from tune_ired.config import Config
 
 
 @dataclass(frozen=True)
@@ -76,29 +73,20 @@ Miner = Callable[[MiningBatch], Negatives | None]  # a strategy with its knobs b
 
 @dataclass(frozen=True)
 class MiningOptions:
-    """How negatives are mined: the strategy and every knob a strategy may take (spec sections 8-9)."""
+    """How negatives are mined: the strategy and every knob a strategy may take (spec sections 8-9).
 
-    strategy: str = "adversarial"
-    noise_scale: float = 3.0  # chains start at q(y0, t, noise_scale * eps)
-    opt_steps: int = 2
-    ascent_lr: float = 1.0  # the multiplier sf of the first descent (or ascent) move
-    mixed_ratio: float = 0.3
-    descent: DescentOptions = field(default_factory=DescentOptions)
-    langevin: LangevinOptions = field(default_factory=LangevinOptions)
-    replay_prob: float = 0.95
+    Fields are config keys (`tune_ired.config.options` fills them), except the nested option
+    objects `descent` and `langevin`.
+    """
 
-    @classmethod
-    def from_config(cls, cfg: Config) -> MiningOptions:
-        return cls(
-            strategy=cfg.strategy,
-            noise_scale=cfg.noise_scale,
-            opt_steps=cfg.opt_steps,
-            ascent_lr=cfg.ascent_lr,
-            mixed_ratio=cfg.mixed_ratio,
-            descent=DescentOptions.from_config(cfg),
-            langevin=LangevinOptions.from_config(cfg),
-            replay_prob=cfg.replay_prob,
-        )
+    strategy: Strategy
+    noise_scale: float  # chains start at q(y0, t, noise_scale * eps)
+    opt_steps: int
+    ascent_lr: float  # the multiplier sf of the first descent (or ascent) move
+    mixed_ratio: float
+    descent: DescentOptions
+    langevin: LangevinOptions
+    replay_prob: float
 
     def miner(self) -> Miner:
         """The strategy with the knobs its keyword-only parameters name bound from these options."""
@@ -141,6 +129,44 @@ def make_batch(
     ), stats
 
 
+def mine(
+    model: EnergyModel,
+    sched: Schedule,
+    problems: Problems,
+    *,
+    t: torch.Tensor,
+    eps: torch.Tensor,
+    generators: list[torch.Generator],
+    options: MiningOptions,
+    miner: Miner,
+    replay: ReplayBuffer | None,
+    cond: Conditioning | None = None,
+) -> tuple[MiningBatch, Negatives | None, dict[str, torch.Tensor]]:
+    """Mine negatives for `problems` at steps t: the one mining call of the loss, the diagnostics and the
+    energy landscapes.
+
+    The chains start at q(y0, t, noise_scale * eps), or from the replay buffer (`make_batch`), and
+    `miner` (`options.miner()`) moves them. `cond` is the caller's `model.condition(x, t)` when it
+    has one (the training step shares it, with its graph); else it is computed here, without one.
+    Returns the batch, the negatives (None for strategy `none`) and the replay diagnostics.
+    """
+    if cond is None:
+        with torch.no_grad():
+            cond = model.condition(problems.x, t)
+    batch, replay_stats = make_batch(
+        model,
+        sched,
+        problems=problems,
+        cond=cond,
+        t=t,
+        eps=eps,
+        generators=generators,
+        options=options,
+        replay=replay,
+    )
+    return batch, miner(batch), replay_stats
+
+
 def renoise(batch: MiningBatch, y_neg: torch.Tensor) -> torch.Tensor:
     """Rescale a negative to its clean estimate (clamped) and re-noise it with the positives' eps."""
     n0 = torch.clamp(predict_y0(batch.sched, y_neg, batch.t, 0.0), -TARGET_CLIP, TARGET_CLIP)
@@ -168,7 +194,8 @@ def descend(
         batch.t,
         steps=opt_steps,
         multiplier=ascent_lr,
-        options=dataclasses.replace(descent, ascend=ascend),
+        options=descent,
+        ascend=ascend,
         cond=batch.cond,
     )
     return Negatives(y=renoise(batch, y), chain=y, stats=chain_stats(stats))
@@ -238,7 +265,7 @@ def mixed_negatives(
 
 
 def langevin_negatives(batch: MiningBatch, *, langevin: LangevinOptions) -> Negatives:
-    """Strategy `langevin` (spec section 9): `langevin.steps` Langevin moves from the start, not re-noised."""
+    """Strategy `langevin` (spec section 9): `langevin_steps` Langevin moves from the start, not re-noised."""
     y, stats = langevin_chain(
         batch.model,
         batch.sched,
@@ -251,11 +278,11 @@ def langevin_negatives(batch: MiningBatch, *, langevin: LangevinOptions) -> Nega
     return Negatives(y=y, chain=y, stats=chain_stats(stats))
 
 
-STRATEGIES: dict[str, Callable[..., Negatives | None]] = {
-    "none": no_negatives,
-    "random": random_negatives,
-    "adversarial": adversarial_negatives,
-    "ascent": ascent_negatives,
-    "mixed": mixed_negatives,
-    "langevin": langevin_negatives,
+STRATEGIES: dict[Strategy, Callable[..., Negatives | None]] = {
+    Strategy.NONE: no_negatives,
+    Strategy.RANDOM: random_negatives,
+    Strategy.ADVERSARIAL: adversarial_negatives,
+    Strategy.ASCENT: ascent_negatives,
+    Strategy.MIXED: mixed_negatives,
+    Strategy.LANGEVIN: langevin_negatives,
 }

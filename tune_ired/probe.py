@@ -50,11 +50,11 @@ from tune_ired.basin import (
     target_measures,
     unit,
 )
-from tune_ired.config import Config
+from tune_ired.config import Config, options
 from tune_ired.data import Problems, Stream, fixed_set, make_generator
 from tune_ired.diffusion import Schedule, q_sample
 from tune_ired.evaluate import EvalOptions, sample_candidates
-from tune_ired.mining import MiningOptions, make_batch
+from tune_ired.mining import MiningOptions, mine
 from tune_ired.model import EnergyModel
 from tune_ired.noise import seed_randn
 from tune_ired.snapshots import Snapshot
@@ -137,30 +137,27 @@ def mined_targets(
     generators: list[torch.Generator],
 ) -> torch.Tensor:
     """Mined negatives placed at c + (y_neg - y_pos), (S, P, d), from the seeds' generators (eps drawn first)."""
-    options = MiningOptions.from_config(mining_config(snap.cfg))
+    mining = options(MiningOptions, mining_config(snap.cfg))
     eps = seed_randn(generators, tuple(problems.y0.shape[1:]))
-    with torch.no_grad():
-        cond = snap.model.condition(problems.x, t)
-    batch, _ = make_batch(
+    _, mined, _ = mine(
         snap.model,
         sched,
-        problems=problems,
-        cond=cond,
+        problems,
         t=t,
         eps=eps,
         generators=generators,
-        options=options,
+        options=mining,
+        miner=mining.miner(),
         replay=snap.replay,
     )
-    mined = options.miner()(batch)
     y_pos = q_sample(sched, problems.y0, t, eps)
     return sched.sqrt_alphas_cumprod[t][..., None] * problems.y0 + (mined.y - y_pos)
 
 
 def predictions(snap: Snapshot, sched: Schedule, problems: Problems) -> torch.Tensor:
     """The model's sampled clean candidates (S, P, d) for problems (P, d): the evaluation's sampler, no shrink."""
-    options = dataclasses.replace(EvalOptions.from_config(snap.cfg), shrink=False)
-    return sample_candidates(snap.model, sched, problems, options=options)
+    unshrunk = dataclasses.replace(options(EvalOptions, snap.cfg), ref_sample_shrink=False)
+    return sample_candidates(snap.model, sched, problems, options=unshrunk)
 
 
 def over_problems(values: torch.Tensor, q: float | None = None) -> np.ndarray:

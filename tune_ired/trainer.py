@@ -21,7 +21,7 @@ import torch
 from ema_pytorch import EMA
 
 from tune_ired import catalogue as K
-from tune_ired.config import FIELDS, RUNTIME_KEYS, Config, ConfigError
+from tune_ired.config import FIELDS, RUNTIME_KEYS, Config, ConfigError, options
 from tune_ired.data import Stream, draw_seed_batch, fixed_set, make_generator
 from tune_ired.diagnostics import mining_diagnostics
 from tune_ired.diffusion import Schedule
@@ -96,9 +96,9 @@ class Trainer:
             fused=self.speed.fused_adam,
         )
         self.sched = Schedule(cfg.diffusion_steps, clip_scale=cfg.clip_scale, device=self.device)
-        self.loss_options = LossOptions.from_config(cfg)
+        self.loss_options = options(LossOptions, cfg)
         self.miner = self.loss_options.mining.miner()
-        self.eval_options = EvalOptions.from_config(cfg)
+        self.eval_options = options(EvalOptions, cfg)
         self.data_generators = [make_generator(self.device, s, Stream.DATA) for s in seeds]
         self.noise_generators = [make_generator(self.device, s, Stream.NOISE) for s in seeds]
         self.replay = ReplayBuffer.from_config(cfg, device=self.device)
