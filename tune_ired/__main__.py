@@ -1,0 +1,7 @@
+"""`python -m tune_ired [COMMAND ARGS]`: lists the commands, or runs one (as the `tune-ired` script does)."""
+
+import sys
+
+from tune_ired.cli import main
+
+sys.exit(main())
