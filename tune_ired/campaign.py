@@ -66,6 +66,7 @@ CAMPAIGN_OPTIONS = {
 }
 # study options that decide what trains: a resume may repeat them, never change them
 IDENTITY_OPTIONS = ("budget", "set", "num_samples")
+ABSENT = object()  # a --set key the campaign was not started with
 
 
 class Status:
@@ -129,16 +130,18 @@ def study_options(args: argparse.Namespace) -> list[str]:
 
 def option_difference(recorded: argparse.Namespace, given: argparse.Namespace) -> str | None:
     """The first option that decides what trains which this command gives otherwise than the campaign
-    recorded (None: it gives none, or the same)."""
+    recorded (None: it gives none, or repeats them)."""
     from tune_ired.config import parse_assignments
 
-    for dest in IDENTITY_OPTIONS:
-        mine, there = getattr(given, dest), getattr(recorded, dest)
-        if dest == "set":
-            mine, there = parse_assignments(mine), parse_assignments(there)
-        if mine and mine != there:
+    there, mine = parse_assignments(recorded.set), parse_assignments(given.set)
+    for key, value in mine.items():
+        if there.get(key, ABSENT) != value:
+            return f"--set {key} is {there.get(key, 'not given')} there, {value} in this command"
+    for dest in ("budget", "num_samples"):
+        if getattr(given, dest) is not None and getattr(given, dest) != getattr(recorded, dest):
             option = f"--{dest.replace('_', '-')}"
-            return f"{option} is {there or 'not given'} there, {mine} in this command"
+            shown = getattr(recorded, dest) or "not given"
+            return f"{option} is {shown} there, {getattr(given, dest)} in this command"
     return None
 
 
@@ -155,9 +158,9 @@ def resumed_options(folder: Path, recorded: list[str], args: argparse.Namespace)
             "Resume it with its own options (or none: they are recorded), or give this one another --name."
         )
     merged = argparse.Namespace(**vars(stored))
-    parser_defaults = vars(parse_args([str(args.file)]))
+    defaults = vars(parse_args([str(args.file)]))
     for dest, value in vars(args).items():
-        if dest not in CAMPAIGN_OPTIONS and value != parser_defaults.get(dest):
+        if dest not in {*CAMPAIGN_OPTIONS, *IDENTITY_OPTIONS} and value != defaults.get(dest):
             setattr(merged, dest, value)
     return study_options(merged)
 

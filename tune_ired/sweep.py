@@ -407,6 +407,7 @@ def take_lock(folder: Path, held: contextlib.ExitStack, stop) -> None:
     if lock.note:
         print(lock.note, flush=True)
     stop.install()
+    held.callback(stop.uninstall)
 
 
 def locked_run(args: argparse.Namespace, trackers, held: contextlib.ExitStack) -> int:
@@ -416,9 +417,8 @@ def locked_run(args: argparse.Namespace, trackers, held: contextlib.ExitStack) -
     from tune_ired.lock import LockBusy
     from tune_ired.plan import plan_sweep
     from tune_ired.runlog import is_disk_full
-    from tune_ired.signals import StopSignals
+    from tune_ired.signals import STOP as stop
 
-    stop = StopSignals()
     try:
         plan = plan_sweep(args, lock=lambda folder: take_lock(folder, held, stop))
     except (ConfigError, LockBusy) as err:

@@ -33,7 +33,7 @@ from tune_ired import tunestate
 from tune_ired.console import SignedASHA, SweepReporter
 from tune_ired.plan import Plan, check_cluster, requested_devices
 from tune_ired.runlog import CHECKPOINT_GLOB, TRIAL_PREFIX, is_disk_full, trial_dirname
-from tune_ired.signals import StopSignals
+from tune_ired.signals import STOP, StopSignals
 from tune_ired.space import SearchSpace, max_evaluations
 from tune_ired.trackers import AUTO_LOGGERS_VARIABLE, Trackers, tracker_callbacks, tracker_hints
 from tune_ired.trainable import train_ired
@@ -110,6 +110,7 @@ class Guard(tune.Callback):
         self.stopping = False
 
     def on_step_end(self, iteration: int, trials: list, **info) -> None:
+        STOP.while_tune_runs()  # a stop signal before Tune's handler existed; a SIGINT Tune handled
         if trials:  # where Tune writes now (a resumed sweep may have been moved since tuner.pkl was written)
             self.folder = Path(trials[0].storage.experiment_fs_path)
         now = time.monotonic()
