@@ -342,10 +342,14 @@ def first_difference(meta: dict[str, Any], plan: Plan) -> str | None:
 
 
 def unfinished_trials(plan: Plan) -> tuple[int, int]:
-    """(finished, expected) trials of the folder's sweep, read from its records."""
+    """(finished, expected) trials of the folder's sweep, read from its records (none before Tune wrote
+    any: a sweep stopped in its start-up)."""
+    expected = expected_trials(plan.spec, plan.param_space, plan.num_samples)
+    if not results.is_sweep(plan.folder):
+        return 0, expected
     trials = results.load_sweep(plan.folder).trials
     done = int((~trials["status"].isin(list(UNFINISHED))).sum()) if len(trials) else 0
-    return done, expected_trials(plan.spec, plan.param_space, plan.num_samples)
+    return done, expected
 
 
 def decide_start(plan: Plan, stored: Stored, args: argparse.Namespace) -> None:

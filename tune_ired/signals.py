@@ -16,18 +16,28 @@ installs its own SIGTERM handler (a bare `sys.exit`): `install` is called again 
 A second signal never cuts the save short (a job script and SLURM may both send one): it
 is acknowledged and otherwise ignored; SIGKILL stops the driver at once.
 
+Ray's core worker also installs a C++ handler of SIGTERM (the "*** SIGTERM received ***"
+stack dump, then an abort) during `ray.init`; `import_ray_quietly` turns it off for the
+driver process alone (RAY_DISABLE_FAILURE_SIGNAL_HANDLER, read once when Ray is imported,
+and removed again so that the Ray processes the driver starts keep theirs).
+
 `STOP` is the process's one instance (signal handlers are per process); nothing is
-installed until a driver calls `install`. Torch-free and Ray-free.
+installed until a driver calls `install`. Torch-free; Ray is imported only by
+`import_ray_quietly`.
 """
 
 from __future__ import annotations
 
+import os
 import signal
 import sys
 from collections.abc import Callable
 from types import FrameType
 
 STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT)
+RAY_FAILURE_HANDLER_OFF = (
+    "RAY_DISABLE_FAILURE_SIGNAL_HANDLER"  # ray._private.ray_constants reads it
+)
 UNSET = (signal.SIG_DFL, signal.SIG_IGN, signal.default_int_handler, None)
 
 
@@ -101,6 +111,18 @@ class StopSignals:
 
             counted.tune = tune  # type: ignore[attr-defined]
             signal.signal(signal.SIGINT, counted)
+
+
+def import_ray_quietly() -> None:
+    """Import Ray in this driver with the core worker's C++ SIGTERM handler off (before Ray is imported;
+    a setting of the user's own is left as it is)."""
+    if RAY_FAILURE_HANDLER_OFF in os.environ:
+        return
+    os.environ[RAY_FAILURE_HANDLER_OFF] = "1"
+    try:
+        import ray._private.ray_constants  # noqa: F401  (reads the setting once)
+    finally:
+        os.environ.pop(RAY_FAILURE_HANDLER_OFF)
 
 
 STOP = StopSignals()

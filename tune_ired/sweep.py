@@ -218,7 +218,7 @@ def outcome(plan) -> ExitCode:
     from tune_ired.catalogue import TrialStatus
     from tune_ired.plan import unfinished_trials
 
-    trials = results.load_sweep(plan.folder).trials
+    trials = results.load_sweep(plan.folder).trials if results.is_sweep(plan.folder) else []
     errored = (
         trials[trials["status"] == TrialStatus.ERRORED].to_dict("records") if len(trials) else []
     )
@@ -347,6 +347,8 @@ def run(plan, trainable=None, trackers=None, stop=None) -> ExitCode:
         print("stopped before Ray started", flush=True)
         return outcome(plan)
     run_tuner(plan, trainable or train_ired, trackers or Trackers(), stop=stop)
+    if not results.is_sweep(plan.folder):  # stopped before Tune wrote its state: nothing to sum up
+        return outcome(plan)
     statuses = results.load_sweep(plan.folder).trials["status"]
     short = shortage(
         plan.folder, running=int(statuses.isin(["running", "pending", "errored"]).sum())
@@ -365,9 +367,11 @@ def main(argv: list[str] | None = None) -> int:
 
     if args.dry_run:  # starts no Ray: needs no token
         return planned_run(args)
-    with private_token(
-        address=args.address
-    ):  # before Ray is imported: Ray reads the token set-up once
+    # before Ray is imported: Ray reads the token set-up once
+    with private_token(address=args.address):
+        from tune_ired.signals import import_ray_quietly
+
+        import_ray_quietly()
         return planned_run(args)
 
 
