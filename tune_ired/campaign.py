@@ -6,7 +6,9 @@
     python -m tune_ired.report results/research_plan                                # an index of every study
 
 The campaign folder `<storage>/<name>/` (name: the campaign file's stem, `--name`, else
-"campaign") holds `campaign.json` (the studies in order and where each stands) and one sweep
+"campaign") holds `campaign.json` (the studies in order and where each stands, and the
+options every study is given: recorded once, at the first start; a resume uses them, may
+repeat them, and is refused when it changes what trains) and one sweep
 folder per study, `<storage>/<name>/<study>/`, a sweep like any other. Every study is planned
 (validated) before Ray starts, so a bad file late in the plan fails in seconds. Then one Ray
 is started (or joined with `--address`) and each study runs as its own `python -m
@@ -14,13 +16,15 @@ tune_ired.sweep` process against it, `--studies-at-once` at a time (default 1: i
 each with the whole cluster; more run side by side and share it as Ray schedules their
 trials). Their console lines are prefixed with the study's name and kept in `<study>.log`.
 
-A SIGINT or SIGTERM (Ctrl-C, or SLURM's time-limit warning through cluster/ray_sweep.sbatch)
-is passed on, once, to the running studies (each in its own process group, so a terminal's
-Ctrl-C reaches them only through the campaign), which save and stop; the campaign then exits
-75 (`ExitCode.INTERRUPTED`) and `--resume` continues it: finished studies are skipped,
-stopped ones resumed, the others started. A study whose campaign process dies (kill -9)
-stops itself the same way (`watch_campaign`). A study that fails does not stop the others;
-the campaign then exits 1 and says which.
+A SIGINT or SIGTERM (Ctrl-C, `scancel`, or SLURM's time-limit warning through
+cluster/ray_sweep.sbatch) is passed on, once, to the running studies (each in its own
+process group, so a terminal's Ctrl-C reaches them only through the campaign), which save
+and stop; the campaign then exits 75 (`ExitCode.INTERRUPTED`) and prints the command that
+continues it (every study's own continue line is that command too): finished studies are
+skipped, stopped ones resumed, the others started. The campaign driver holds the lock of
+its folder (`tune_ired.lock`), each study's sweep process the lock of its own. A study
+whose campaign process dies (kill -9) stops itself the same way (`watch_campaign`). A study
+that fails does not stop the others; the campaign then exits 1 and says which.
 """
 
 from __future__ import annotations

@@ -5,17 +5,22 @@ the sweep folder, checks the storage, the resources, the devices and the cluster
 reads what the folder already holds, and returns a `Plan`; anything wrong raises
 `ConfigError` (a one-paragraph message naming the file, flag or key, and the command to
 run next) and `python -m tune_ired.sweep` exits with code 2 before Ray starts. Nothing is
-written here: `write_meta` and `close_meta` keep the sweep's own record, `sweep.json`
-(what analysis needs to read the folder, and the provenance of each start or resume).
+written here (the storage's write test leaves nothing): `write_meta` and `close_meta` keep
+the sweep's own record, `sweep.json` (its identity, what analysis needs to read the folder,
+and the provenance of each start or resume). The driver takes its lock (`tune_ired.lock`)
+through `plan_sweep(args, lock=...)` before the folder is read.
 
 What a folder leads to (`Plan.start`):
 - nothing there, or only a start-up's leftovers (killed before any trial started:
-  `sweep.json`, Tune's files, no trial record): a fresh start (the leftovers are cleared);
-- the same sweep (file, budget, metric, mode, searcher, searched keys, samples, `--set`),
+  `sweep.json`, Tune's files, no trial record): a fresh start (the leftovers are cleared),
+  also for `--resume` (which says that nothing had started);
+- the same sweep (`identity`: file, budget, metric, mode, searcher and seed, scheduler,
+  samples, `--set`, and the resolved space with its grid values and distributions),
   finished: reported (`Start.REPORT`: its summary, nothing runs); unfinished: `--resume`
-  continues it (`Start.RESUME`), and without `--resume` the message says to pass it;
-- a different sweep: refused, naming both; `--name` or `--overwrite` (which deletes that
-  folder and nothing else, without asking) start afresh.
+  continues it (`Start.RESUME`; the recorded budget, samples and `--set` apply, and may be
+  repeated), and without `--resume` the message says to pass it;
+- a different sweep: refused, naming the first difference; `--name` or `--overwrite`
+  (which deletes that folder and nothing else, without asking) start afresh.
 """
 
 from __future__ import annotations

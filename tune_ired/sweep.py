@@ -18,11 +18,14 @@ Bad input (file, key, value, budget, scheduler, seed, resources, devices, storag
 tracker) exits with code 2 before Ray starts.
 
 Running it again is safe (`tune_ired.plan`): a finished sweep of the same file, budget and
-name is reported, an unfinished one says to `--resume`, a start-up's leftovers start
-afresh, and `--name` or `--overwrite` start a new one. Exit codes (`tune_ired.cli.ExitCode`):
-0 every trial ended (completed, stopped, early-stopped or diverged); 1 a trial errored (the
-message says why); 2 bad input; 74 the storage filled up (free space, then `--resume`);
-75 stopped before its end with its state saved (`--resume`).
+name is reported (writing nothing), an unfinished one says to `--resume`, a start-up's
+leftovers start afresh, and `--name` or `--overwrite` start a new one. One driver runs a
+folder at a time (`tune_ired.lock`: a second one exits 2 naming it). SIGTERM stops a sweep
+as Ctrl-C does (`tune_ired.signals`). Every "continue it with" line is `resume_command`'s.
+Exit codes (`tune_ired.cli.ExitCode`): 0 every trial ended (completed, stopped,
+early-stopped or diverged); 1 a trial errored (the message says why); 2 bad input, or a
+folder another driver runs; 74 the storage filled up (free space, then `--resume`); 75
+stopped before its end (a signal) with its state saved (`--resume`).
 """
 
 from __future__ import annotations
