@@ -619,6 +619,7 @@ term = SearchSpace(
     budgets={{"tiny": Budget(config={{"eval_every": {TERM_EVAL_EVERY}}})}},
 )
 """
+TERM_LR = 0.002
 STARTUP_DISK = "3m"  # too small for a sweep to start (it keeps 32 MiB free for its records)
 
 
@@ -686,7 +687,7 @@ def sigterm_mid_run(tmp_path_factory) -> Outcome:
     """SIGTERM to the driver with one trial finished and one training; then the printed command."""
     root = tmp_path_factory.mktemp("sigterm")
     space, log, folder = write_space(root, "term", TERM_SPACE), root / "sweep.log", root / "term"
-    first = start(space, root, log)
+    first = start(space, root, log, "--set", f"lr={TERM_LR}")  # a resume may repeat its --set
 
     def ready() -> bool:
         found = trials(folder)
@@ -713,6 +714,7 @@ def test_sigterm_mid_run_exits_75_with_the_command_that_continues_it(sigterm_mid
     assert "SIGTERM: stopping the sweep (Tune saves its state)" in out
     assert "SIGTERM received" not in out and "Traceback" not in out
     assert "error: the sweep stopped with 1 of 2 trials unfinished, its state saved" in out
+    assert f"--set lr={TERM_LR} --resume`" in out  # the printed command repeats --set
     assert sigterm_mid_run.codes[1] == ExitCode.OK, out[-3000:]
 
 
@@ -725,6 +727,7 @@ def test_the_printed_command_finishes_a_sigtermed_sweep_with_nothing_lost(sigter
         assert record_bytes(folder / name) == files, f"{name}: a finished trial's record changed"
     for trial in trials(folder):
         steps = config_of(trial)["train_steps"]
+        assert config_of(trial)["lr"] == TERM_LR
         assert steps_once(trial) == list(range(TERM_EVAL_EVERY, steps + 1, TERM_EVAL_EVERY))
 
 

@@ -267,7 +267,6 @@ BAD_INPUTS = {  # argv, what the message must say, whether it must name the file
         "nothing answers there",
         False,
     ),
-    "resume of nothing": (["good.py", "--resume"], "holds no sweep to resume", False),
 }
 
 
