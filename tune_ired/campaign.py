@@ -53,7 +53,6 @@ from tune_ired.sweep import CONTINUE_VARIABLE
 PARENT_VARIABLE = (
     "TUNE_IRED_CAMPAIGN_PID"  # set for a study's sweep process: the campaign that started it
 )
-
 DEFAULT_NAME = "campaign"  # the campaign of a list of files, without --name
 POLL_S = 0.5  # how often the campaign looks at its running studies
 ORPHAN_GRACE_S = 15.0  # a study whose campaign died stops as on Ctrl-C; if still running this much later, it exits
