@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # System set-up for CI (.ci/run calls it before `pip install` and `pytest`); needs root and apt.
 #
-#   bash cluster/ci_system_setup.sh
+#   bash cluster/ci_system_setup.sh           # what .ci/run calls: install, then start SLURM
+#   bash cluster/ci_system_setup.sh --help    # this usage; does nothing (an unknown argument: exit 2)
 #
 # Installs the Debian packages the tests need: SLURM and munge for the cluster tests
 # (tests/test_cluster.py), Chromium for the report's browser test and for static figure export
@@ -11,6 +12,18 @@
 # fetched again and running daemons are kept.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+
+case "${1:-}" in
+    "") ;;
+    -h | --help)
+        echo "usage: bash $0   (root: installs the test's system packages, starts the local SLURM)"
+        exit 0
+        ;;
+    *)
+        echo "usage: bash $0   (no arguments; --help for this line)" >&2
+        exit 2
+        ;;
+esac
 
 PACKAGES=(slurmctld slurmd slurm-client slurm-wlm-basic-plugins munge chromium poppler-utils)
 APT_LOCK_WAIT_S=300   # another apt run (a parallel job) may hold the dpkg lock for a while

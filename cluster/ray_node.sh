@@ -5,6 +5,7 @@
 #   ray_node.sh head                    run the Ray head on this node until SIGTERM
 #   ray_node.sh worker HEAD_ADDR INDEX  run a Ray worker joined to HEAD_ADDR (HOST:PORT) until SIGTERM
 #   ray_node.sh wait HEAD_ADDR IP...    wait until one node per IP has joined (RAY_JOIN_TIMEOUT_S)
+#   ray_node.sh --help                  this usage (no argument, or an unknown one: the usage, exit 2)
 #
 # Settings come from the environment the batch script exports: PYTHON, RAY_PORT_BASE,
 # RAY_TEMP_DIR, RAY_NUM_CPUS, RAY_NUM_GPUS, RAY_JOIN_TIMEOUT_S and the token auth variables
@@ -109,7 +110,12 @@ ray.shutdown()
 EOF
 }
 
+usage() {
+    echo "usage: $0 ip NODENAME | head | worker HEAD_ADDR INDEX | wait HEAD_ADDR IP... (see the script's header)"
+}
+
 case "${1:-}" in
+    -h | --help) usage ;;
     ip) node_ip "$2" ;;
     head)
         ip=$(node_ip "$SLURMD_NODENAME")
@@ -126,7 +132,7 @@ case "${1:-}" in
         wait_for_nodes "$@"
         ;;
     *)
-        echo "usage: $0 ip NODENAME | head | worker HEAD_ADDR INDEX | wait HEAD_ADDR IP..." >&2
+        usage >&2
         exit 2
         ;;
 esac

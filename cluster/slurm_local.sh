@@ -4,6 +4,7 @@
 #   bash cluster/slurm_local.sh start     # idempotent: writes slurm.conf, starts munged, slurmctld, 3 slurmd
 #   bash cluster/slurm_local.sh status    # sinfo of both partitions
 #   bash cluster/slurm_local.sh stop      # ends the daemons (slurmd, slurmctld, munged) by their pid files
+#   bash cluster/slurm_local.sh --help    # this usage (no command, or an unknown one: the usage, exit 2)
 #
 # Needs root and the Debian packages `slurmctld slurmd slurm-client slurm-wlm-basic-plugins munge`
 # (cluster/ci_system_setup.sh installs them). One slurmctld serves two partitions that coexist:
@@ -133,7 +134,12 @@ stop_daemons() {
     done
 }
 
-case "${1:-start}" in
+usage() {
+    echo "usage: $0 start|status|stop   (a local SLURM for the tests; see the script's header)"
+}
+
+case "${1:-}" in
+    -h | --help) usage ;;
     start)
         if write_conf; then stop_daemons; fi  # a changed configuration needs fresh daemons (munged too: cheap)
         start_munge
@@ -143,7 +149,7 @@ case "${1:-start}" in
     status) sinfo ;;
     stop) stop_daemons ;;
     *)
-        echo "usage: $0 [start|status|stop]" >&2
+        usage >&2
         exit 2
         ;;
 esac

@@ -4,12 +4,16 @@ The campaign process is killed with its process group (itself and the Ray it sta
 its studies' sweep processes, in their own groups, notice and stop by themselves. `--resume`
 skips the finished study, resumes the stopped one and starts the one that never ran, and
 `python -m tune_ired.report` on the campaign folder indexes every study in every state.
+A campaign started with `--set` and stopped by SIGTERM in its second study exits 75, and
+the command it printed, run as printed, trains every study at the same settings (its
+options are recorded once; a resume that changes them is refused).
 """
 
 from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -172,6 +176,83 @@ def test_the_campaign_report_indexes_every_study_with_links(killed_and_resumed):
         assert (folder / name / "report" / "report.html").exists()
         assert f"(../{name}/report/report.html)" in index
     assert "three tiny studies" in index and (folder / "report" / "index.html").exists()
+
+
+SET_STEPS = 400  # the campaign's --set, on every study; the files say otherwise (40 and 600)
+
+
+@pytest.fixture(scope="module")
+def sigtermed_with_set(tmp_path_factory):
+    """A campaign started with --set, stopped by SIGTERM in its second study, resumed with the command
+    it printed."""
+    root = tmp_path_factory.mktemp("campaign_set")
+    write_files(root)
+    files = [str(root / "first.py"), str(root / "slow.py")]
+    log, folder = root / "campaign.log", root / "results" / "two"
+    args = [*files, "--budget", "tiny", "--set", f"train_steps={SET_STEPS}", "--set",
+            "eval_every=100", "--storage", str(root / "results"), "--name", "two"]  # fmt: skip
+    first = start(args, log)
+    try:
+        wait_until(lambda: slow_rows(folder) >= 1 or first.poll() is not None, what="slow study")
+        recorded = record(folder)["options"]
+        first.send_signal(signal.SIGTERM)  # the campaign process, as `kill` or SLURM sends it
+        code = first.wait(timeout=TIMEOUT_S)
+    finally:
+        if first.poll() is None:
+            os.killpg(first.pid, signal.SIGKILL)
+    output = log.read_text()
+    command = re.findall(r"continue it with `([^`]+)`", output)[-1]
+    resumed = subprocess.run(command, shell=True, capture_output=True, text=True, timeout=TIMEOUT_S)
+    return folder, code, output, recorded, command, resumed
+
+
+def test_a_campaign_under_sigterm_exits_75_and_prints_its_command(sigtermed_with_set):
+    _, code, output, _, command, _ = sigtermed_with_set
+    assert code == ExitCode.INTERRUPTED, output[-4000:]
+    assert "campaign: SIGTERM: stopping the running studies" in output
+    assert "study slow interrupted (exit 75)" in output and "SIGTERM received" not in output
+    assert command.startswith("python -m tune_ired.sweep ") and command.endswith(" --resume")
+    assert f"--set train_steps={SET_STEPS}" in command
+
+
+def test_the_printed_command_resumes_every_study_at_the_campaigns_settings(sigtermed_with_set):
+    folder, _, _, recorded, _, resumed = sigtermed_with_set
+    assert resumed.returncode == ExitCode.OK, resumed.stdout[-4000:] + resumed.stderr[-2000:]
+    assert "study first finished before, skipped" in resumed.stdout
+    meta = record(folder)
+    assert meta["options"] == recorded  # recorded once, never rewritten
+    assert {s["name"]: s["status"] for s in meta["studies"]} == {
+        "first": "finished",
+        "slow": "finished",
+    }
+    trials = list(folder.glob("*/trial_*"))
+    assert len(trials) == 3  # first: 1 arm, slow: 2 arms
+    for trial in trials:
+        assert json.loads((trial / "config.json").read_text())["train_steps"] == SET_STEPS
+        assert [row["step"] for row in read_metrics(trial)] == list(range(100, SET_STEPS + 1, 100))
+
+
+def test_a_resume_that_changes_the_campaigns_set_or_budget_is_refused(sigtermed_with_set):
+    folder = sigtermed_with_set[0]
+    files = [str(folder.parent.parent / "first.py"), str(folder.parent.parent / "slow.py")]
+    base = [*files, "--storage", str(folder.parent), "--name", "two", "--resume"]
+    done = run_sweep(*base, "--set", "train_steps=40")
+    assert done.returncode == ExitCode.BAD_INPUT
+    assert f"--set train_steps is {SET_STEPS} there, 40 in this command" in done.stderr
+    done = run_sweep(*base, "--budget", "quick")
+    assert done.returncode == ExitCode.BAD_INPUT and "--budget is tiny there, quick" in done.stderr
+
+
+def test_bad_campaign_values_exit_2_before_ray(tmp_path):
+    plan = write_files(tmp_path)
+    storage = ["--storage", str(tmp_path / "r"), "--budget", "tiny"]
+    for extra, needle in (
+        (["--studies-at-once", "0"], "--studies-at-once 0: must be >= 1"),
+        (["--name", "../x", "--dry-run"], "--name '../x': a folder name in --storage"),
+    ):
+        done = run_sweep(str(plan), *storage, *extra)
+        assert done.returncode == ExitCode.BAD_INPUT and needle in done.stderr, done.stderr
+        assert "Ray dashboard" not in done.stdout and not (tmp_path / "x").exists()
 
 
 def test_a_bad_study_fails_the_campaign_before_ray_starts(tmp_path):

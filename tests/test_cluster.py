@@ -37,13 +37,14 @@ JOB_TIMEOUT_S = 600  # a job on a busy 2-core machine: Ray start-up, the sweep, 
 FIRST_REPORT_TIMEOUT_S = 300
 POLL_S = 0.5
 SINFO_TIMEOUT_S = 5  # sinfo retries a slurmctld that is down; then the SLURM tests skip
-# what ray_sweep.sbatch exits with after SLURM's time-limit warning signal
-EXIT_TIMED_OUT = ExitCode.INTERRUPTED
+# what ray_sweep.sbatch exits with after SLURM's time-limit warning signal or SIGTERM
+EXIT_STOPPED = ExitCode.INTERRUPTED
 EVAL_EVERY = 20  # tiny trials: an evaluation every 20 steps
 # ~10 s trials, for tests that need a trial still running: when the time-limit signal lands, and
 # while the other node's actor starts (Tune reuses a finished trial's actor for a pending trial,
 # so a shorter trial may leave both trials on the first node)
 LONG_EVALS, LONG_EVAL_EVERY = 15, 200
+CHAIN_EVALS = 30  # trials still training through a time-limit stop, a resumed job and its scancel
 
 SPACE = '''"""Cluster test sweep: {trials} arms of noise_scale at a tiny budget, no early stopping."""
 
@@ -283,25 +284,56 @@ def check_security(log: str) -> None:
     assert urllib.request.urlopen(request, timeout=10).status == 200
 
 
+def printed_resubmission(folder: Path, job: str) -> str:
+    """The `sbatch` line a stopped job printed to continue it; the sweep printed the same one."""
+    log = job_log(folder, job)
+    line = re.search(r"continue it with:\n\[ray_sweep [\d:]+\]   (.+)", log)
+    assert line, log[-4000:]
+    return line.group(1)
+
+
+def resubmit(folder: Path, line: str) -> str:
+    """Run a printed `cd ... && sbatch ...` line as printed (a shell line); the job id."""
+    done = subprocess.run(line, shell=True, capture_output=True, text=True, check=True)
+    job = re.fullmatch(r"Submitted batch job (\d+)\s*", done.stdout).group(1)
+    SUBMITTED.append(job)
+    return job
+
+
+def wait_rows_past(sweep: Path, job: str, step: int) -> None:
+    """Wait until a trial of the sweep has written a row past `step` (the resumed job trains)."""
+    deadline = time.monotonic() + FIRST_REPORT_TIMEOUT_S
+    while (
+        max((row["step"] for rows in own_rows(sweep).values() for row in rows), default=0) <= step
+    ):
+        state = job_fields(job)["JobState"]
+        assert state in ("PENDING", "RUNNING"), job_log(sweep.parent, job)[-4000:]
+        assert time.monotonic() < deadline, job_log(sweep.parent, job)[-4000:]
+        time.sleep(POLL_S)
+
+
 @pytest.mark.slurm
 @needs_slurm
-def test_time_limit_signal_stops_cleanly_and_resume_finishes(tmp_path):
-    steps = LONG_EVALS * LONG_EVAL_EVERY
+def test_time_limit_and_scancel_stop_cleanly_and_the_printed_lines_resume(tmp_path):
+    steps = CHAIN_EVALS * LONG_EVAL_EVERY
     space = write_space(tmp_path, values=[0.5, 1.0], steps=steps, eval_every=LONG_EVAL_EVERY)
     args = [str(space), "--budget", "tiny", "--storage", str(tmp_path)]
     sweep = tmp_path / "cluster_test"
-    job = sbatch(tmp_path, ["--partition=solo", "--cpus-per-task=2"], args)
+    job = sbatch(tmp_path, ["--partition=solo", "--cpus-per-task=2", "--time=30"], args)
     wait_first_report(sweep, job)
     check_security(job_log(tmp_path, job))
     # the signal SLURM sends before the time limit (#SBATCH --signal=B:USR1@300), sent now
     subprocess.run(["scancel", "--batch", "--signal=USR1", job], check=True)
-    assert_ended_clean(job, tmp_path, state="FAILED", exit_code=f"{EXIT_TIMED_OUT}:0")
+    assert_ended_clean(job, tmp_path, state="FAILED", exit_code=f"{EXIT_STOPPED}:0")
     log = job_log(tmp_path, job)
-    assert "--resume" in log
     token_file = Path(re.search(r"its token: cat (\S+)", log).group(1))
     assert not token_file.exists()
+    line = printed_resubmission(tmp_path, job)
+    assert line == f"cd {REPO} && sbatch -N 1 -p solo -c 2 -t 30:00 -J tune_ired -o " \
+        f"{tmp_path}/job-%j.out {SBATCH_SCRIPT} {' '.join(args)} --resume"  # fmt: skip
+    assert f"continue it with `{line}`" in log  # the sweep's own line: the same command
     interrupted = own_rows(sweep)
-    assert interrupted and all(len(rows) < LONG_EVALS for rows in interrupted.values()), interrupted
+    assert interrupted and all(len(rows) < CHAIN_EVALS for rows in interrupted.values())
     # trials whose checkpoint Tune recorded before the stop; a trial that had only written its first
     # row (not yet reported) rightly starts again from step 0, keeping that row (not written twice)
     checkpointed = [
@@ -311,16 +343,24 @@ def test_time_limit_signal_stops_cleanly_and_resume_finishes(tmp_path):
     ]
     assert checkpointed
 
-    resumed = sbatch(tmp_path, ["--partition=solo", "--cpus-per-task=2"], [*args, "--resume"])
-    assert_ended_clean(resumed, tmp_path, state="COMPLETED", exit_code="0:0")
+    # the line as printed; then scancel (SIGTERM to every process of the job, SIGKILL KillWait later)
+    resumed = resubmit(tmp_path, line)
+    wait_rows_past(sweep, resumed, max(r["step"] for rows in interrupted.values() for r in rows))
+    subprocess.run(["scancel", resumed], check=True)
+    assert_ended_clean(resumed, tmp_path, state="CANCELLED", exit_code=f"{EXIT_STOPPED}:0")
+    assert "SIGTERM (scancel, preemption or shutdown): stopping the sweep" in job_log(
+        tmp_path, resumed
+    )
+    assert printed_resubmission(tmp_path, resumed) == line
+
+    last = resubmit(tmp_path, line)
+    assert_ended_clean(last, tmp_path, state="COMPLETED", exit_code="0:0")
     assert_table_complete(sweep, trials=2, steps=steps, eval_every=LONG_EVAL_EVERY)
     for trial, rows in own_rows(sweep).items():
         assert [row["step"] for row in rows] == list(
             range(LONG_EVAL_EVERY, steps + 1, LONG_EVAL_EVERY)
         ), trial
-        if (
-            trial in checkpointed
-        ):  # went on from its checkpoint: its first row is kept as first written
+        if trial in checkpointed:  # went on from its checkpoint: its first row is kept as written
             assert rows[0] == interrupted[trial][0], f"{trial} restarted from step 0"
 
 
@@ -461,3 +501,44 @@ def test_a_campaign_is_one_job(tmp_path):
     ]
     assert_table_complete(tmp_path / "plan" / "cluster_test", trials=1, steps=40)
     assert_table_complete(tmp_path / "plan" / "second_study", trials=1, steps=40)
+
+
+SCRIPTS = ("slurm_local.sh", "ci_system_setup.sh", "ray_node.sh", "ray_sweep.sbatch")
+
+
+def run_script(name: str, *args: str, tmp_path: Path) -> subprocess.CompletedProcess:
+    """bash cluster/NAME ARGS, with the local SLURM's files pointed into `tmp_path` (a start makes them)."""
+    env = {**os.environ, "SLURM_CONF_FILE": str(tmp_path / "slurm.conf")}
+    env |= {
+        var: str(tmp_path / var) for var in ("SLURM_STATE_DIR", "SLURM_LOG_DIR", "SLURM_RUN_DIR")
+    }
+    return subprocess.run(
+        ["bash", str(REPO / "cluster" / name), *args],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env=env,
+    )
+
+
+@pytest.mark.parametrize("name", SCRIPTS)
+def test_cluster_scripts_answer_help_and_do_nothing(name, tmp_path):
+    for flag in ("--help", "-h"):
+        done = run_script(name, flag, tmp_path=tmp_path)
+        assert done.returncode == 0 and done.stdout.startswith("usage: "), done.stderr
+        assert not done.stderr and "installing" not in done.stdout
+    assert list(tmp_path.iterdir()) == []  # no slurm.conf written, no daemon's folder made
+
+
+@pytest.mark.parametrize("name", [n for n in SCRIPTS if n != "ci_system_setup.sh"])
+def test_cluster_scripts_without_a_command_print_their_usage_and_exit_2(name, tmp_path):
+    done = run_script(name, tmp_path=tmp_path)
+    assert done.returncode == 2 and done.stderr.startswith("usage: ") and not done.stdout
+    assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize("name", ["slurm_local.sh", "ci_system_setup.sh", "ray_node.sh"])
+def test_cluster_scripts_refuse_an_unknown_argument(name, tmp_path):
+    done = run_script(name, "--bogus", tmp_path=tmp_path)
+    assert done.returncode == 2 and done.stderr.startswith("usage: ")
+    assert list(tmp_path.iterdir()) == []

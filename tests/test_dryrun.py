@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import os
+import socket
+
 import ray
 
 from tune_ired import sweep
 from tune_ired.cli import ExitCode
+from tune_ired.lock import driver_lock
 
 
 def test_grid_dry_run_lists_every_trial_and_the_work(capsys, tmp_path):
@@ -41,3 +45,21 @@ def test_sampled_dry_run_says_what_is_drawn_and_how_many(capsys, tmp_path):
     assert "noise_scale ~ loguniform(0.01, 3.0)" in out and "opt_steps ~ integers 1..20" in out
     assert "strategy ~ choice of ['adversarial', 'ascent', 'mixed']" in out
     assert not ray.is_initialized()
+
+
+def test_a_dry_run_says_what_it_checked_and_what_it_did_not(capsys, tmp_path):
+    with socket.socket() as listening:  # something that accepts connections, not a Ray head
+        listening.bind(("127.0.0.1", 0))
+        listening.listen()
+        address = f"127.0.0.1:{listening.getsockname()[1]}"
+        argv = ["search_spaces/noise_scale.py", "--budget", "quick", "--storage", str(tmp_path)]
+        assert sweep.main([*argv, "--address", address, "--dry-run"]) == ExitCode.OK
+    out = capsys.readouterr().out
+    assert f"checked: something accepts connections at {address} (not that it is a Ray head)" in out
+    assert "not checked: the cluster's per-node resources (checked when the sweep joins it)" in out
+    assert "a probe file, created and removed" in out and list(tmp_path.iterdir()) == []
+    with driver_lock(tmp_path / "noise_scale"):  # a driver runs the sweep now: said, not refused
+        assert sweep.main([*argv, "--dry-run"]) == ExitCode.OK
+    out = capsys.readouterr().out
+    assert f"a driver runs this sweep now: pid {os.getpid()} on host" in out
+    assert "checked: this machine has the CPUs and GPUs a trial asks for" in out

@@ -15,7 +15,14 @@ before a fault is still there, as written, after the resume.
 - `startup_kill`: killed before any trial started (only sweep.json written); --resume
   starts afresh; a re-run reports it; a resume with another file is refused.
 - disk full: the storage is a small tmpfs filled mid-sweep; the sweep stops with one
-  message; after space is freed, --resume finishes it.
+  message; after space is freed, --resume finishes it. At start-up (a 3 MiB tmpfs) it exits
+  74, and its printed command, run as printed, runs the sweep once space is freed.
+- two drivers: two identical sweeps started at once leave one sweep and one refusal; a
+  --resume started beside the live driver is refused; each step stays once.
+- SIGTERM: mid-run (one trial finished, one training) and in start-up, the sweep exits 75
+  and the command it printed, run as printed, finishes it with nothing lost.
+- a re-run of a finished sweep writes nothing; best.json says when its checkpoint is gone;
+  a resume with an edited file or another --set is refused naming the first difference.
 - bad input: rejected before Ray starts with exit code 2 and one paragraph.
 The tmpfs cases need `mount` (root on a VM, as here and in CI) and are skipped elsewhere.
 """
@@ -23,8 +30,10 @@ The tmpfs cases need `mount` (root on a VM, as here and in CI) and are skipped e
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import json
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -221,6 +230,33 @@ def without_timings(row: str) -> str:
     )
 
 
+def file_hashes(folder: Path) -> dict[str, str]:
+    """Every file under `folder`, by relative path, with the sha256 of its bytes."""
+    return {
+        str(path.relative_to(folder)): hashlib.sha256(path.read_bytes()).hexdigest()
+        for path in sorted(folder.rglob("*"))
+        if path.is_file()
+    }
+
+
+def printed_command(output: str) -> str:
+    """The last "continue it with `...`" command an output printed."""
+    found = re.findall(r"continue it with `([^`]+)`", output)
+    assert found, f"no continue line in:\n{output[-3000:]}"
+    return found[-1]
+
+
+def run_printed(command: str, log: Path) -> int:
+    """Run a printed command as printed (one shell line) to its end; its exit code."""
+    with log.open("a") as out:
+        out.write(f"\n=== {command}\n")
+        out.flush()
+        proc = subprocess.Popen(
+            command, shell=True, stdout=out, stderr=subprocess.STDOUT, start_new_session=True
+        )
+    return finish(proc)
+
+
 def home(folder: Path, name: str) -> Path:
     """Where a trial's folder is now: in the sweep folder, or set aside by a resume (unrecorded/)."""
     return folder / name if (folder / name).exists() else folder / UNRECORDED_DIR / name
@@ -245,6 +281,7 @@ class Outcome:
     left: list[str] = field(default_factory=list)  # what a start-up kill left in the folder
     # rows a fault destroyed, by trial
     recomputed: dict[str, dict[int, str]] = field(default_factory=dict)
+    hashes: list[dict[str, str]] = field(default_factory=list)  # every file's hash, at some moments
 
     @property
     def output(self) -> str:
@@ -472,9 +509,11 @@ def startup_kill(tmp_path_factory) -> Outcome:
     began = time.monotonic()
     codes = [finish(start(space, root, log, "--resume"))]
     resume_s = time.monotonic() - began
+    hashes = [file_hashes(folder)]
     codes.append(finish(start(space, root, log)))  # the README's set-up line, run again
+    hashes.append(file_hashes(folder))
     print(f"startup_kill: the folder held {left}; the resume took {resume_s:.0f} s")
-    return Outcome(folder, log, {}, {}, codes, resume_s, left=left)
+    return Outcome(folder, log, {}, {}, codes, resume_s, left=left, hashes=hashes)
 
 
 def test_a_sweep_killed_in_start_up_resumes_as_a_fresh_start(startup_kill):
@@ -484,11 +523,28 @@ def test_a_sweep_killed_in_start_up_resumes_as_a_fresh_start(startup_kill):
     assert set(load_sweep(startup_kill.folder).trials["status"]) == {"completed"}
 
 
-def test_running_a_finished_sweep_again_reports_it(startup_kill):
+def test_running_a_finished_sweep_again_reports_it_and_writes_nothing(startup_kill):
     assert startup_kill.codes[1] == ExitCode.OK
-    assert (
-        "holds this sweep, finished: nothing to run" in startup_kill.output.split("=== sweep")[-1]
-    )
+    rerun = startup_kill.output.split("=== sweep")[-1]
+    assert "holds this sweep, finished: nothing to run" in rerun and "wrote " not in rerun
+    assert startup_kill.hashes[1] == startup_kill.hashes[0]  # every file, byte for byte
+
+
+def test_best_json_says_when_its_checkpoint_is_gone(startup_kill, tmp_path, capsys):
+    folder = tmp_path / "short"
+    shutil.copytree(startup_kill.folder, folder)
+    best = json.loads((folder / "best.json").read_text())
+    assert Path(best["checkpoint"]).exists() and "checkpoint_missing" not in best
+    shutil.rmtree(folder / Path(best["trial_dir"]).name / "checkpoints")
+    argv = [str(startup_kill.folder.parent / "short.py"), "--storage", str(tmp_path)]
+    for _ in range(2):  # the re-run that finds it gone, and one more
+        assert sweep.main(argv) == ExitCode.OK
+        out = capsys.readouterr().out
+        assert out.count("warning: the best trial's checkpoint is gone") == 1, out
+    best = json.loads((folder / "best.json").read_text())
+    assert best["checkpoint"] is None
+    assert best["checkpoint_missing"].endswith("best.pt (not found when best.json was written)")
+    assert "wrote " not in out  # the second re-run found best.json saying so already
 
 
 def test_resume_with_another_file_or_sample_count_names_both(startup_kill, capsys):
@@ -496,24 +552,30 @@ def test_resume_with_another_file_or_sample_count_names_both(startup_kill, capsy
     argv = [str(other), "--storage", str(startup_kill.folder.parent), "--name", "short", "--resume"]
     assert sweep.main(argv) == ExitCode.BAD_INPUT
     err = capsys.readouterr().err
-    assert (
-        "holds another sweep" in err
-        and "short.py" in err
-        and "other.py" in err
-        and "differ in file" in err
-    )
+    assert "holds another sweep: file is " in err and "short.py" in err and "other.py" in err
     assert "--resume" in err and err.count("\n") == 1 and not ray.is_initialized()
     space = startup_kill.folder.parent / "short.py"
-    argv = [
-        str(space),
-        "--storage",
-        str(startup_kill.folder.parent),
-        "--num-samples",
-        "2",
-        "--resume",
-    ]
-    assert sweep.main(argv) == ExitCode.BAD_INPUT
-    assert "differ in num_samples" in capsys.readouterr().err
+    storage = ["--storage", str(startup_kill.folder.parent)]
+    assert sweep.main([str(space), *storage, "--num-samples", "2", "--resume"]) == 2
+    assert "num_samples is 1 there, 2 in this command" in capsys.readouterr().err
+
+
+def test_resume_refuses_an_edited_file_or_another_set_naming_the_item(startup_kill, capsys):
+    space, storage = startup_kill.folder.parent / "short.py", startup_kill.folder.parent
+    argv = [str(space), "--storage", str(storage), "--resume"]
+    assert sweep.main([*argv, "--set", "lr=0.001"]) == ExitCode.BAD_INPUT
+    assert "--set lr is absent there, 0.001 in this command" in capsys.readouterr().err
+    written = space.read_text()
+    try:
+        space.write_text(written.replace("[1.0]", "[2.0]"))  # the grid edited since the start
+        assert sweep.main(argv) == ExitCode.BAD_INPUT
+        err = capsys.readouterr().err
+        assert "space['noise_scale'] is grid_search([1.0]) there, grid_search([2.0]) in this" in err
+        assert sweep.main(argv[:-1]) == ExitCode.BAD_INPUT  # a re-run: not "nothing to run"
+        assert "holds another sweep: space['noise_scale']" in capsys.readouterr().err
+    finally:
+        space.write_text(written)
+    assert not ray.is_initialized()
 
 
 def test_unfinished_and_overwrite_are_planned_without_touching_the_folder(
@@ -536,6 +598,158 @@ def test_unfinished_and_overwrite_are_planned_without_touching_the_folder(
     assert sweep.main(argv) == ExitCode.BAD_INPUT
     assert "is not a sweep folder; it is left alone" in capsys.readouterr().err
     assert (tmp_path / "mine" / "notes.txt").exists()
+
+
+# --- two drivers on one folder; SIGTERM; printed continue lines, run as printed
+
+THREE_STEPS, THREE_EVAL_EVERY = 800, 100
+THREE_SPACE = f"""
+three = SearchSpace(
+    space={{"noise_scale": tune.grid_search([0.5, 1.0, 2.0])}},
+    scheduler=None,
+    budgets={{"tiny": Budget(config={{"train_steps": {THREE_STEPS}, "eval_every": {THREE_EVAL_EVERY}}})}},
+)
+"""
+# a trial that ends soon, and one still training when SIGTERM comes
+TERM_STEPS, TERM_EVAL_EVERY = [200, 3000], 100
+TERM_SPACE = f"""
+term = SearchSpace(
+    space={{"train_steps": tune.grid_search({TERM_STEPS})}},
+    scheduler=None,
+    budgets={{"tiny": Budget(config={{"eval_every": {TERM_EVAL_EVERY}}})}},
+)
+"""
+TERM_LR = 0.002
+STARTUP_DISK = "3m"  # too small for a sweep to start (it keeps 32 MiB free for its records)
+
+
+def refusal(log: Path) -> str:
+    """The one error line of a refused command."""
+    lines = [line for line in log.read_text().splitlines() if line.startswith("error: ")]
+    assert len(lines) == 1, log.read_text()[-3000:]
+    return lines[0]
+
+
+@dataclass
+class TwoDrivers:
+    folder: Path
+    winner: subprocess.Popen
+    logs: dict[str, Path]  # "winner", "refused", "resume"
+    codes: dict[str, int]
+
+
+@pytest.fixture(scope="module")
+def two_drivers(tmp_path_factory) -> TwoDrivers:
+    """Two identical sweeps started at the same moment; then a --resume beside the one that runs."""
+    root = tmp_path_factory.mktemp("two_drivers")
+    space, folder = write_space(root, "three", THREE_SPACE), root / "three"
+    logs = [root / "first.log", root / "second.log"]
+    pair = [start(space, root, logs[0]), start(space, root, logs[1])]
+    try:
+        deadline = time.monotonic() + EVIDENCE_TIMEOUT_S
+        while all(proc.poll() is None for proc in pair):
+            assert time.monotonic() < deadline, "neither of two identical starts was refused"
+            time.sleep(POLL_S)
+        refused = next(i for i, proc in enumerate(pair) if proc.poll() is not None)
+        winner = pair[1 - refused]
+        wait_for(lambda: any(len(read_metrics(t)) >= 2 for t in trials(folder)), winner, "rows")
+        resume = finish(start(space, root, root / "resume.log", "--resume"))
+        codes = {"refused": pair[refused].returncode, "resume": resume, "winner": finish(winner)}
+    finally:
+        for proc in pair:
+            if proc.poll() is None:  # a failed wait above
+                kill(proc)
+    named = {"winner": logs[1 - refused], "refused": logs[refused], "resume": root / "resume.log"}
+    return TwoDrivers(folder=folder, winner=winner, logs=named, codes=codes)
+
+
+def test_two_identical_starts_leave_one_sweep_and_one_refusal(two_drivers):
+    assert two_drivers.codes["winner"] == ExitCode.OK, two_drivers.logs["winner"].read_text()
+    assert two_drivers.codes["refused"] == ExitCode.BAD_INPUT
+    line = refusal(two_drivers.logs["refused"])
+    assert f"is being run by pid {two_drivers.winner.pid} on host " in line
+    assert "wait for it to end, or stop it" in line
+    assert len(trials(two_drivers.folder)) == 3  # the grid's three trials, once
+    assert not (two_drivers.folder / UNRECORDED_DIR).exists()
+
+
+def test_a_resume_beside_the_live_driver_is_refused_and_each_step_stays_once(two_drivers):
+    assert two_drivers.codes["resume"] == ExitCode.BAD_INPUT
+    line = refusal(two_drivers.logs["resume"])
+    assert f"is being run by pid {two_drivers.winner.pid}" in line and "wait for it to end" in line
+    expected = list(range(THREE_EVAL_EVERY, THREE_STEPS + 1, THREE_EVAL_EVERY))
+    for trial in trials(two_drivers.folder):
+        assert steps_once(trial) == expected, f"{trial.name}: a step written twice, or lost"
+
+
+@pytest.fixture(scope="module")
+def sigterm_mid_run(tmp_path_factory) -> Outcome:
+    """SIGTERM to the driver with one trial finished and one training; then the printed command."""
+    root = tmp_path_factory.mktemp("sigterm")
+    space, log, folder = write_space(root, "term", TERM_SPACE), root / "sweep.log", root / "term"
+    first = start(space, root, log, "--set", f"lr={TERM_LR}")  # a resume may repeat its --set
+
+    def ready() -> bool:
+        found = trials(folder)
+        running = [t for t in found if not finished(t) and len(read_metrics(t)) >= 3]
+        return len(found) == 2 and any(map(finished, found)) and bool(running)
+
+    try:
+        wait_for(ready, first, "one trial finished and the other three rows in")
+        time.sleep(SNAPSHOT_WAIT_S)
+        os.kill(first.pid, signal.SIGTERM)  # the driver only, as `kill` (or SLURM) sends it
+        code = first.wait(timeout=RUN_TIMEOUT_S)
+    finally:
+        finish(first)
+    before = {t.name: rows_on_disk(t) for t in trials(folder)}
+    done = {t.name: record_bytes(t) for t in trials(folder) if finished(t)}
+    began = time.monotonic()
+    codes = [code, run_printed(printed_command(log.read_text()), log)]
+    return Outcome(folder, log, before, done, codes, time.monotonic() - began)
+
+
+def test_sigterm_mid_run_exits_75_with_the_command_that_continues_it(sigterm_mid_run):
+    out = sigterm_mid_run.output
+    assert sigterm_mid_run.codes[0] == ExitCode.INTERRUPTED, out[-3000:]
+    assert "SIGTERM: stopping the sweep (Tune saves its state)" in out
+    assert "SIGTERM received" not in out and "Traceback" not in out
+    assert "error: the sweep stopped with 1 of 2 trials unfinished, its state saved" in out
+    assert f"--set lr={TERM_LR} --resume`" in out  # the printed command repeats --set
+    assert sigterm_mid_run.codes[1] == ExitCode.OK, out[-3000:]
+
+
+def test_the_printed_command_finishes_a_sigtermed_sweep_with_nothing_lost(sigterm_mid_run):
+    folder = sigterm_mid_run.folder
+    assert set(load_sweep(folder).trials["status"]) == {"completed"}
+    assert_rows_kept(sigterm_mid_run.before, folder)
+    assert sigterm_mid_run.finished_before, "no trial had finished before SIGTERM"
+    for name, files in sigterm_mid_run.finished_before.items():
+        assert record_bytes(folder / name) == files, f"{name}: a finished trial's record changed"
+    for trial in trials(folder):
+        steps = config_of(trial)["train_steps"]
+        assert config_of(trial)["lr"] == TERM_LR
+        assert steps_once(trial) == list(range(TERM_EVAL_EVERY, steps + 1, TERM_EVAL_EVERY))
+
+
+def test_sigterm_in_start_up_exits_75_and_the_printed_command_runs_the_sweep(tmp_path):
+    space, log, folder = (
+        write_space(tmp_path, "short", SHORT_SPACE),
+        tmp_path / "log",
+        tmp_path / "short",
+    )
+    first = start(space, tmp_path, log)
+    try:
+        wait_for(lambda: "its state any time" in log.read_text(), first, "the sweep's first lines")
+        os.kill(first.pid, signal.SIGTERM)  # while it prepares its folder or starts Ray
+        code = first.wait(timeout=RUN_TIMEOUT_S)
+    finally:
+        finish(first)
+    out = log.read_text()
+    assert code == ExitCode.INTERRUPTED, out[-3000:]
+    assert "SIGTERM: stopping the sweep" in out or "stopped before Tune started" in out
+    assert "Traceback" not in out
+    assert run_printed(printed_command(out), log) == ExitCode.OK, log.read_text()[-3000:]
+    assert set(load_sweep(folder).trials["status"]) == {"completed"}
 
 
 # --- a trial that fails on its config fails the sweep
@@ -635,6 +849,23 @@ def test_a_full_disk_stops_the_sweep_with_one_message_and_resume_finishes_it(tmp
             )
 
 
+def test_a_full_disk_at_start_up_exits_74_and_the_printed_command_runs_the_sweep(tmp_path):
+    with tmpfs(tmp_path / "disk", STARTUP_DISK) as disk:
+        space, log, folder = (
+            write_space(tmp_path, "short", SHORT_SPACE),
+            tmp_path / "log",
+            disk / "short",
+        )
+        assert finish(start(space, disk, log)) == ExitCode.DISK_FULL, log.read_text()[-3000:]
+        message = refusal(log)
+        assert f"the storage of {folder} is full" in message and "no trial had started" in message
+        mounted = ["mount", "-o", f"remount,size={DISK_SIZE}", str(disk)]  # space freed
+        subprocess.run(mounted, check=True)
+        assert run_printed(printed_command(message), log) == ExitCode.OK, log.read_text()[-3000:]
+        assert f"--resume: nothing had started in {folder}: starting it" in log.read_text()
+        assert set(load_sweep(folder).trials["status"]) == {"completed"}
+
+
 # --- bad input, rejected before Ray starts
 
 
@@ -716,6 +947,12 @@ BAD_FLAGS = {  # extra argv, what the message must say
         "--gpus-per-trial 0.5 asks for more GPUs",
     ),
     "--resume with --overwrite": (["--resume", "--overwrite"], "pass one of them"),
+    "--studies-at-once 0": (["--studies-at-once", "0"], "--studies-at-once 0: must be >= 1"),
+    "--studies-at-once -1": (["--studies-at-once", "-1"], "--studies-at-once -1: must be >= 1"),
+    "--name out of --storage": (["--name", "../escape"], "without a path separator"),
+    "--name with a folder": (["--name", "a/b"], "without a path separator"),
+    "--name ..": (["--name", ".."], "not a folder name"),
+    "--name hidden": (["--name", ".x"], "must not start with '.'"),
 }
 PLAIN = f"s = SearchSpace(space={{}}, {ONE_TRIAL})"
 
@@ -761,6 +998,8 @@ def test_a_file_or_a_read_only_folder_as_storage_exits_2(tmp_path, capsys):
     assert_rejected(
         [str(space), "--storage", str(tmp_path / "a_file")], "is a file, not a folder", capsys
     )
+    # a real write test: root passes a permission check on /proc and on read-only mounts
+    assert_rejected([str(space), "--storage", "/proc/tune_ired"], "/proc is not writable", capsys)
     with tmpfs(tmp_path / "ro", "1m", read_only=True) as read_only:
         assert_rejected([str(space), "--storage", str(read_only)], "is not writable", capsys)
         assert (

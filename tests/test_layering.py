@@ -46,6 +46,8 @@ LAYERS: list[tuple[str, set[str]]] = [
             "trackers",
             "dryrun",
             "campaign",
+            "lock",
+            "signals",
         },
     ),
     # energy landscapes of trained runs and sweeps

@@ -180,6 +180,8 @@ def test_kill_9_then_resume(tmp_path):
     assert all(0 < len(rows) < LONG_STEPS // LONG_EVAL_EVERY for rows in before.values()), before
 
     assert finish(start([*args, "--resume"], log)) == 0, log.read_text()[-3000:]
+    # the killed driver's lock is stale: taken over, and said
+    assert f"took over the lock of pid {first.pid} on host " in log.read_text()
     sweep_results = load_sweep(folder)
     assert set(sweep_results.trials["status"]) == {"completed"}
     expected = list(range(LONG_EVAL_EVERY, LONG_STEPS + 1, LONG_EVAL_EVERY))
@@ -265,7 +267,6 @@ BAD_INPUTS = {  # argv, what the message must say, whether it must name the file
         "nothing answers there",
         False,
     ),
-    "resume of nothing": (["good.py", "--resume"], "holds no sweep to resume", False),
 }
 
 

@@ -6,7 +6,9 @@
     python -m tune_ired.report results/research_plan                                # an index of every study
 
 The campaign folder `<storage>/<name>/` (name: the campaign file's stem, `--name`, else
-"campaign") holds `campaign.json` (the studies in order and where each stands) and one sweep
+"campaign") holds `campaign.json` (the studies in order and where each stands, and the
+options every study is given: recorded once, at the first start; a resume uses them, may
+repeat them, and is refused when it changes what trains) and one sweep
 folder per study, `<storage>/<name>/<study>/`, a sweep like any other. Every study is planned
 (validated) before Ray starts, so a bad file late in the plan fails in seconds. Then one Ray
 is started (or joined with `--address`) and each study runs as its own `python -m
@@ -14,24 +16,28 @@ tune_ired.sweep` process against it, `--studies-at-once` at a time (default 1: i
 each with the whole cluster; more run side by side and share it as Ray schedules their
 trials). Their console lines are prefixed with the study's name and kept in `<study>.log`.
 
-A SIGINT or SIGTERM (Ctrl-C, or SLURM's time-limit warning through cluster/ray_sweep.sbatch)
-is passed on, once, to the running studies (each in its own process group, so a terminal's
-Ctrl-C reaches them only through the campaign), which save and stop; the campaign then exits
-75 (`ExitCode.INTERRUPTED`) and `--resume` continues it: finished studies are skipped,
-stopped ones resumed, the others started. A study whose campaign process dies (kill -9)
-stops itself the same way (`watch_campaign`). A study that fails does not stop the others;
-the campaign then exits 1 and says which.
+A SIGINT or SIGTERM (Ctrl-C, `scancel`, or SLURM's time-limit warning through
+cluster/ray_sweep.sbatch) is passed on, once, to the running studies (each in its own
+process group, so a terminal's Ctrl-C reaches them only through the campaign), which save
+and stop; the campaign then exits 75 (`ExitCode.INTERRUPTED`) and prints the command that
+continues it (every study's own continue line is that command too): finished studies are
+skipped, stopped ones resumed, the others started. The campaign driver holds the lock of
+its folder (`tune_ired.lock`), each study's sweep process the lock of its own. A study
+whose campaign process dies (kill -9) stops itself the same way (`watch_campaign`). A study
+that fails does not stop the others; the campaign then exits 1 and says which.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import signal
 import subprocess
 import sys
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -42,6 +48,7 @@ from tune_ired.config import ConfigError
 from tune_ired.results import CAMPAIGN_FILE
 from tune_ired.runlog import read_json, write_json
 from tune_ired.space import SpaceError, load_campaign
+from tune_ired.sweep import CONTINUE_VARIABLE
 
 PARENT_VARIABLE = (
     "TUNE_IRED_CAMPAIGN_PID"  # set for a study's sweep process: the campaign that started it
@@ -49,13 +56,20 @@ PARENT_VARIABLE = (
 DEFAULT_NAME = "campaign"  # the campaign of a list of files, without --name
 POLL_S = 0.5  # how often the campaign looks at its running studies
 ORPHAN_GRACE_S = 15.0  # a study whose campaign died stops as on Ctrl-C; if still running this much later, it exits
+# the campaign's own options (and those a study is never given): the rest go to every study
 CAMPAIGN_OPTIONS = {
-    "--name": 1,
-    "--storage": 1,
-    "--address": 1,
-    "--studies-at-once": 1,
-    "--resume": 0,
+    "files",
+    "name",
+    "storage",
+    "address",
+    "studies_at_once",
+    "resume",
+    "overwrite",
+    "dry_run",
 }
+# study options that decide what trains: a resume may repeat them, never change them
+IDENTITY_OPTIONS = ("budget", "set", "num_samples")
+ABSENT = object()  # a --set key the campaign was not started with
 
 
 class Status:
@@ -110,21 +124,48 @@ def is_campaign(files: list[Path]) -> bool:
     return len(files) > 1 or load_campaign(files[0]) is not None
 
 
-def child_options(argv: list[str], files: list[str]) -> list[str]:
+def study_options(args: argparse.Namespace) -> list[str]:
     """The command line's options for every study: all but the files and the campaign's own options."""
-    out, skip = [], 0
-    for token in argv:
-        if skip:
-            skip -= 1
-            continue
-        option = token.partition("=")[0]
-        if option in CAMPAIGN_OPTIONS:
-            skip = CAMPAIGN_OPTIONS[option] if "=" not in token else 0
-            continue
-        if token in files:
-            continue
-        out.append(token)
-    return out
+    from tune_ired.sweep import option_tokens
+
+    return option_tokens(args, skip=CAMPAIGN_OPTIONS)
+
+
+def option_difference(recorded: argparse.Namespace, given: argparse.Namespace) -> str | None:
+    """The first option that decides what trains which this command gives otherwise than the campaign
+    recorded (None: it gives none, or repeats them)."""
+    from tune_ired.config import parse_assignments
+
+    there, mine = parse_assignments(recorded.set), parse_assignments(given.set)
+    for key, value in mine.items():
+        if there.get(key, ABSENT) != value:
+            return f"--set {key} is {there.get(key, 'not given')} there, {value} in this command"
+    for dest in ("budget", "num_samples"):
+        if getattr(given, dest) is not None and getattr(given, dest) != getattr(recorded, dest):
+            option = f"--{dest.replace('_', '-')}"
+            shown = getattr(recorded, dest) or "not given"
+            return f"{option} is {shown} there, {getattr(given, dest)} in this command"
+    return None
+
+
+def resumed_options(folder: Path, recorded: list[str], args: argparse.Namespace) -> list[str]:
+    """The studies' options of a resumed campaign: the recorded ones, with this command's runtime options
+    (resources, trackers) in place of theirs; raises SpaceError when it changes what trains."""
+    from tune_ired.sweep import parse_args
+
+    stored = parse_args([str(args.file), *recorded])
+    difference = option_difference(stored, args)
+    if difference:
+        raise SpaceError(
+            f"--resume: the campaign in {folder} was started with other options: {difference}. "
+            "Resume it with its own options (or none: they are recorded), or give this one another --name."
+        )
+    merged = argparse.Namespace(**vars(stored))
+    defaults = vars(parse_args([str(args.file)]))
+    for dest, value in vars(args).items():
+        if dest not in {*CAMPAIGN_OPTIONS, *IDENTITY_OPTIONS} and value != defaults.get(dest):
+            setattr(merged, dest, value)
+    return study_options(merged)
 
 
 def study_argv(
@@ -135,37 +176,74 @@ def study_argv(
     return argv + (["--resume"] if resume else [])
 
 
-def plan_studies(
-    args: argparse.Namespace, argv: list[str]
-) -> tuple[Path, list[StudyRun], list[str], str, list]:
-    """Check the whole campaign before Ray starts: its studies, their names and every unfinished study's plan
-    (returned with the folder, the studies, the options passed to each and the description)."""
-    from tune_ired.plan import plan_sweep
-    from tune_ired.sweep import parse_args
+def check_names(args: argparse.Namespace, folder: Path, studies: list[StudyRun]) -> None:
+    """The campaign's flags, its studies' folder names and its storage (raises SpaceError)."""
+    from tune_ired.plan import check_flags, check_storage, name_problem
 
-    files, name, description = study_files(args.files)
-    folder = args.storage.resolve() / (args.name or name or DEFAULT_NAME)
-    studies = [StudyRun(name=file.stem, file=file, folder=folder / file.stem) for file in files]
+    check_flags(args)
+    if args.overwrite:
+        raise SpaceError(
+            f"--overwrite: a campaign is not overwritten; delete {folder} yourself, or give it another --name."
+        )
     names = [study.name for study in studies]
+    bad = next((name for name in names if name_problem(name)), None)
+    if bad is not None:
+        raise SpaceError(f"campaign {folder.name}: study '{bad}': {name_problem(bad)}.")
     if len(set(names)) < len(names):
         raise SpaceError(
             f"campaign {folder.name}: two studies would share a folder ({', '.join(names)})."
         )
-    stored = read_json(folder / CAMPAIGN_FILE).get("studies", [])
+    check_storage(folder)
+
+
+@dataclass
+class Planned:
+    """A checked campaign: its folder, studies, record (campaign.json without the studies), the options
+    each study is given, and the plan of every unfinished study."""
+
+    folder: Path
+    studies: list[StudyRun]
+    meta: dict[str, Any]
+    options: list[str]
+    plans: list
+
+
+def plan_studies(
+    args: argparse.Namespace, *, lock: Callable[[Path], object] | None = None
+) -> Planned:
+    """Check the whole campaign before Ray starts: its studies, their names, its options (recorded once, at
+    the first start; a resume uses them) and every unfinished study's plan. `lock` is called with the
+    campaign folder before it is read (the driver takes its lock there)."""
+    from tune_ired.plan import plan_sweep
+    from tune_ired.sweep import parse_args, resume_command
+
+    files, name, description = study_files(args.files)
+    folder = args.storage.resolve() / (args.name or name or DEFAULT_NAME)
+    studies = [StudyRun(name=file.stem, file=file, folder=folder / file.stem) for file in files]
+    check_names(args, folder, studies)
+    if lock is not None:
+        lock(folder)
+    meta = read_json(folder / CAMPAIGN_FILE)
+    stored = meta.pop("studies", [])
     finished = bool(stored) and all(study["status"] == Status.FINISHED for study in stored)
     if stored and not args.resume and not finished:
         raise SpaceError(
-            f"{folder} already holds a campaign: continue it with --resume (finished studies are skipped), "
-            "or choose another --name."
+            f"{folder} already holds a campaign: continue it with `{resume_command(args)}` (finished "
+            "studies are skipped), or choose another --name."
         )
-    if stored and [study["name"] for study in stored] != names:
+    if stored and [study["name"] for study in stored] != [study.name for study in studies]:
         raise SpaceError(
-            f"--resume: the campaign in {folder} runs {', '.join(s['name'] for s in stored)}, not {', '.join(names)}."
+            f"--resume: the campaign in {folder} runs {', '.join(s['name'] for s in stored)}, not "
+            f"{', '.join(study.name for study in studies)}."
         )
     for study, record in zip(studies, stored, strict=False):
         study.status, study.exit_code = record["status"], record["exit_code"]
         study.started_at, study.ended_at = record["started_at"], record["ended_at"]
-    options = child_options(argv, [str(file) for file in args.files])
+    if "options" in meta:
+        options = resumed_options(folder, meta["options"], args)
+    else:
+        options = study_options(args)
+        meta = {"description": description, "options": options, "provenance": provenance.collect()}
     plans = [
         plan_sweep(
             parse_args(
@@ -175,27 +253,15 @@ def plan_studies(
         for study in studies
         if study.status != Status.FINISHED
     ]
-    return folder, studies, options, description, plans
+    return Planned(folder=folder, studies=studies, meta=meta, options=options, plans=plans)
 
 
 class Campaign:
     """Runs the planned studies as sweep processes on one Ray and keeps campaign.json true."""
 
-    def __init__(
-        self,
-        folder: Path,
-        studies: list[StudyRun],
-        *,
-        options: list[str],
-        description: str,
-        at_once: int,
-    ):
-        self.folder, self.studies, self.options, self.at_once = folder, studies, options, at_once
-        self.meta = {
-            "description": description,
-            "options": options,
-            "provenance": provenance.collect(),
-        }
+    def __init__(self, planned: Planned, *, at_once: int, again: str):
+        self.folder, self.studies, self.at_once = planned.folder, planned.studies, at_once
+        self.options, self.meta, self.again = planned.options, planned.meta, again
         self.stopping = False
 
     def save(self) -> None:
@@ -220,7 +286,7 @@ class Campaign:
             text=True,
             bufsize=1,
             process_group=0,  # its own group: a terminal's Ctrl-C reaches it once, forwarded by `stop`
-            env={**os.environ, PARENT_VARIABLE: str(os.getpid())},
+            env={**os.environ, PARENT_VARIABLE: str(os.getpid()), CONTINUE_VARIABLE: self.again},
         )
         threading.Thread(target=relay, args=(study.process, study.name, log), daemon=True).start()
         study.status, study.started_at, study.ended_at = Status.RUNNING, provenance.now(), None
@@ -240,7 +306,12 @@ class Campaign:
         self.save()
 
     def stop(self, signum: int, _frame) -> None:
-        """Pass a stop signal on to the running studies (Tune saves and stops on SIGINT); start no more."""
+        """Pass a stop signal on, once, to the running studies (each saves and stops); start no more."""
+        name = signal.Signals(signum).name
+        if self.stopping:
+            print(f"campaign: {name}: already stopping (SIGKILL stops at once)", flush=True)
+            return
+        print(f"campaign: {name}: stopping the running studies", flush=True)
         self.stopping = True
         for study in self.studies:
             if study.process is not None and study.process.poll() is None:
@@ -264,6 +335,27 @@ class Campaign:
                 break
             time.sleep(POLL_S)
         return self.exit_code()
+
+    def run_on_ray(self, address: str | None) -> ExitCode:
+        """Start (or join) the Ray the studies share, run them, stop that Ray; SIGINT and SIGTERM stop it
+        (also one that lands while Ray starts: Ray's own SIGTERM handler then exits)."""
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            signal.signal(signum, self.stop)
+        try:
+            try:
+                shared = start_shared_ray(address)
+            except SystemExit as err:  # Ray's SIGTERM handler, installed by ray.init
+                if err.code != signal.SIGTERM:
+                    raise
+                self.stop(signal.SIGTERM, None)
+            for signum in (signal.SIGINT, signal.SIGTERM):  # after ray.init's own SIGTERM handler
+                signal.signal(signum, self.stop)
+            return self.exit_code() if self.stopping else self.run(shared)
+        finally:
+            if not address:
+                import ray
+
+                ray.shutdown()
 
     def exit_code(self) -> ExitCode:
         statuses = {study.status for study in self.studies}
@@ -310,49 +402,59 @@ def start_shared_ray(address: str | None) -> str:
     return ray.get_runtime_context().gcs_address
 
 
-def main(args: argparse.Namespace, argv: list[str]) -> int:
+def main(args: argparse.Namespace) -> int:
     """Plan, run and record a campaign (see the module docstring); the process's exit code."""
-    try:
-        folder, studies, options, description, plans = plan_studies(args, argv)
-    except ConfigError as err:
-        return fail(str(err))
-    if args.dry_run:
-        from tune_ired.dryrun import dry_run_text
+    from tune_ired.lock import LockBusy, driver_lock
 
-        for plan in plans:
-            print(f"== study {plan.folder.name} ({plan.file})\n{dry_run_text(plan)}")
-        return ExitCode.OK
+    with contextlib.ExitStack() as held:
+        notes = []
+
+        def lock(folder: Path) -> None:
+            if note := held.enter_context(driver_lock(folder)).note:
+                notes.append(note)
+
+        try:
+            planned = plan_studies(args, lock=None if args.dry_run else lock)
+        except (ConfigError, LockBusy) as err:
+            return fail(str(err))
+        for note in notes:
+            print(note, flush=True)
+        if args.dry_run:
+            return dry_run(planned)
+        return run_campaign(args, planned)
+
+
+def dry_run(planned: Planned) -> int:
+    from tune_ired.dryrun import dry_run_text
+
+    for plan in planned.plans:
+        print(f"== study {plan.folder.name} ({plan.file})\n{dry_run_text(plan)}")
+    return ExitCode.OK
+
+
+def run_campaign(args: argparse.Namespace, planned: Planned) -> int:
+    """Run a planned campaign on one Ray (started here, or joined) and say how it ended."""
+    from tune_ired.sweep import resume_command
+
+    folder, studies = planned.folder, planned.studies
     if all(study.status == Status.FINISHED for study in studies):
         print(
             f"campaign {folder.name}: every study finished before, nothing to run (--name starts another)"
         )
         print(f"next: python -m tune_ired.report {folder}")
         return ExitCode.OK
-    campaign = Campaign(
-        folder, studies, options=options, description=description, at_once=args.studies_at_once
-    )
+    campaign = Campaign(planned, at_once=args.studies_at_once, again=resume_command(args))
     folder.mkdir(parents=True, exist_ok=True)
     campaign.save()
     print(
         f"campaign {folder.name}: {len(studies)} studies ({', '.join(s.name for s in studies)}) into {folder}"
     )
-    for signum in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(signum, campaign.stop)
-    address = start_shared_ray(args.address)
-    try:
-        code = campaign.run(address)
-    finally:
-        if not args.address:
-            import ray
-
-            ray.shutdown()
+    code = campaign.run_on_ray(args.address)
     failed = [s.name for s in studies if s.status == Status.FAILED]
     print(f"campaign {folder.name}: " + ", ".join(f"{s.name} {s.status}" for s in studies))
     if failed:
         print(f"campaign: failed studies (see their .log in {folder}): {', '.join(failed)}")
     if code == ExitCode.INTERRUPTED:
-        print(
-            f"campaign: stopped; continue it with the same command and --resume (folder {folder})"
-        )
+        print(f"campaign: stopped; continue it with `{campaign.again}`")
     print(f"next: python -m tune_ired.report {folder}")
     return code

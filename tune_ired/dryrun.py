@@ -5,7 +5,10 @@ resources per trial, the keys every trial fixes, and then either every trial (a 
 trial's searched keys, train_steps and seeds, expanded as Tune will expand it) or, for
 random and Optuna searches, what is sampled from which distribution and how many trials
 are drawn; and an estimate of the work in trial-steps (optimiser steps summed over
-trials; with ASHA an upper bound, since it stops weaker trials early).
+trials; with ASHA an upper bound, since it stops weaker trials early). It ends with what
+was checked and what was not: with `--address`, only that something accepts connections
+there (the cluster's nodes are checked when the sweep joins it); and whether a driver runs
+the sweep now (`tune_ired.lock`).
 """
 
 from __future__ import annotations
@@ -17,8 +20,9 @@ from ray.tune.search.sample import Categorical, Domain, Integer
 from ray.tune.search.variant_generator import generate_variants
 
 from tune_ired.config import make_config
+from tune_ired.lock import holder_of
 from tune_ired.plan import Plan
-from tune_ired.space import is_grid
+from tune_ired.space import CHECKED_DRAWS, is_grid
 from tune_ired.status import format_table
 
 SAMPLED = ("random", "optuna")  # searchers that draw trials instead of listing them
@@ -67,6 +71,28 @@ def resources_words(plan: Plan) -> str:
     )
     where = f"the cluster at {plan.address}" if plan.address else "a private local Ray"
     return f"{cpus:g} CPU and {gpus:g} GPU per trial, {at_once}, on {where}"
+
+
+def checks_words(plan: Plan) -> list[str]:
+    """What the dry run checked, what it did not, and whether a driver runs the sweep now."""
+    lines = [
+        f"checked: the file, every key and value, the budget, the scheduler and searcher settings, "
+        f"{CHECKED_DRAWS} trials drawn as Tune draws them; {plan.folder.parent} takes a file "
+        "(a probe file, created and removed)",
+    ]
+    if plan.address:
+        lines.append(
+            f"checked: something accepts connections at {plan.address} (not that it is a Ray head)"
+        )
+        lines.append(
+            "not checked: the cluster's per-node resources (checked when the sweep joins it)"
+        )
+    else:
+        lines.append("checked: this machine has the CPUs and GPUs a trial asks for")
+    holder = holder_of(plan.folder)
+    if holder is not None:
+        lines.append(f"a driver runs this sweep now: {holder.words()} (a start would be refused)")
+    return lines
 
 
 def dry_run_text(plan: Plan) -> str:
@@ -120,5 +146,6 @@ def dry_run_text(plan: Plan) -> str:
         lines.append(f"estimated work: {steps} trial-steps ({seed_steps} seed-steps)")
     if plan.spec.scheduler is not None:
         lines.append("  (an upper bound: ASHA stops the weaker trials early)")
+    lines += checks_words(plan)
     lines.append("run it: the same command without --dry-run")
     return "\n".join(lines)

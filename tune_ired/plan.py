@@ -5,25 +5,31 @@ the sweep folder, checks the storage, the resources, the devices and the cluster
 reads what the folder already holds, and returns a `Plan`; anything wrong raises
 `ConfigError` (a one-paragraph message naming the file, flag or key, and the command to
 run next) and `python -m tune_ired.sweep` exits with code 2 before Ray starts. Nothing is
-written here: `write_meta` and `close_meta` keep the sweep's own record, `sweep.json`
-(what analysis needs to read the folder, and the provenance of each start or resume).
+written here (the storage's write test leaves nothing): `write_meta` and `close_meta` keep
+the sweep's own record, `sweep.json` (its identity, what analysis needs to read the folder,
+and the provenance of each start or resume). The driver takes its lock (`tune_ired.lock`)
+through `plan_sweep(args, lock=...)` before the folder is read.
 
 What a folder leads to (`Plan.start`):
 - nothing there, or only a start-up's leftovers (killed before any trial started:
-  `sweep.json`, Tune's files, no trial record): a fresh start (the leftovers are cleared);
-- the same sweep (file, budget, metric, mode, searcher, searched keys, samples, `--set`),
+  `sweep.json`, Tune's files, no trial record): a fresh start (the leftovers are cleared),
+  also for `--resume` (which says that nothing had started);
+- the same sweep (`identity`: file, budget, metric, mode, searcher and seed, scheduler,
+  samples, `--set`, and the resolved space with its grid values and distributions),
   finished: reported (`Start.REPORT`: its summary, nothing runs); unfinished: `--resume`
-  continues it (`Start.RESUME`), and without `--resume` the message says to pass it;
-- a different sweep: refused, naming both; `--name` or `--overwrite` (which deletes that
-  folder and nothing else, without asking) start afresh.
+  continues it (`Start.RESUME`; the recorded budget, samples and `--set` apply, and may be
+  repeated), and without `--resume` the message says to pass it;
+- a different sweep: refused, naming the first difference; `--name` or `--overwrite`
+  (which deletes that folder and nothing else, without asking) start afresh.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import math
-import shlex
 import socket
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import Path
@@ -40,11 +46,34 @@ from tune_ired.runlog import (
     write_json,
     write_problem,
 )
-from tune_ired.space import SearchSpace, SpaceError, is_grid, load_space, sample_values, trial_space
+from tune_ired.space import (
+    SearchSpace,
+    SpaceError,
+    canonical,
+    is_grid,
+    load_space,
+    sample_values,
+    trial_space,
+)
 
 ADDRESS_TIMEOUT_S = 5.0  # a cluster address must accept a connection within this
 UNFINISHED = (TrialStatus.RUNNING, TrialStatus.PENDING)
-IDENTITY = ("file", "budget", "metric", "mode", "searcher", "searched", "num_samples", "overrides")
+# what decides what a sweep trains, compared in this order on a re-run or a resume (older sweep.json
+# files hold only the first eight but seed and scheduler: only the keys a file holds are compared)
+IDENTITY = (
+    "file",
+    "budget",
+    "metric",
+    "mode",
+    "searcher",
+    "seed",
+    "scheduler",
+    "num_samples",
+    "overrides",
+    "searched",
+    "space",
+)
+ABSENT = object()  # a key one side of a difference lacks
 
 
 class Start(StrEnum):
@@ -70,6 +99,7 @@ class Plan:
     max_concurrent: int
     address: str | None
     command: str  # this command line, recorded in sweep.json and every trial's run.json
+    again: str  # the command that continues this sweep (sweep.resume_command)
     # --set (recorded: a re-run must give the same)
     overrides: dict[str, Any] = field(default_factory=dict)
     start: Start = Start.FRESH
@@ -145,14 +175,27 @@ def check_flags(args: argparse.Namespace) -> None:
             f"--num-samples {args.num_samples}: must be >= 1 (Ray Tune reads -1 as 'sample until stopped'; "
             "this command has no such mode: give the number of trials)"
         )
-    if args.resume and args.set:
-        problems.append("--resume continues a sweep as it was started; --set cannot change it")
+    if args.studies_at_once < 1:
+        problems.append(f"--studies-at-once {args.studies_at_once}: must be >= 1")
+    if args.name is not None and (problem := name_problem(args.name)):
+        problems.append(f"--name {args.name!r}: {problem}")
     if args.resume and args.overwrite:
         problems.append(
             "--resume continues the folder's sweep and --overwrite deletes it: pass one of them"
         )
     if problems:
         raise SpaceError("; ".join(problems) + ".")
+
+
+def name_problem(name: str) -> str | None:
+    """Why `name` cannot be a sweep's, a campaign's or a study's folder in --storage (None: it can)."""
+    if name in ("", ".", ".."):
+        return "not a folder name"
+    if any(separator in name for separator in ("/", "\\", "\0")):
+        return "a folder name in --storage, without a path separator"
+    if name.startswith("."):
+        return "must not start with '.' (the drivers' lock files do)"
+    return None
 
 
 def check_storage(folder: Path) -> None:
@@ -247,18 +290,26 @@ def expected_trials(spec: SearchSpace, param_space: dict[str, Any], num_samples:
 
 
 def identity(plan: Plan) -> dict[str, Any]:
-    """What makes two sweeps the same sweep (a re-run or a resume must match the folder's sweep.json)."""
+    """Everything that decides what the sweep trains, as JSON data (a re-run or a resume must match the
+    folder's sweep.json): the file, budget, metric, mode, searcher and its seed, the scheduler, the
+    samples, --set, and the resolved space Tune gets (runtime keys aside: device, threads, compile)."""
     overrides = {key: value for key, value in plan.overrides.items() if key not in RUNTIME_KEYS}
-    return {
+    space = {key: value for key, value in plan.param_space.items() if key not in RUNTIME_KEYS}
+    scheduler = plan.spec.scheduler
+    mine = {
         "file": str(plan.file),
         "budget": plan.budget,
         "metric": plan.spec.metric,
         "mode": plan.spec.mode,
         "searcher": plan.spec.searcher,
-        "searched": plan.searched,
+        "seed": plan.spec.seed,
+        "scheduler": None if scheduler is None else vars(scheduler),
         "num_samples": plan.num_samples,
         "overrides": overrides,
+        "searched": plan.searched,
+        "space": canonical(space),
     }
+    return json.loads(json.dumps(mine))  # as sweep.json holds it: lists, string keys
 
 
 def describe(sweep: dict[str, Any]) -> str:
@@ -271,30 +322,45 @@ def describe(sweep: dict[str, Any]) -> str:
     )
 
 
-def differences(meta: dict[str, Any], plan: Plan) -> list[str]:
-    """The identity keys in which the folder's sweep (its sweep.json) and this plan differ."""
+def shown(value: Any) -> str:
+    """An identity value in a message: a grid as grid_search([...]), the rest as JSON."""
+    if value is ABSENT:
+        return "absent"
+    if is_grid(value):
+        return f"grid_search({value['grid_search']!r})"
+    return json.dumps(value) if not isinstance(value, str) else repr(value)
+
+
+def first_difference(meta: dict[str, Any], plan: Plan) -> str | None:
+    """The first identity item in which the folder's sweep (its sweep.json) and this plan differ, in words
+    ("space['strategy'] is grid_search([...]) there, grid_search([...]) in this command"); None when they
+    agree on every item the file holds (older files lack some)."""
     mine = identity(plan)
-    # older files lack some keys
-    return [key for key in IDENTITY if key in meta and meta[key] != mine[key]]
-
-
-def continue_command(file: str | Path, folder: Path) -> str:
-    """The command that resumes the sweep in `folder` (defined by `file`)."""
-    parts = [str(file), "--storage", str(folder.parent), "--name", folder.name, "--resume"]
-    return "python -m tune_ired.sweep " + shlex.join(parts)
+    for key in (key for key in IDENTITY if key in meta and meta[key] != mine[key]):
+        there, here = meta[key], mine[key]
+        if isinstance(there, dict) and isinstance(here, dict):
+            sub = next(k for k in [*there, *here] if there.get(k, ABSENT) != here.get(k, ABSENT))
+            there, here = there.get(sub, ABSENT), here.get(sub, ABSENT)
+            key = f"--set {sub}" if key == "overrides" else f"{key}[{sub!r}]"
+        return f"{key} is {shown(there)} there, {shown(here)} in this command"
+    return None
 
 
 def unfinished_trials(plan: Plan) -> tuple[int, int]:
-    """(finished, expected) trials of the folder's sweep, read from its records."""
+    """(finished, expected) trials of the folder's sweep, read from its records (none before Tune wrote
+    any: a sweep stopped in its start-up)."""
+    expected = expected_trials(plan.spec, plan.param_space, plan.num_samples)
+    if not results.is_sweep(plan.folder):
+        return 0, expected
     trials = results.load_sweep(plan.folder).trials
     done = int((~trials["status"].isin(list(UNFINISHED))).sum()) if len(trials) else 0
-    return done, expected_trials(plan.spec, plan.param_space, plan.num_samples)
+    return done, expected
 
 
-def decide_start(plan: Plan, stored: Stored, *, resume: bool, overwrite: bool) -> None:
+def decide_start(plan: Plan, stored: Stored, args: argparse.Namespace) -> None:
     """Set `plan.start` (and clear, restore_kept, notes) from what the folder holds; raise SpaceError if refused."""
-    folder = plan.folder
-    if overwrite:
+    folder, resume = plan.folder, args.resume
+    if args.overwrite:
         if folder.is_dir() and any(folder.iterdir()) and not stored.anything:
             raise SpaceError(
                 f"--overwrite: {folder} is not a sweep folder; it is left alone. Choose another --name."
@@ -304,66 +370,92 @@ def decide_start(plan: Plan, stored: Stored, *, resume: bool, overwrite: bool) -
             plan.notes.append(f"--overwrite: deleting {folder} and starting afresh")
         return
     if not stored.records:
-        if resume and not stored.anything:
-            raise SpaceError(
-                f"--resume: {folder} holds no sweep to resume; run it without --resume first."
-            )
         plan.clear = stored.anything
         if plan.clear:
             plan.notes.append(
                 f"{folder} holds a sweep stopped in its start-up (no trial had started): starting afresh"
             )
+        elif resume:
+            plan.notes.append(f"--resume: nothing had started in {folder}: starting it")
         return
-    diff = differences(stored.meta, plan)
-    if not stored.meta or diff:
-        held = describe(stored.meta) if stored.meta else "trial records but no readable sweep.json"
-        stored_next = (
-            f"continue it with `{continue_command(stored.meta['file'], folder)}`; "
-            if stored.meta
-            else ""
-        )
-        raise SpaceError(
-            f"{'--resume: ' if resume else ''}{folder} holds another sweep: {held}; this command asks for "
-            f"{describe(identity(plan))}"
-            + (f" (they differ in {', '.join(diff)})" if diff else "")
-            + ". "
-            f"{stored_next}give this sweep its own --name, or replace the stored one with --overwrite "
-            "(deletes its results)."
-        )
+    refuse_another(plan, stored, args)
     if resume:
         plan.start = Start.RESUME
-        problems = tunestate.snapshot_problems(folder)
-        if problems and not tunestate.kept(folder):
-            raise SpaceError(
-                f"--resume: Tune's snapshot in {folder} cannot be restored ({'; '.join(problems)}) and no copy of it "
-                f"was kept; the trials' own records are intact (python -m tune_ired.report {folder}). To run the "
-                "sweep again, give it another --name, or --overwrite this folder (deletes its results)."
-            )
-        if problems:
-            plan.restore_kept = True
-            plan.notes.append(
-                f"Tune's newest snapshot is damaged ({'; '.join(problems)}): restoring the copy the sweep kept"
-            )
+        check_snapshot(plan)
         return
     done, expected = unfinished_trials(plan)
     if done < expected:
         raise SpaceError(
             f"{folder} holds this sweep, unfinished ({done} of {expected} trials done): continue it with "
-            f"`{continue_command(plan.file, folder)}`, or start it afresh with --overwrite (deletes its results)."
+            f"`{plan.again}`, or start it afresh with --overwrite (deletes its results)."
         )
     plan.start = Start.REPORT
 
 
-def plan_sweep(args: argparse.Namespace) -> Plan:
-    """Validate everything the command line names, before Ray starts (raises ConfigError)."""
+def refuse_another(plan: Plan, stored: Stored, args: argparse.Namespace) -> None:
+    """Raise SpaceError when the folder's trials belong to another sweep, naming the first difference."""
+    difference = first_difference(stored.meta, plan) if stored.meta else None
+    if stored.meta and difference is None:
+        return
+    from tune_ired.sweep import resume_command
+
+    held = describe(stored.meta) if stored.meta else "trial records but no readable sweep.json"
+    other_file = stored.meta.get("file") not in (None, str(plan.file))
+    stored_next = (
+        f"continue it with `{resume_command(args, file=Path(stored.meta['file']))}`; "
+        if other_file
+        else ""
+    )
+    raise SpaceError(
+        f"{'--resume: ' if args.resume else ''}{plan.folder} holds another sweep: "
+        + (f"{difference}. It holds {held}. " if difference else f"{held}. ")
+        + f"{stored_next}give this sweep its own --name, or replace the stored one with --overwrite "
+        "(deletes its results)."
+    )
+
+
+def check_snapshot(plan: Plan) -> None:
+    """A resume: Tune's snapshot restores, or the kept copy will replace it (raises SpaceError when neither)."""
+    folder = plan.folder
+    problems = tunestate.snapshot_problems(folder)
+    if problems and not tunestate.kept(folder):
+        raise SpaceError(
+            f"--resume: Tune's snapshot in {folder} cannot be restored ({'; '.join(problems)}) and no copy of it "
+            f"was kept; the trials' own records are intact (python -m tune_ired.report {folder}). To run the "
+            "sweep again, give it another --name, or --overwrite this folder (deletes its results)."
+        )
+    if problems:
+        plan.restore_kept = True
+        plan.notes.append(
+            f"Tune's newest snapshot is damaged ({'; '.join(problems)}): restoring the copy the sweep kept"
+        )
+
+
+def sweep_folder(args: argparse.Namespace) -> Path:
+    """<storage>/<name>: where the sweep is written."""
+    return args.storage.resolve() / (args.name or args.file.stem)
+
+
+def plan_sweep(args: argparse.Namespace, *, lock: Callable[[Path], object] | None = None) -> Plan:
+    """Validate everything the command line names, before Ray starts (raises ConfigError).
+
+    `lock` is called with the sweep folder once the command line is checked and before the
+    folder is read: the driver takes its lock there (`tune_ired.lock`); a dry run and a
+    campaign's planning pass none.
+    """
+    from tune_ired.sweep import resume_command
+
     spec = load_space(args.file)
     check_flags(args)
-    folder = args.storage.resolve() / (args.name or args.file.stem)
+    folder = sweep_folder(args)
     check_storage(folder)
+    if lock is not None:
+        lock(folder)
     stored = read_stored(folder)
     was = stored.meta if args.resume and stored.records else {}
     budget = args.budget or was.get("budget") or spec.chosen_default
-    overrides = dict(was.get("overrides", {})) if was else parse_assignments(args.set)
+    # a resume keeps the recorded --set; one given again must repeat it (identity compares them)
+    overrides = {**was.get("overrides", {}), **parse_assignments(args.set)}
     if args.gpus_per_trial > 0:
         overrides.setdefault("device", "cuda")
     param_space = trial_space(spec, budget, overrides, source=f"{args.file} at budget '{budget}'")
@@ -384,15 +476,17 @@ def plan_sweep(args: argparse.Namespace) -> Plan:
         max_concurrent=args.max_concurrent,
         address=args.address,
         command=provenance.command_line(),
+        again=resume_command(args),
         overrides=overrides,
     )
-    decide_start(plan, stored, resume=args.resume, overwrite=args.overwrite)
+    decide_start(plan, stored, args)
     return plan
 
 
 def write_meta(plan: Plan) -> None:
-    """Write sweep.json: what analysis needs to read the folder (metric, mode, searched keys, budget),
-    and the provenance of this start (a resume adds a session; `provenance` is the latest)."""
+    """Write sweep.json: the sweep's identity (what decides what it trains), what analysis needs to read
+    the folder (metric, mode, searched keys, budget), and the provenance of this start (a resume adds a
+    session; `provenance` is the latest)."""
     path = plan.folder / results.SWEEP_FILE
     session = provenance.collect(command=plan.command)
     if plan.resume:
@@ -404,7 +498,6 @@ def write_meta(plan: Plan) -> None:
     meta = {
         **identity(plan),
         "name": plan.folder.name,
-        "scheduler": None if plan.spec.scheduler is None else vars(plan.spec.scheduler),
         "resources": plan.resources,
         "description": plan.spec.description,
         "provenance": session,

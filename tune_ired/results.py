@@ -422,13 +422,14 @@ def load_sweep(folder: Path | str) -> SweepResults:
 
 
 def write_tables(folder: Path | str) -> list[Path]:
-    """Write the trials and seeds tables as Parquet and CSV into the sweep folder, atomically; return the paths."""
+    """Write the trials and seeds tables as Parquet and CSV into the sweep folder, atomically; return the
+    paths written (a file that holds its table already is left as it is)."""
     sweep = load_sweep(folder)
     paths = []
     for name in TABLES:
         table = getattr(sweep, name)
         for suffix, write in ((".parquet", table.to_parquet), (".csv", table.to_csv)):
             path = sweep.folder / f"{name}{suffix}"
-            replace_atomically(path, lambda tmp, write=write: write(tmp, index=False))
-            paths.append(path)
+            if replace_atomically(path, lambda tmp, write=write: write(tmp, index=False)):
+                paths.append(path)
     return paths

@@ -82,22 +82,38 @@ def trial_dirname(trial_id: str) -> str:
     return f"{TRIAL_PREFIX}{trial_id}"
 
 
-def replace_atomically(path: Path, write: Callable[[Path], object]) -> None:
+def replace_atomically(path: Path, write: Callable[[Path], object]) -> bool:
     """Create `path` by `write(tmp)` on a sibling temporary file, flushed to disk, then a rename: never a torn file.
 
-    A failed write (a full disk) removes the temporary file and leaves `path` as it was.
+    Content equal to what `path` holds already is not written again (the temporary file is
+    removed, `path` keeps its bytes and times): returns whether `path` was replaced. A failed
+    write (a full disk) removes the temporary file and leaves `path` as it was.
     """
     path.parent.mkdir(parents=True, exist_ok=True)
     # one per process: two writers never share it
     tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")
     try:
         write(tmp)
+        if same_bytes(tmp, path):
+            tmp.unlink()
+            return False
         with tmp.open("rb+") as written:
             os.fsync(written.fileno())
         os.replace(tmp, path)
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
+    return True
+
+
+def same_bytes(one: Path, other: Path) -> bool:
+    """True when both files exist and hold the same bytes."""
+    try:
+        if one.stat().st_size != other.stat().st_size:
+            return False
+        return one.read_bytes() == other.read_bytes()
+    except OSError:
+        return False
 
 
 def is_disk_full(err: BaseException) -> bool:
@@ -106,24 +122,31 @@ def is_disk_full(err: BaseException) -> bool:
 
 
 def write_problem(folder: Path) -> str | None:
-    """Why files could not be written into `folder` (created when missing), or None; creates nothing."""
+    """Why files could not be written into `folder` (created when missing), or None.
+
+    A real write test, not a permission check (which says yes to root on a read-only mount
+    or in /proc): a uniquely named probe file is created in the nearest existing folder and
+    removed at once. Nothing else is created.
+    """
     for place in (folder, *folder.parents):
         if not place.exists():
             continue
         if not place.is_dir():
             return f"{place} is a file, not a folder"
-        if not os.access(
-            place, os.W_OK | os.X_OK
-        ):  # also False on a read-only file system, even for root
-            return f"{place} is not writable (a read-only folder or file system)"
+        probe = place / f".write-probe-{os.getpid()}-{time.monotonic_ns()}"
+        try:
+            probe.open("x").close()
+            probe.unlink()
+        except OSError as err:
+            return f"{place} is not writable ({err.strerror})"
         return None
     return f"{folder} has no existing parent folder"
 
 
-def write_json(path: Path, data: dict[str, Any]) -> None:
-    """Write a JSON object atomically (sorted keys, indented)."""
+def write_json(path: Path, data: dict[str, Any]) -> bool:
+    """Write a JSON object atomically (sorted keys, indented); False when `path` held it already."""
     text = json.dumps(data, indent=2, sort_keys=True) + "\n"
-    replace_atomically(path, lambda tmp: tmp.write_text(text))
+    return replace_atomically(path, lambda tmp: tmp.write_text(text))
 
 
 def write_config(folder: Path, config: dict[str, Any]) -> None:

@@ -29,10 +29,13 @@ domains included) and checks each whole config. A problem raises `SpaceError` (a
 from __future__ import annotations
 
 import copy
+import hashlib
+import inspect
 import itertools
 import math
 import runpy
 import traceback
+import types
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -126,6 +129,42 @@ class Campaign:
 
 def is_grid(value: Any) -> bool:
     return isinstance(value, Mapping) and set(value) == {"grid_search"}
+
+
+def source_hash(function: types.FunctionType) -> str:
+    """sha256 of a function's source text (of its code, where the source cannot be read)."""
+    try:
+        text = inspect.getsource(function).encode()
+    except (OSError, TypeError):
+        code = function.__code__
+        text = code.co_code + repr((code.co_consts, code.co_names)).encode()
+    return hashlib.sha256(text).hexdigest()
+
+
+def canonical(value: Any) -> Any:
+    """A space entry as JSON data, equal for entries that draw the same trials: grid values, a Domain's
+    type and fields (bounds, categories, sampler with its base, q, mean...), a function by its qualified
+    name and a hash of its source; non-finite floats as text."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return repr(value)
+    if value is None or isinstance(value, (bool, int, float, str)):
+        return value
+    if isinstance(value, Mapping):
+        return {str(key): canonical(item) for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [canonical(item) for item in value]
+    if isinstance(value, types.FunctionType):
+        return {
+            "function": f"{value.__module__}.{value.__qualname__}",
+            "sha256": source_hash(value),
+        }
+    try:
+        fields = dict(vars(value))
+    except TypeError:  # an object without attributes of its own
+        return repr(value)
+    if isinstance(value, Domain):  # a domain without its own sampler draws with the default one
+        fields["sampler"] = value.get_sampler()
+    return {"type": type(value).__qualname__, **canonical(fields)}
 
 
 def sample_values(value: Any) -> list[Any]:

@@ -6,8 +6,11 @@
 metric (its best finite evaluation, as the tables' `best/<metric>`): its id, status and
 folder, its whole config, the searched keys, the metric values of that evaluation and of
 its last one, and the path of its best checkpoint (`trial_<id>/checkpoints/best.pt`, the
-state at that evaluation; null when the trial kept none). No trial with a finite value:
-no best.json, and the console says so.
+state at that evaluation). A checkpoint that is not there (deleted since, or never kept) is
+`"checkpoint": null` with `"checkpoint_missing"` naming the path, and the console warns
+once. No trial with a finite value: no best.json, and the console says so. Files that
+already hold what would be written are left alone, so a re-run of a finished sweep writes
+nothing (`summarize` returns what it wrote).
 """
 
 from __future__ import annotations
@@ -18,7 +21,7 @@ from typing import Any
 
 from tune_ired import results, status
 from tune_ired.catalogue import SEED_KEY, STEP, TrialStatus
-from tune_ired.plan import Plan
+from tune_ired.plan import UNFINISHED, Plan
 from tune_ired.runlog import (
     BEST_CHECKPOINT,
     CHECKPOINTS,
@@ -30,9 +33,9 @@ from tune_ired.runlog import (
 )
 
 BEST_FILE = "best.json"
+MISSING_WHY = "not found when best.json was written"
 ERROR_FILE = "error.txt"  # Tune's record of a failed trial's exception
 TOP_TRIALS = 5  # trials listed in the closing table, best first
-UNFINISHED = (TrialStatus.RUNNING, TrialStatus.PENDING)
 
 
 def plain_metrics(row: dict[str, Any]) -> dict[str, Any]:
@@ -46,6 +49,7 @@ def best_record(folder: Path, meta: dict[str, Any], top: status.TrialView) -> di
     rows = read_metrics(own)
     best_row = next(row for row in rows if row[STEP] == top.best_step)
     checkpoint = own / CHECKPOINTS / BEST_CHECKPOINT
+    missing = {} if checkpoint.exists() else {"checkpoint_missing": f"{checkpoint} ({MISSING_WHY})"}
     return {
         "sweep": str(folder),
         "metric": meta.get("metric", status.DEFAULT_METRIC),
@@ -60,17 +64,20 @@ def best_record(folder: Path, meta: dict[str, Any], top: status.TrialView) -> di
         "config": read_json(own / CONFIG_FILE) or top.params,
         "best": plain_metrics(best_row),
         "final": plain_metrics(rows[-1]),
+        **missing,
     }
 
 
-def write_best(folder: Path, meta: dict[str, Any], views: list[status.TrialView]) -> Path | None:
-    """Write best.json for the best trial so far; None (nothing written) when no trial has a finite value."""
+def write_best(
+    folder: Path, meta: dict[str, Any], views: list[status.TrialView]
+) -> tuple[Path | None, bool]:
+    """Write best.json for the best trial so far: its path (None when no trial has a finite value: nothing
+    written), and whether the file changed."""
     top = status.best_view(views, meta.get("mode", status.DEFAULT_MODE))
     if top is None:
-        return None
+        return None, False
     path = folder / BEST_FILE
-    write_json(path, best_record(folder, meta, top))
-    return path
+    return path, write_json(path, best_record(folder, meta, top))
 
 
 def closing_text(plan: Plan, views: list[status.TrialView], *, best: Path | None) -> list[str]:
@@ -90,6 +97,10 @@ def closing_text(plan: Plan, views: list[status.TrialView], *, best: Path | None
         record = read_json(best)
         lines.append("best config: " + json.dumps(record["searched"]))
         lines.append(f"best trial, config, metrics and checkpoint: {best}")
+        if record.get("checkpoint_missing"):
+            lines.append(
+                f"warning: the best trial's checkpoint is gone: {record['checkpoint_missing']}"
+            )
     else:
         lines.append(f"no trial reported a finite {metric}: no {BEST_FILE} written")
     lines += [
@@ -98,19 +109,20 @@ def closing_text(plan: Plan, views: list[status.TrialView], *, best: Path | None
         if view.status is TrialStatus.ERRORED
     ]
     if any(view.status in UNFINISHED for view in views):
-        again = f"{plan.file} --storage {plan.folder.parent} --name {plan.folder.name} --resume"
-        lines.append(
-            f"the sweep did not finish; continue it with: python -m tune_ired.sweep {again}"
-        )
+        lines.append(f"the sweep did not finish; continue it with: {plan.again}")
     lines.append(f"status any time: python -m tune_ired.status {plan.folder}")
     lines.append(f"next, the report: python -m tune_ired.report {plan.folder}")
     return lines
 
 
-def summarize(plan: Plan) -> None:
-    """Write the tidy tables and best.json into the sweep folder, then print the closing summary."""
-    for path in results.write_tables(plan.folder):
-        print(f"wrote {path}")
+def summarize(plan: Plan) -> list[Path]:
+    """Write the tidy tables and best.json into the sweep folder (each only when its content changed), then
+    print the closing summary; returns the files written."""
+    written = results.write_tables(plan.folder)
     meta, views = status.sweep_views(plan.folder)
-    best = write_best(plan.folder, meta, views)
+    best, changed = write_best(plan.folder, meta, views)
+    written += [best] if changed else []
+    for path in written:
+        print(f"wrote {path}")
     print("\n".join(closing_text(plan, views, best=best)), flush=True)
+    return written

@@ -18,16 +18,22 @@ Bad input (file, key, value, budget, scheduler, seed, resources, devices, storag
 tracker) exits with code 2 before Ray starts.
 
 Running it again is safe (`tune_ired.plan`): a finished sweep of the same file, budget and
-name is reported, an unfinished one says to `--resume`, a start-up's leftovers start
-afresh, and `--name` or `--overwrite` start a new one. Exit codes (`tune_ired.cli.ExitCode`):
-0 every trial ended (completed, stopped, early-stopped or diverged); 1 a trial errored (the
-message says why); 2 bad input; 74 the storage filled up (free space, then `--resume`);
-75 stopped before its end with its state saved (`--resume`).
+name is reported (writing nothing), an unfinished one says to `--resume`, a start-up's
+leftovers start afresh, and `--name` or `--overwrite` start a new one. One driver runs a
+folder at a time (`tune_ired.lock`: a second one exits 2 naming it). SIGTERM stops a sweep
+as Ctrl-C does (`tune_ired.signals`). Every "continue it with" line is `resume_command`'s.
+Exit codes (`tune_ired.cli.ExitCode`): 0 every trial ended (completed, stopped,
+early-stopped or diverged); 1 a trial errored (the message says why); 2 bad input, or a
+folder another driver runs; 74 the storage filled up (free space, then `--resume`); 75
+stopped before its end (a signal) with its state saved (`--resume`).
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
+import os
+import shlex
 import sys
 from pathlib import Path
 
@@ -36,9 +42,14 @@ from tune_ired.cli import ExitCode, fail
 
 # tune_ired.trackers.TRACKERS, named here without importing Ray
 TRACKER_NAMES = ("tensorboard", "mlflow", "wandb")
+# set by cluster/ray_sweep.sbatch: the `sbatch` line (with the job's options) that resubmits the job
+SUBMIT_VARIABLE = "TUNE_IRED_SUBMIT"
+# set by a campaign for its studies' sweep processes: the command that continues the campaign
+CONTINUE_VARIABLE = "TUNE_IRED_CONTINUE"
+NOT_REPEATED = {"files", "resume", "overwrite", "dry_run"}  # options a continue line drops
 
 
-def parse_args(argv: list[str] | None) -> argparse.Namespace:
+def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="python -m tune_ired.sweep",
         description="Run a search-space file (search_spaces/*.py) as a Ray Tune sweep.",
@@ -144,24 +155,76 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         metavar="N",
         help="a campaign's studies side by side (default: 1)",
     )
-    args = parser.parse_args(argv)
+    return parser
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    args = build_parser().parse_args(argv)
     args.file = args.files[0]
     return args
+
+
+def option_tokens(args: argparse.Namespace, *, skip: set[str]) -> list[str]:
+    """The options of `args` that differ from the parser's defaults, as command-line tokens (paths made
+    absolute), but those whose destination is in `skip`; `--storage` always."""
+    tokens: list[str] = []
+    for action in build_parser()._actions:
+        value = getattr(args, action.dest, None)
+        if not action.option_strings or action.dest in skip or action.default == argparse.SUPPRESS:
+            continue  # a positional, a skipped option, or --help
+        if value == action.default and action.dest != "storage":
+            continue
+        option = action.option_strings[-1]
+        if action.nargs == 0:  # a flag (store_true)
+            tokens.append(option)
+            continue
+        for one in value if isinstance(value, list) else [value]:
+            tokens += [option, str(one.resolve() if isinstance(one, Path) else one)]
+    return tokens
+
+
+def resume_command(args: argparse.Namespace, *, file: Path | None = None) -> str:
+    """The command that continues what `args` started: every printed "continue it with" line.
+
+    It repeats the command's options (a resume may repeat its --set, --budget, --num-samples)
+    with absolute paths, without --overwrite and --dry-run, and adds --resume. Inside
+    cluster/ray_sweep.sbatch it is the job's own `sbatch` line (SUBMIT_VARIABLE, without the
+    job's --address); inside a campaign, the campaign's command (CONTINUE_VARIABLE). With
+    `file`: the command that continues the sweep of that file in the same folder (its
+    recorded settings apply).
+    """
+    if os.environ.get(CONTINUE_VARIABLE):
+        return os.environ[CONTINUE_VARIABLE]
+    submit = os.environ.get(SUBMIT_VARIABLE)
+    skip = NOT_REPEATED | ({"address"} if submit else set())
+    if file is None:
+        tokens = [str(path.resolve()) for path in args.files] + option_tokens(args, skip=skip)
+    else:
+        name = args.name or args.file.stem
+        tokens = [str(file), "--storage", str(args.storage.resolve()), "--name", name]
+        tokens += ["--address", args.address] if args.address and not submit else []
+    return f"{submit or 'python -m tune_ired.sweep'} {shlex.join([*tokens, '--resume'])}"
+
+
+def resume_line(argv: list[str]) -> str:
+    """resume_command of a command line (cluster/ray_sweep.sbatch prints it when the job stops)."""
+    return resume_command(parse_args(argv))
 
 
 ERRORS_LISTED = 5  # errored trials named in the final message; the rest are counted
 
 
 def outcome(plan) -> ExitCode:
-    """The sweep's exit status, from its records: an errored trial fails it (naming why); unfinished ones mean
-    it stopped with its state saved."""
+    """The sweep's exit status, from its records: an errored trial fails it (naming why); fewer trials
+    finished than the sweep makes means it stopped with its state saved."""
     from tune_ired import results
     from tune_ired.catalogue import TrialStatus
-    from tune_ired.plan import UNFINISHED, continue_command
+    from tune_ired.plan import unfinished_trials
 
-    trials = results.load_sweep(plan.folder).trials
-    again = continue_command(plan.file, plan.folder)
-    errored = trials[trials["status"] == TrialStatus.ERRORED].to_dict("records")
+    trials = results.load_sweep(plan.folder).trials if results.is_sweep(plan.folder) else []
+    errored = (
+        trials[trials["status"] == TrialStatus.ERRORED].to_dict("records") if len(trials) else []
+    )
     if errored:
         why = []
         for trial in errored[:ERRORS_LISTED]:
@@ -170,14 +233,14 @@ def outcome(plan) -> ExitCode:
         more = f"; and {len(errored) - ERRORS_LISTED} more" if len(errored) > ERRORS_LISTED else ""
         return fail(
             f"{len(errored)} of {len(trials)} trials errored: {'; '.join(why)}{more}. Their tracebacks are in "
-            f"{plan.folder}/<trial>/error.txt; `{again}` retries them.",
+            f"{plan.folder}/<trial>/error.txt; `{plan.again}` retries them.",
             ExitCode.FAILED,
         )
-    unfinished = int(trials["status"].isin(list(UNFINISHED)).sum())
-    if unfinished:
+    done, expected = unfinished_trials(plan)
+    if done < expected:
         return fail(
-            f"the sweep stopped with {unfinished} of {len(trials)} trials unfinished, its state saved: "
-            f"continue it with `{again}`.",
+            f"the sweep stopped with {expected - done} of {expected} trials unfinished, its state saved: "
+            f"continue it with `{plan.again}`.",
             ExitCode.INTERRUPTED,
         )
     return ExitCode.OK
@@ -233,19 +296,39 @@ def set_aside_unrecorded(folder: Path) -> None:
 
 
 def disk_full(plan, message: str) -> ExitCode:
-    """The one message of a sweep stopped by a full disk."""
-    from tune_ired.plan import continue_command
+    """The one message of a sweep stopped by a full disk (before any trial started, or with its state saved)."""
+    from tune_ired.plan import read_stored
 
+    state = (
+        "the sweep stopped with its state saved"
+        if read_stored(plan.folder).records
+        else "no trial had started"
+    )
     return fail(
-        f"{message}. What is on disk stays readable; the sweep stopped with its state saved. Free space, then "
-        f"continue it with `{continue_command(plan.file, plan.folder)}`.",
+        f"{message}. What is on disk stays readable; {state}. Free space, then "
+        f"continue it with `{plan.again}`.",
         ExitCode.DISK_FULL,
     )
 
 
-def run(plan, trainable=None, trackers=None) -> ExitCode:
+def report_finished(plan) -> ExitCode:
+    """A re-run of a finished sweep: its summary, writing only what the folder lacks (nothing, normally)."""
+    from tune_ired.summary import summarize
+
+    print(
+        f"{plan.folder} holds this sweep, finished: nothing to run (--overwrite runs it afresh)",
+        flush=True,
+    )
+    written = summarize(plan)
+    if written:
+        names = ", ".join(path.name for path in written)
+        print(f"completed the sweep's final files, missing or out of date: {names}", flush=True)
+    return outcome(plan)
+
+
+def run(plan, trainable=None, trackers=None, stop=None) -> ExitCode:
     """Report a finished sweep, or record the sweep, run it on Ray and summarize it (`trainable`: tests pass
-    their own); returns the exit status (`outcome`)."""
+    their own; `stop`: the driver's StopSignals); returns the exit status (`outcome`)."""
     from tune_ired import results
     from tune_ired.plan import Start, close_meta, write_meta
     from tune_ired.summary import summarize
@@ -254,12 +337,7 @@ def run(plan, trainable=None, trackers=None) -> ExitCode:
     for note in plan.notes:
         print(note, flush=True)
     if plan.start is Start.REPORT:
-        print(
-            f"{plan.folder} holds this sweep, finished: nothing to run (--overwrite runs it afresh)",
-            flush=True,
-        )
-        summarize(plan)
-        return outcome(plan)
+        return report_finished(plan)
     from tune_ired.trainable import train_ired
     from tune_ired.tuner import run_tuner, shortage
 
@@ -268,7 +346,12 @@ def run(plan, trainable=None, trackers=None) -> ExitCode:
     if short is not None:
         return disk_full(plan, short.message())
     write_meta(plan)
-    run_tuner(plan, trainable or train_ired, trackers or Trackers())
+    if stop is not None and stop.requested:
+        print("stopped before Ray started", flush=True)
+        return outcome(plan)
+    run_tuner(plan, trainable or train_ired, trackers or Trackers(), stop=stop)
+    if not results.is_sweep(plan.folder):  # stopped before Tune wrote its state: nothing to sum up
+        return outcome(plan)
     statuses = results.load_sweep(plan.folder).trials["status"]
     short = shortage(
         plan.folder, running=int(statuses.isin(["running", "pending", "errored"]).sum())
@@ -286,39 +369,72 @@ def main(argv: list[str] | None = None) -> int:
     from tune_ired.auth import private_token
 
     if args.dry_run:  # starts no Ray: needs no token
-        return planned_run(args, argv)
-    with private_token(
-        address=args.address
-    ):  # before Ray is imported: Ray reads the token set-up once
-        return planned_run(args, argv)
+        return planned_run(args)
+    # before Ray is imported: Ray reads the token set-up once
+    with private_token(address=args.address):
+        from tune_ired.signals import import_ray_quietly
+
+        import_ray_quietly()
+        return planned_run(args)
 
 
-def planned_run(args: argparse.Namespace, argv: list[str]) -> int:
-    """Validate the command line, then print the dry run, run the sweep, or run the campaign."""
+def planned_run(args: argparse.Namespace) -> int:
+    """Validate the command line, then print the dry run, or run the campaign or the sweep."""
     from tune_ired import campaign
     from tune_ired.config import ConfigError
-    from tune_ired.plan import plan_sweep
-    from tune_ired.runlog import is_disk_full
     from tune_ired.trackers import Trackers, check_trackers
 
     trackers = Trackers(names=tuple(dict.fromkeys(args.tracker)), mlflow_uri=args.mlflow_uri)
     try:
         check_trackers(trackers)
         if campaign.is_campaign(args.files):
-            return campaign.main(args, argv)
-        plan = plan_sweep(args)
+            return campaign.main(args)
+        if args.dry_run:
+            return dry_run(args)
     except ConfigError as err:
         return fail(str(err))
-    if args.dry_run:
-        from tune_ired.dryrun import dry_run_text
+    with contextlib.ExitStack() as held:
+        return locked_run(args, trackers, held)
 
-        print(dry_run_text(plan))
-        return ExitCode.OK
+
+def dry_run(args: argparse.Namespace) -> int:
+    """Print what the sweep would run (no lock, no Ray; raises ConfigError)."""
+    from tune_ired.dryrun import dry_run_text
+    from tune_ired.plan import plan_sweep
+
+    print(dry_run_text(plan_sweep(args)))
+    return ExitCode.OK
+
+
+def take_lock(folder: Path, held: contextlib.ExitStack, stop) -> None:
+    """Hold the folder's driver lock until the process ends (raises LockBusy), then handle stop signals."""
+    from tune_ired.lock import driver_lock
+
+    lock = held.enter_context(driver_lock(folder))
+    if lock.note:
+        print(lock.note, flush=True)
+    stop.install()
+    held.callback(stop.uninstall)
+
+
+def locked_run(args: argparse.Namespace, trackers, held: contextlib.ExitStack) -> int:
+    """Plan the sweep under its folder's lock and run it."""
+    from tune_ired import campaign
+    from tune_ired.config import ConfigError
+    from tune_ired.lock import LockBusy
+    from tune_ired.plan import plan_sweep
+    from tune_ired.runlog import is_disk_full
+    from tune_ired.signals import STOP as stop
+
+    try:
+        plan = plan_sweep(args, lock=lambda folder: take_lock(folder, held, stop))
+    except (ConfigError, LockBusy) as err:
+        return fail(str(err))
     campaign.watch_campaign()
     print(f"sweep {plan.file} at budget '{plan.budget}' into {plan.folder}", flush=True)
     print(f"  its state any time: python -m tune_ired.status {plan.folder}", flush=True)
     try:
-        return run(plan, trackers=trackers)
+        return run(plan, trackers=trackers, stop=stop)
     except ConfigError as err:  # what only a joined cluster can tell (no node can hold a trial)
         return fail(str(err))
     except OSError as err:

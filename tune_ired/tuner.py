@@ -33,6 +33,7 @@ from tune_ired import tunestate
 from tune_ired.console import SignedASHA, SweepReporter
 from tune_ired.plan import Plan, check_cluster, requested_devices
 from tune_ired.runlog import CHECKPOINT_GLOB, TRIAL_PREFIX, is_disk_full, trial_dirname
+from tune_ired.signals import STOP, StopSignals
 from tune_ired.space import SearchSpace, max_evaluations
 from tune_ired.trackers import AUTO_LOGGERS_VARIABLE, Trackers, tracker_callbacks, tracker_hints
 from tune_ired.trainable import train_ired
@@ -109,6 +110,7 @@ class Guard(tune.Callback):
         self.stopping = False
 
     def on_step_end(self, iteration: int, trials: list, **info) -> None:
+        STOP.while_tune_runs()  # a stop signal before Tune's handler existed; a SIGINT Tune handled
         if trials:  # where Tune writes now (a resumed sweep may have been moved since tuner.pkl was written)
             self.folder = Path(trials[0].storage.experiment_fs_path)
         now = time.monotonic()
@@ -227,8 +229,20 @@ def make_tuner(plan: Plan, trainable=train_ired, trackers: Trackers = NO_TRACKER
     return tune.Tuner(fn, param_space=plan.param_space, tune_config=tune_config, run_config=run)
 
 
-def run_tuner(plan: Plan, trainable=train_ired, trackers: Trackers = NO_TRACKERS) -> None:
-    """Start (or join) Ray, run the sweep's Tuner to its end, and stop Ray again."""
+def run_tuner(
+    plan: Plan,
+    trainable=train_ired,
+    trackers: Trackers = NO_TRACKERS,
+    *,
+    stop: StopSignals | None = None,
+) -> None:
+    """Start (or join) Ray, run the sweep's Tuner to its end (or until `stop` says), and stop Ray again.
+
+    With `stop` (the driver's StopSignals): SIGTERM and SIGINT stop the sweep as Ctrl-C does
+    (`tune_ired.signals`), also one that lands while Ray starts (Ray's own SIGTERM handler then
+    exits), and an error Tune raises once a stop was asked for (a cluster that died with the
+    job) is said in one line: its last snapshot stands.
+    """
     os.environ["TUNE_GLOBAL_CHECKPOINT_S"] = SNAPSHOT_PERIOD_S
     os.environ["TUNE_WARN_EXCESSIVE_EXPERIMENT_CHECKPOINT_SYNC_THRESHOLD_S"] = (
         "0"  # frequent snapshots are wanted
@@ -240,11 +254,44 @@ def run_tuner(plan: Plan, trainable=train_ired, trackers: Trackers = NO_TRACKERS
         "1"  # Tune adds no TensorBoard logger of its own: a --tracker choice
     )
     try:
-        start_ray(plan.address)
+        if not started_ray(plan, stop):
+            return
         check_joined_cluster(plan)
         tuner = make_tuner(plan, trainable, trackers)
         for hint in tracker_hints(trackers, plan.folder):
             print(hint, flush=True)
-        tuner.fit()
+        fit(tuner, stop)
     finally:
+        if stop is not None:
+            stop.install()  # Tune leaves its SIGINT handler behind
         ray.shutdown()
+
+
+def started_ray(plan: Plan, stop: StopSignals | None) -> bool:
+    """Start or join Ray; False when a stop signal came first (nothing is run)."""
+    try:
+        start_ray(plan.address)
+    except SystemExit as err:  # Ray's SIGTERM handler, installed by ray.init, exits so
+        if stop is None or err.code != signal.SIGTERM:
+            raise
+        stop.requested = True
+    if stop is None:
+        return True
+    stop.install()  # after ray.init, which installs its own SIGTERM handler
+    if stop.requested:
+        print("stopped before Tune started", flush=True)
+    return not stop.requested
+
+
+def fit(tuner: tune.Tuner, stop: StopSignals | None) -> None:
+    """Run the Tuner; after a stop signal, an error of Tune's (its Ray going away) is said, not raised."""
+    try:
+        tuner.fit()
+    except Exception as err:
+        if stop is None or not stop.requested:
+            raise
+        print(
+            f"Tune stopped with {type(err).__name__} ({err}) while the sweep was stopping: "
+            "its last snapshot stands",
+            flush=True,
+        )
