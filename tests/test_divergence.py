@@ -1,8 +1,11 @@
 """Per-seed divergence in a batched run: the diverged seed is frozen, its siblings train on unchanged.
 
-At the tiny size with lr 0.05 and no gradient clipping, seed 3 of seeds 0..3 diverges at
-step 12 (its loss passes `diverge_loss`) while seeds 0-2 train to the end: a real
-divergence, made on purpose, found by scanning seeds once.
+At the tiny size with lr 0.05 and no gradient clipping, seed 3 of seeds 2..5 diverges at
+step 12 (its loss passes `diverge_loss`) while seeds 2, 4 and 5 train to the end: a real
+divergence, made on purpose, found by scanning seeds once. The seeds are chosen far from the
+edge: their losses end near 1 while seed 3's explodes within a few steps, so float rounding
+(another CPU's kernels) cannot tip one over (seed 0, for one, diverged at step 54 on one
+machine and not at all on another).
 """
 
 from __future__ import annotations
@@ -18,12 +21,15 @@ from tune_ired.divergence import seed_mean
 from tune_ired.trainer import Trainer
 
 DIVERGING = {"lr": 0.05, "grad_clip": 0.0, "train_steps": 60, "eval_every": 20, "num_threads": 1}
-SEEDS, BAD_SEED, BAD_STEP = (0, 1, 2, 3), 3, 12
+SEEDS, BAD_SEED, BAD_STEP = (2, 3, 4, 5), 3, 12
+BAD_INDEX = SEEDS.index(BAD_SEED)  # its place on the seed axis of the batched tensors
 PER_SEED_KEYS = ("train/loss", "train/loss_denoise", "val/mse", "val/mse_ood", "val/elem_acc")
 
 
 def batched_config(**overrides):
-    return make_config({**DIVERGING, "num_seeds": len(SEEDS), **overrides}, budget="tiny")
+    return make_config(
+        {**DIVERGING, "seed": SEEDS[0], "num_seeds": len(SEEDS), **overrides}, budget="tiny"
+    )
 
 
 def without_perf(rows):
@@ -42,7 +48,7 @@ def batched():
     rows, frozen = [], []
     for row in trainer.run():
         rows.append(row)
-        frozen.append({name: p[BAD_SEED].clone() for name, p in trainer.seed_state().items()})
+        frozen.append({name: p[BAD_INDEX].clone() for name, p in trainer.seed_state().items()})
     return trainer, rows, frozen
 
 
@@ -83,7 +89,7 @@ def test_the_diverged_seed_is_frozen_at_its_last_good_state(batched):
     # it diverged before the first evaluation: frozen at the start
     initial = Trainer(batched_config())
     for name, p in initial.seed_state().items():
-        torch.testing.assert_close(frozen[0][name], p[BAD_SEED], rtol=0, atol=0)
+        torch.testing.assert_close(frozen[0][name], p[BAD_INDEX], rtol=0, atol=0)
     adam = [name for name in frozen[0] if name.startswith("adam.")]
     # Adam's moments as before step 1
     assert adam and all(frozen[0][name].abs().max() == 0 for name in adam)

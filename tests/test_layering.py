@@ -21,7 +21,10 @@ PACKAGE = ROOT / "tune_ired"
 # Lowest first. Trainer stack: record -> config -> problems -> model -> dynamics -> objective
 # -> measures -> trainer -> drivers -> sweeps; analysis stack: record -> tables -> analysis -> report.
 LAYERS: list[tuple[str, set[str]]] = [
-    ("record", {"catalogue", "cli", "budgets", "provenance", "runlog", "tunestate"}),
+    (
+        "record",
+        {"catalogue", "cli", "__main__", "_lazy", "budgets", "provenance", "runlog", "tunestate"},
+    ),
     ("config", {"config"}),
     ("problems", {"data", "noise"}),
     ("model", {"model"}),

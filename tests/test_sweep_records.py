@@ -1,8 +1,8 @@
 """A real sweep's records are complete, reproducible and honest about a seed that diverged on purpose.
 
 The sweep trains two arms of four seeds each in one trial per arm: lr 3e-3 (the baseline)
-and lr 0.05 without gradient clipping, under which seed 3 diverges at step 12 while its
-siblings train on (tests/test_divergence.py shows the same in-process). Its folder must say
+and lr 0.05 without gradient clipping, under which seed 3 of seeds 2..5 diverges at step 12
+while its siblings train on (tests/test_divergence.py shows the same in-process). Its folder must say
 exactly what ran and where, repeat from a trial's own folder, and the report must count the
 diverged seed in the verdict instead of dropping it.
 """
@@ -22,7 +22,7 @@ from tune_ired.config import FIELDS
 SPACE = """
 diverging = SearchSpace(
     space={"lr": tune.grid_search([3e-3, 0.05])},
-    base={"num_seeds": 4, "grad_clip": 0.0},
+    base={"seed": 2, "num_seeds": 4, "grad_clip": 0.0},
     scheduler=None,
     budgets={"tiny": Budget(config={"train_steps": 60, "eval_every": 20})},
 )
