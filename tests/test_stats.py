@@ -8,6 +8,8 @@ report's.
 """
 
 import math
+import subprocess
+import sys
 
 import numpy as np
 import pandas as pd
@@ -411,3 +413,13 @@ def test_the_simulated_rule_is_the_reports_rule():
         table = compare_counting_divergence(per_seed, metric="val/mse", baseline="base", mode="min")
         [verdict] = verdicts(table, baseline="base")
         assert verdict.outcome == outcome[study]
+
+
+def test_the_benchmark_prints_its_table_and_headline():
+    """`python -m benchmarks.bench_verdicts` (the README's table), here with a few studies a cell."""
+    cmd = [sys.executable, "-m", "benchmarks.bench_verdicts", "--studies", "40", "--seeds", "3"]
+    done = subprocess.run(cmd, capture_output=True, text=True, check=False, timeout=300)
+    assert done.returncode == 0, done.stderr
+    for line in ("False MEETS at a true 20%", "Power at a true 35%", "Family-wise", "targets: "):
+        assert line in done.stdout
+    assert done.stdout.splitlines()[-1].startswith("verdict_false_meets_max: ")

@@ -8,11 +8,13 @@
 
 The folder is read without Ray (`tune_ired.results`). The report opens with a verdict per
 arm against the research's success criteria (a MEETS / MISSES / INCONCLUSIVE badge, the
-improvement's Fieller interval, seeds and divergence counts on one line), then per-arm
-mean, std and bootstrap CI over seeds, paired-by-seed tests against the baseline arm
-(Holm corrected), rank consistency, the best trials, notes, a provenance block and every
-figure the sweep supports (`report.html` opens offline: plotly.js is inlined). A diverged
-seed counts as a failure by one rule (`tune_ired.analysis.divergence`). Progress goes to
+improvement with its per-comparison and its deciding, family-wise intervals, the seeds
+each arm contributed and divergence counts on one line, the family-wise rule below),
+then per-arm mean, std and bootstrap CI over seeds, paired-by-seed tests against the
+baseline arm (Holm corrected), rank consistency, the best trials, notes, a provenance
+block and every figure the sweep supports (`report.html` opens offline: plotly.js is
+inlined). A diverged seed counts as a failure, and seeds one arm lacks never excuse the
+other's failures (`tune_ired.analysis.divergence`). Progress goes to
 stderr. With `--static` every figure is also written as PDF and PNG into `figures/` and
 included by `tables.tex` (`tune_ired.analysis.static`: plotly's kaleido driving the
 installed Chromium, offline). A folder that is not a sweep, an unknown arm, or `--static`

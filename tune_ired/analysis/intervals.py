@@ -14,9 +14,9 @@ by seed, reported as a percent improvement (positive: better). Two intervals est
   (theta - true) / SE come from a parametric bootstrap of the logs (bootstrap-t,
   BOOTSTRAP_T_DRAWS seeded draws shared by every study), calibrated at the log-variances'
   one-sided VARIANCE_GUARD upper confidence bound: the samples that happen to show little
-  spread are the ones whose skew a plain plug-in understates. Student's t quantile alone
-  (Cox's method) let 3.6-3.9% of skewed-arm studies at a true 20% MEET, above the 3.5%
-  target (benchmarks/bench_verdicts.py); the plain bootstrap-t 3.1-3.2% at 3 and 5 seeds.
+  spread are the ones whose skew a plain plug-in understates. benchmarks/bench_verdicts.py
+  prints what Student's t quantile (Cox's method) and the plain plug-in bootstrap-t would
+  give instead on skewed arms, and what each costs in power.
 
 Everything works on stacked arrays (..., seeds), so a simulation of thousands of studies
 is one call (benchmarks/bench_verdicts.py) and runs the very functions the report runs.
@@ -193,11 +193,17 @@ def pivot_quantiles(n: int, var_a, var_b, cov, *, confidence: float) -> tuple[np
 
 
 def log_ratio_interval(
-    arm: np.ndarray, base: np.ndarray, *, confidence: float = CONFIDENCE
+    arm: np.ndarray,
+    base: np.ndarray,
+    *,
+    confidence: float = CONFIDENCE,
+    guard: float | None = VARIANCE_GUARD,
 ) -> tuple[np.ndarray, np.ndarray]:
     """The log-scale `confidence` interval of mean(arm) / mean(base) (see the module docstring).
 
-    NaN where a value is not positive (no logarithm) or with fewer than MIN_SEEDS seeds.
+    The bootstrap-t is calibrated at the log-variances' one-sided `guard` upper confidence
+    bound (None: at the sample's own, the plain plug-in). NaN where a value is not
+    positive (no logarithm) or with fewer than MIN_SEEDS seeds.
     """
     arm, base = np.asarray(arm, dtype=float), np.asarray(base, dtype=float)
     n, shape = arm.shape[-1], arm.shape[:-1]
@@ -209,11 +215,11 @@ def log_ratio_interval(
     var_a, var_b, cov = covariances(log_a, log_b)
     theta = (log_a - log_b).mean(axis=-1) + (var_a - var_b) / 2
     se = cox_se(n, var_a, var_b, cov)
-    guard = (n - 1) / stats.chi2.ppf(1 - VARIANCE_GUARD, n - 1)
+    scale = 1.0 if guard is None else (n - 1) / stats.chi2.ppf(1 - guard, n - 1)
     ends = []
     for part in np.array_split(np.arange(len(theta)), max(1, len(theta) // STUDIES_PER_CHUNK)):
         q_low, q_high = pivot_quantiles(
-            n, guard * var_a[part], guard * var_b[part], guard * cov[part], confidence=confidence
+            n, scale * var_a[part], scale * var_b[part], scale * cov[part], confidence=confidence
         )
         ends.append((theta[part] - q_high * se[part], theta[part] - q_low * se[part]))
     low[defined] = np.exp(np.concatenate([lo for lo, _ in ends]))
