@@ -75,25 +75,30 @@ def correlated(rng, shape, correlation: float, arms: int = 1) -> list[np.ndarray
 
 
 def main_model(rng, shape, ratio, *, cv=0.10, correlation=0.5):
+    """Lognormal seeds with this CV, each arm-baseline pair correlated (a seed's shared luck)."""
     base, arm = correlated(rng, shape, correlation)
     return ratio * lognormal(arm, cv), lognormal(base, cv)
 
 
 def pessimistic(rng, shape, ratio):
+    """More spread (CV 15%) and nothing shared between the arms."""
     return main_model(rng, shape, ratio, cv=0.15, correlation=0.0)
 
 
 def t3(rng, shape, ratio, *, cv=0.10):
+    """Symmetric heavy tails: Student t with 3 degrees of freedom, scaled to this CV."""
     draws = rng.standard_t(3, size=(2, *shape)) / math.sqrt(3)  # unit variance
     return ratio * (1 + cv * draws[0]), 1 + cv * draws[1]
 
 
 def skewed_arm(rng, shape, ratio):
+    """An unstable arm (lognormal, CV 40%) against a steady baseline (CV 5%)."""
     base, arm = correlated(rng, shape, 0.0)
     return ratio * lognormal(arm, 0.40), lognormal(base, 0.05)
 
 
 def contamination(rng, shape, ratio, *, share=0.1, factor=2.0):
+    """The main model with `share` of the arm's seeds `factor` times as bad, the mean kept at `ratio`."""
     arm, base = main_model(rng, shape, ratio)
     bad = rng.random(shape) < share
     return arm * np.where(bad, factor, 1.0) / (1 + share * (factor - 1)), base
@@ -248,6 +253,7 @@ def verdict_lines(false: dict, power: dict, family: dict) -> list[str]:
 
 
 def main() -> None:
+    """Every table, then the targets and the headline."""
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )

@@ -407,6 +407,13 @@ def test_the_log_scale_check_is_skipped_only_for_values_that_count_against_the_a
     arm_failed = {"none": base, "adversarial": [0.97, 0.99, 0.98, 0.99, 0.97, DIVERGED]}
     row = compare(arm_failed, metric=VAL_ELEM_ACC, mode="max").loc["adversarial"]
     assert row["penalty"] == 0.0 and row["log_skipped"] and not row["finite_log_skipped"]
+    perfect = verdict_of(
+        {"none": BASE, "adversarial": [0.0, *BETTER[1:]]}
+    )  # an MSE of 0 flatters it
+    assert (
+        perfect.outcome == "inconclusive"
+        and "log-scale check needs positive values" in perfect.text
+    )
     zero_base = {"none": [0.0, *base[1:]], "adversarial": [0.97, 0.99, 0.98, 0.99, 0.97, 0.98]}
     verdict = verdict_of(zero_base, metric=VAL_ELEM_ACC, mode="max")
     assert (
@@ -469,8 +476,8 @@ def test_arms_stopped_early_are_not_ranked_as_equal(tmp_path):
     assert findings.complete == ["0.01"]
     markdown = markdown_summary(study, findings)
     assert (
-        "Best of the 1 arm(s) that trained all 60 steps (the other 2 stopped early or lack seeds, unranked)"
-        in markdown
+        "Best of the 1 arm(s) whose every seed finished training or diverged (the other 2, stopped "
+        "early or lacking seeds, are unranked)" in markdown
     )
     assert "At step 20, the last evaluation every arm reached (some arms stopped early)" in markdown
     assert "best first: 0.01 0.03262, 0.1 0.03293, 1 0.03343; no verdict" in markdown

@@ -135,13 +135,14 @@ def states_text(states: pd.Series) -> str:
 
 
 def pair_frame(finals: pd.DataFrame, arm: str, baseline: str, *, metric: str, mode: Mode):
-    """Per seed of either arm: each arm's state and score, the pair's penalties marked."""
+    """Per seed of either arm: each arm's state and score (a seed an arm ran twice, in two trials of the
+    same config, counts once: its first trial's)."""
     rows = finals[finals["arm"].astype(str).isin([arm, baseline])]
     scored = rows.assign(**{SCORE: scores(finals, [arm, baseline], metric=metric, mode=mode)})
-    sides = {
-        side: scored[scored["arm"].astype(str) == name].set_index("seed")[["state", SCORE]]
-        for side, name in (("arm", arm), ("base", baseline))
-    }
+    sides = {}
+    for side, name in (("arm", arm), ("base", baseline)):
+        own = scored[scored["arm"].astype(str) == name].set_index("seed")[["state", SCORE]]
+        sides[side] = own[~own.index.duplicated()]
     pair = sides["arm"].join(sides["base"], how="outer", suffixes=("_arm", "_base"))
     return pair.sort_index()
 

@@ -209,10 +209,11 @@ def best_line(study: Study, findings: Findings) -> str:
     first = findings.ranks["share_first"].get(best, math.nan)
     ranked = "" if math.isnan(first) else f"; ranked first in {first:.0%} of seeds"
     spread = f"{mean_pm(row['mean'], row['std'])} over {int(row['seeds'])} seeds, {int(row['diverged'])} diverged"
+    unranked = len(study.arms) - len(findings.complete)
     among = (
-        f"of the {len(findings.complete)} arm(s) that trained all {steps_text(row)} steps (the "
-        f"other {len(study.arms) - len(findings.complete)} stopped early or lack seeds, unranked)"
-        if len(findings.complete) < len(study.arms)
+        f"of the {len(findings.complete)} arm(s) whose every seed finished training or diverged "
+        f"(the other {unranked}, stopped early or lacking seeds, are unranked)"
+        if unranked
         else "of all arms"
     )
     return (

@@ -198,7 +198,7 @@ def common_step(study: Study, findings: Findings) -> tuple[float, pd.Series] | N
     curves = score_curves(
         curves, findings.scored, mode=study.mode, trivial=trivial, baseline=findings.baseline
     )
-    step = curves.groupby(["arm", "seed"])["step"].max().min()
+    step = curves.groupby(["arm", "seed"], dropna=False)["step"].max().min()
     at = curves[curves["step"] == step].groupby("arm")["value"].mean()
     return float(step), at.sort_values(ascending=study.mode is Mode.MIN)
 
