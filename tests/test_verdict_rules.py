@@ -27,6 +27,7 @@ from tune_ired.analysis.render import html_report, latex_tables, markdown_summar
 from tune_ired.analysis.stats import compare_to_baseline, summarize_arms
 from tune_ired.analysis.verdict import judge_view, verdicts
 from tune_ired.catalogue import VAL_ELEM_ACC, VAL_MSE, Mode, as_mode, trivial_score
+from tune_ired.report import main as report_main
 
 STEPS = list(range(EVAL_EVERY, TRAIN_STEPS + 1, EVAL_EVERY))
 DIVERGED, NO_RESULT = "diverged", "no result"  # per-seed specs besides a finished value
@@ -383,7 +384,7 @@ def test_huge_values_give_the_verdict_small_ones_do():
     assert outcomes[0] == outcomes[1] == "meets"
 
 
-def test_modes_in_any_case_and_a_clear_error_otherwise():
+def test_modes_in_any_case_and_a_clear_error_otherwise(tmp_path, capsys):
     wide = pd.DataFrame({"none": BASE, "adversarial": BETTER})
     assert (
         as_mode("MIN") is Mode.MIN and as_mode(Mode.MAX) is Mode.MAX and as_mode("Max") is Mode.MAX
@@ -395,6 +396,13 @@ def test_modes_in_any_case_and_a_clear_error_otherwise():
         compare_to_baseline(wide, baseline="none", mode="mn")
     with pytest.raises(ValueError, match="min, max"):
         summarize_arms(wide, mode="maximum")
+    folder = write_item_one(tmp_path / "modes", baseline_missing=None)
+    assert load_study(folder, mode="MIN").mode is Mode.MIN
+    assert report_main([str(folder), "--mode", "MIN", "--out", str(tmp_path / "report")]) == 0
+    assert "(minimised)" in capsys.readouterr().out
+    with pytest.raises(SystemExit) as bad:
+        report_main([str(folder), "--mode", "lowest"])
+    assert bad.value.code == 2 and "--mode" in capsys.readouterr().err
 
 
 # --- item 5: skewed seeds and the log-scale check

@@ -39,7 +39,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from tune_ired.catalogue import Mode
+from tune_ired.catalogue import Mode, as_mode
 from tune_ired.cli import ExitCode, fail
 
 if TYPE_CHECKING:
@@ -247,7 +247,10 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         "--metric", help="metric to compare (default: the sweep's own, else val/mse)"
     )
     parser.add_argument(
-        "--mode", choices=list(Mode), help="min: lower is better (default: the sweep's own)"
+        "--mode",
+        type=as_mode,
+        choices=list(Mode),
+        help="min: lower is better, in any case (default: the sweep's own)",
     )
     parser.add_argument(
         "--static",
