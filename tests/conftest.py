@@ -12,12 +12,16 @@ machine (`pytest -k cuda` runs just the GPU half).
 
 `analysis_sweep`: one REAL tiny multi-seed sweep (2 arms x 3 seeds trained together, through
 `python -m tune_ired.sweep`), killed with SIGKILL after its first report and finished with
-`--resume`, so the analysis, report and notebook tests all read a resumed sweep folder.
+`--resume`, so the analysis, report and notebook tests all read a resumed sweep folder. The
+resumed run prints to a pseudo-terminal (util-linux `script`, where installed), as at a
+user's terminal, where colour codes would show.
 """
 
 from __future__ import annotations
 
 import os
+import shlex
+import shutil
 import signal
 import subprocess
 import sys
@@ -79,16 +83,25 @@ class AnalysisSweep:
     folder: Path  # the sweep folder (<storage>/<name>)
     log: str  # both runs' output
     killed_after_reports: int  # metrics.jsonl lines on disk when the first run was killed
+    terminal: bool  # the resumed run printed to a pseudo-terminal
 
 
 def result_lines(folder: Path) -> int:
     return sum(len(p.read_text().splitlines()) for p in folder.glob("*/metrics.jsonl"))
 
 
-def start_sweep(args: list[str], log: Path) -> subprocess.Popen:
+TERMINAL = shutil.which("script")  # util-linux: runs a command on a pseudo-terminal
+
+
+def start_sweep(args: list[str], log: Path, *, terminal: bool = False) -> subprocess.Popen:
+    """The sweep as a process of its own; with `terminal` its output goes through a pseudo-terminal."""
+    cmd = [sys.executable, "-m", "tune_ired.sweep", *args]
+    if terminal:
+        cmd = [TERMINAL, "--quiet", "--return", "--command", shlex.join(cmd), os.devnull]
     with log.open("a") as out:
         return subprocess.Popen(
-            [sys.executable, "-m", "tune_ired.sweep", *args],
+            cmd,
+            stdin=subprocess.DEVNULL,
             stdout=out,
             stderr=subprocess.STDOUT,
             start_new_session=True,  # its own process group: the kill takes the Ray it started along
@@ -122,14 +135,19 @@ def analysis_sweep(tmp_path_factory) -> AnalysisSweep:
         root / "two_arms",
     )
     killed_after = kill_after_first_report(start_sweep(args, log), folder)
-    resumed = start_sweep([*args, "--resume"], log)
+    resumed = start_sweep([*args, "--resume"], log, terminal=bool(TERMINAL))
     try:
         code = resumed.wait(timeout=SWEEP_TIMEOUT_S)
     finally:
         if resumed.poll() is None:
             os.killpg(resumed.pid, signal.SIGKILL)
     assert code == 0, log.read_text()[-3000:]
-    return AnalysisSweep(folder=folder, log=log.read_text(), killed_after_reports=killed_after)
+    return AnalysisSweep(
+        folder=folder,
+        log=log.read_text(),
+        killed_after_reports=killed_after,
+        terminal=bool(TERMINAL),
+    )
 
 
 def run_rank(item: pytest.Item) -> int:

@@ -106,6 +106,15 @@ def test_resumed_sweep_has_each_iteration_once(analysis_sweep):
         assert [json.loads(line)["step"] for line in path.open()] == STEPS
 
 
+def test_the_sweeps_terminal_output_has_no_escape_codes(analysis_sweep):
+    """At a terminal the sweep's output ends with its own last line: no colour code (Ray's CLI logger left
+    colorama's exit hook to print a stray ESC[0m as the sweep's last line)."""
+    if not analysis_sweep.terminal:
+        pytest.skip("util-linux `script` is not installed: no pseudo-terminal to print to")
+    assert "\x1b" not in analysis_sweep.log
+    assert analysis_sweep.log.rstrip().splitlines()[-1].startswith("next, the report:")
+
+
 def test_a_repeated_report_counts_once(analysis_sweep, tmp_path):
     """As after a retry: the same step reported twice on disk; the tables keep the later report only."""
     copy = shutil.copytree(analysis_sweep.folder, tmp_path / "two_arms")

@@ -130,4 +130,5 @@ def test_the_verdict_counts_the_diverged_seed(diverging, tmp_path):
         if f"{BAD_ARM} vs {BASELINE}" in line and "diverged" in line
     ]
     assert f"diverged: {BAD_ARM} 1/4, {BASELINE} 0/4" in line and line.startswith("- **MISSES**")
-    assert f"Best arm by mean final val/mse: {BAD_ARM}" not in summary
+    assert "Best of all arms by mean final val/mse" in summary
+    assert f"diverged seeds scored by the rule: {BAD_ARM} (" not in summary

@@ -8,11 +8,13 @@
 
 The folder is read without Ray (`tune_ired.results`). The report opens with a verdict per
 arm against the research's success criteria (a MEETS / MISSES / INCONCLUSIVE badge, the
-improvement's Fieller interval, seeds and divergence counts on one line), then per-arm
-mean, std and bootstrap CI over seeds, paired-by-seed tests against the baseline arm
-(Holm corrected), rank consistency, the best trials, notes, a provenance block and every
-figure the sweep supports (`report.html` opens offline: plotly.js is inlined). A diverged
-seed counts as a failure by one rule (`tune_ired.analysis.divergence`). Progress goes to
+improvement with its per-comparison and its deciding, family-wise intervals, the seeds
+each arm contributed and divergence counts on one line, the family-wise rule below),
+then per-arm mean, std and bootstrap CI over seeds, paired-by-seed tests against the
+baseline arm (Holm corrected), rank consistency, the best trials, notes, a provenance
+block and every figure the sweep supports (`report.html` opens offline: plotly.js is
+inlined). A diverged seed counts as a failure, and seeds one arm lacks never excuse the
+other's failures (`tune_ired.analysis.divergence`). Progress goes to
 stderr. With `--static` every figure is also written as PDF and PNG into `figures/` and
 included by `tables.tex` (`tune_ired.analysis.static`: plotly's kaleido driving the
 installed Chromium, offline). A folder that is not a sweep, an unknown arm, or `--static`
@@ -37,7 +39,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from tune_ired.catalogue import Mode
+from tune_ired.catalogue import Mode, as_mode
 from tune_ired.cli import ExitCode, fail
 
 if TYPE_CHECKING:
@@ -245,7 +247,10 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         "--metric", help="metric to compare (default: the sweep's own, else val/mse)"
     )
     parser.add_argument(
-        "--mode", choices=list(Mode), help="min: lower is better (default: the sweep's own)"
+        "--mode",
+        type=as_mode,
+        choices=list(Mode),
+        help="min: lower is better, in any case (default: the sweep's own)",
     )
     parser.add_argument(
         "--static",

@@ -16,9 +16,11 @@ Ray is imported); `start_ray` prints where it is.
 
 from __future__ import annotations
 
+import atexit
 import os
 import shutil
 import signal
+import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -265,6 +267,9 @@ def run_tuner(
         if stop is not None:
             stop.install()  # Tune leaves its SIGINT handler behind
         ray.shutdown()
+        # Ray's CLI logger ran colorama.init(): its exit hook printed a stray ESC[0m to a terminal
+        if colorama := sys.modules.get("colorama"):
+            atexit.unregister(colorama.initialise.reset_all)
 
 
 def started_ray(plan: Plan, stop: StopSignals | None) -> bool:

@@ -12,22 +12,30 @@ and the notebooks in `analysis/` use only what is exported here.
     for title, fig in study_figures(study, findings):
         fig.show()
 
-Modules: `arms` (arm labels, per-seed finals with divergence, curves), `stats` (summaries,
-Fieller intervals, paired tests, rank consistency), `divergence` (how a diverged seed
-counts), `verdict` (success criteria), `study` (a sweep and its findings), `figures`
+Modules: `arms` (arm labels, each seed's state, per-seed finals, curves), `intervals` (the
+ratio-of-means intervals a verdict decides on: Fieller's and a log-scale one, vectorised),
+`stats` (summaries, paired tests, rank consistency), `divergence` (how each seed's state
+counts: the divergence penalty and the pairing rule), `verdict` (success criteria,
+family-wise level), `study` (a sweep and its findings), `figures`
 (plotly figures), `panels` (which figures a study gets), `numbers` (digits), `provenance`
 (what produced a sweep), `render` (Markdown, LaTeX, HTML).
 """
 
 from tune_ired.analysis import figures
 from tune_ired.analysis.arms import (
+    SeedState,
     arm_keys,
     label_arms,
     seed_curves,
     seed_finals,
     steps_to_threshold,
 )
-from tune_ired.analysis.divergence import DIVERGENCE_RULE, score_curves
+from tune_ired.analysis.divergence import DIVERGENCE_RULE, PAIRING_RULE, score_curves
+from tune_ired.analysis.intervals import (
+    improvement_interval,
+    log_improvement_interval,
+    view_columns,
+)
 from tune_ired.analysis.panels import (
     conditioning_figure,
     conditioning_table,
@@ -38,7 +46,6 @@ from tune_ired.analysis.panels import (
 )
 from tune_ired.analysis.stats import (
     compare_to_baseline,
-    improvement_interval,
     kendalls_w,
     rank_consistency,
     seed_matrix,
@@ -50,6 +57,7 @@ from tune_ired.analysis.verdict import (
     MINING_CRITERION,
     VERDICT_RULE,
     Verdict,
+    judge_view,
     verdicts,
 )
 
@@ -57,8 +65,10 @@ __all__ = [
     "DCD_CRITERION",
     "DIVERGENCE_RULE",
     "MINING_CRITERION",
+    "PAIRING_RULE",
     "VERDICT_RULE",
     "Findings",
+    "SeedState",
     "Study",
     "Verdict",
     "analyse",
@@ -69,9 +79,11 @@ __all__ = [
     "curve_figure",
     "figures",
     "improvement_interval",
+    "judge_view",
     "kendalls_w",
     "label_arms",
     "load_study",
+    "log_improvement_interval",
     "rank_consistency",
     "response_figure",
     "score_curves",
@@ -83,4 +95,5 @@ __all__ = [
     "summarize_arms",
     "threshold_target",
     "verdicts",
+    "view_columns",
 ]

@@ -19,7 +19,7 @@ import plotly.graph_objects as go
 from plotly.colors import hex_to_rgb, qualitative
 from plotly.subplots import make_subplots
 
-from tune_ired.catalogue import TrialStatus
+from tune_ired.catalogue import Mode, TrialStatus, as_mode
 
 PALETTE = qualitative.Plotly
 BAND_OPACITY = 0.2  # seed bands stay readable when several arms overlap
@@ -27,6 +27,7 @@ HISTOGRAM_OPACITY = 0.55  # overlaid groups show through each other
 HISTOGRAM_BINS = (
     30  # at most this many bins per panel, shared by every group so none gets hairline bars
 )
+EDGE_PAD = 1e-6  # the last bin edge lies this share of the range above the largest value
 REFERENCE_COLOR = (
     "#222222"  # a group every arm shares (the positives): drawn last, on top, as a dark outline
 )
@@ -200,7 +201,12 @@ def rung_survival(curves: pd.DataFrame, trials: pd.DataFrame) -> go.Figure:
 
 
 def shared_bins(values: pd.Series) -> dict:
-    """One set of histogram bins for every group of a panel (a near-constant group still gets a visible bar)."""
+    """One set of histogram bins for every group of a panel, keeping every value.
+
+    Plotly's bins are [edge, next edge): the last edge sits just above the largest value,
+    so a value on numpy's last edge is counted (all positives at 0.9999996 once vanished).
+    A near-constant panel still gets a visible bar.
+    """
     finite = values[np.isfinite(values.to_numpy(dtype=float))]
     if finite.empty:
         return {}
@@ -209,7 +215,10 @@ def shared_bins(values: pd.Series) -> dict:
     if high <= low:  # every value equal: one bar around it
         half = max(abs(low), 1.0) * 1e-3
         return {"start": low - half, "end": low + half, "size": 2 * half}
-    return {"start": low, "end": high, "size": (high - low) / min(len(edges) - 1, HISTOGRAM_BINS)}
+    bins = min(len(edges) - 1, HISTOGRAM_BINS)
+    pad = max((high - low) * EDGE_PAD, float(np.spacing(abs(high))) * 16)
+    size = (high + pad - low) / bins
+    return {"start": low, "end": low + bins * size, "size": size}
 
 
 def histogram_marker(color: str, *, reference: bool) -> dict:
@@ -258,7 +267,7 @@ def steps_to_threshold_figure(
     metric: str,
     threshold: float,
     target: str = "",
-    mode: str = "min",
+    mode: Mode | str = Mode.MIN,
     colors: dict[str, str] | None = None,
 ) -> go.Figure:
     """Box of the steps each seed needed to reach `threshold`; seeds that diverged or never did are counted."""
@@ -278,7 +287,7 @@ def steps_to_threshold_figure(
             boxpoints="all",
             pointpos=0,
         )
-    relation = "<=" if mode == "min" else ">="
+    relation = "<=" if as_mode(mode) is Mode.MIN else ">="
     title = f"Steps to reach {metric} {relation} {threshold:.4g}" + (
         f"<br><sup>{target}</sup>" if target else ""
     )

@@ -15,10 +15,9 @@ from dataclasses import dataclass, field
 import pandas as pd
 
 from tune_ired.analysis.study import Findings, Study, best_arm
-from tune_ired.analysis.verdict import BADGES
+from tune_ired.analysis.verdict import BADGES, OUTCOMES
 from tune_ired.catalogue import TrialStatus
 
-OUTCOMES = ("meets", "misses", "inconclusive")
 UNFINISHED = (TrialStatus.RUNNING, TrialStatus.PENDING)
 
 
@@ -80,8 +79,19 @@ def entry_of(
         diverged=int(findings.summary["diverged"].sum()),
         baseline=findings.baseline or "",
         outcomes=findings.outcomes.value_counts().to_dict(),
-        best=best_arm(study, findings) or "",
+        best=best_text(study, findings),
         links=links,
+    )
+
+
+def best_text(study: Study, findings: Findings) -> str:
+    """The best arm by `study.best_arm`'s rule, saying so when only some arms trained their whole budget."""
+    best = best_arm(study, findings)
+    if best is None:
+        return ""
+    ranked = len(findings.complete)
+    return (
+        best if ranked == len(study.arms) else f"{best} (of the {ranked} arm(s) trained to the end)"
     )
 
 

@@ -20,13 +20,21 @@ import pandas as pd
 import plotly.graph_objects as go
 
 from tune_ired.analysis import figures
-from tune_ired.analysis.arms import CONFIG, arm_keys, seed_curves, steps_to_threshold
+from tune_ired.analysis.arms import (
+    CONFIG,
+    SeedState,
+    arm_keys,
+    seed_curves,
+    steps_to_threshold,
+    trivial_scores,
+)
 from tune_ired.analysis.divergence import SCORE, score_curves, worst_finite
 from tune_ired.analysis.study import Findings, Study
+from tune_ired.catalogue import VAL_MSE_OOD, Mode, direction_of
 
 ENERGY_GAP = "mine/energy_gap"
 # an error: lower is better, whatever metric the sweep judged
-OOD_METRIC, OOD_MODE = ("val/mse_ood", "min")
+OOD_METRIC, OOD_MODE = VAL_MSE_OOD, direction_of(VAL_MSE_OOD)
 CONDITIONING = {  # tune_ired.diagnostics' statistics of the clean candidates Y, and their axis titles
     "log10_cond": "log10 condition number of Y",
     "logabsdet": "log |det Y|",
@@ -75,12 +83,20 @@ def conditioning_figure(table: pd.DataFrame) -> go.Figure:
 
 
 def curve_figure(
-    study: Study, findings: Findings, metric: str, *, mode: str | None = None, log_y: bool = True
+    study: Study,
+    findings: Findings,
+    metric: str,
+    *,
+    mode: Mode | str | None = None,
+    log_y: bool = True,
 ):
     """Learning curves of `metric`; with a `mode` (its direction) diverged seeds are scored by the rule."""
     curves = seed_curves(study.trials, study.curves, metric)
     if mode is not None:
-        curves = score_curves(curves, findings.scored, mode=mode)
+        trivial = trivial_scores(study.trials, metric).set_axis(study.trials["trial_id"])
+        curves = score_curves(
+            curves, findings.scored, mode=mode, trivial=trivial, baseline=findings.baseline
+        )
     return figures.learning_curves(
         curves, metric=metric, log_y=log_y, colors=figures.arm_colors(study.arms)
     )
@@ -88,7 +104,7 @@ def curve_figure(
 
 def threshold_target(study: Study, findings: Findings) -> tuple[float, str]:
     """A target the baseline itself reaches: its finished seeds' worst final value (else the study's)."""
-    finished = findings.scored[~findings.scored["diverged"]]
+    finished = findings.scored[findings.scored["state"] == SeedState.FINISHED]
     own = finished[finished["arm"] == findings.baseline][SCORE]
     if findings.baseline is not None and own.notna().any():
         text = f"the worst final value of the baseline {findings.baseline}'s {own.notna().sum()} finished seeds"

@@ -14,15 +14,19 @@ from __future__ import annotations
 
 import html
 import math
+import re
 
 import pandas as pd
 import plotly.graph_objects as go
 from plotly.offline import get_plotlyjs
 
+from tune_ired.analysis.arms import SeedState
+from tune_ired.analysis.divergence import PAIRING_RULE
+from tune_ired.analysis.intervals import decide_confidence
 from tune_ired.analysis.numbers import NA, count, decimals_for, fixed, mean_pm, percent, pvalue, sig
 from tune_ired.analysis.provenance import provenance_lines
 from tune_ired.analysis.study import Findings, Study, best_arm
-from tune_ired.analysis.verdict import BADGES, LEVEL, VERDICT_RULE, Verdict
+from tune_ired.analysis.verdict import BADGES, LEVEL, VERDICT_RULE, Verdict, family_rule
 
 Links = tuple[tuple[str, str], ...] | list[tuple[str, str]]  # (title, href relative to the report)
 LATEX_SPECIAL = {
@@ -35,6 +39,9 @@ LATEX_SPECIAL = {
     "}": r"\}",
     "±": r"$\pm$",
 }
+CODE_SPAN = re.compile(
+    r"`([^`]+)`"
+)  # Markdown's inline code, which HTML and LaTeX write their own way
 BADGE_COLORS = {"meets": "#1a7f37", "misses": "#cf222e", "inconclusive": "#6e7781"}
 STYLE = (
     "body{font-family:sans-serif;max-width:1400px;margin:auto;padding:0 16px}.wide{overflow-x:auto}"
@@ -48,18 +55,27 @@ def interval(low: float, high: float, decimals: int | None) -> str:
     return f"[{fixed(low, decimals)}, {fixed(high, decimals)}]"
 
 
+def bracket(low: float, high: float) -> str:
+    """'[+24.1, +35.8]', or '(no CI)' where the interval is undefined."""
+    return "(no CI)" if math.isnan(low) else f"[{percent(low)}, {percent(high)}]"
+
+
 def improvement(estimate: float, low: float, high: float) -> str:
     """'+30.2 [+24.1, +35.8]': an improvement in percent with its interval ('no CI' where undefined)."""
-    if math.isnan(estimate):
+    return NA if math.isnan(estimate) else f"{percent(estimate)} {bracket(low, high)}"
+
+
+def steps_text(row: pd.Series) -> str:
+    """'1000', or '200-1000' when the arm's seeds trained to different steps; 'n/a' when none trained."""
+    low, high = row.get("trained_from", math.nan), row.get("trained_to", math.nan)
+    if math.isnan(high):
         return NA
-    return f"{percent(estimate)} " + (
-        "(no CI)" if math.isnan(low) else f"[{percent(low)}, {percent(high)}]"
-    )
+    return f"{high:g}" if low == high else f"{low:g}-{high:g}"
 
 
 def summary_row(row: pd.Series, ranks: pd.Series) -> dict[str, str]:
     places = decimals_for(row["std"])
-    all_diverged = row["finite"] == 0 and row["diverged"] > 0
+    all_diverged = row[SeedState.FINISHED] + row[SeedState.UNFINISHED] == 0 and row["diverged"] > 0
     first = ranks.get("share_first", math.nan)
     return {
         "seeds": str(int(row["seeds"])),
@@ -75,23 +91,46 @@ def summary_row(row: pd.Series, ranks: pd.Series) -> dict[str, str]:
 
 
 def summary_table(findings: Findings) -> pd.DataFrame:
+    """One row per arm; 'trained to' when arms trained to different steps, a column per other state."""
     s, r = findings.summary, findings.ranks.reindex(findings.summary.index)
     table = pd.DataFrame([summary_row(row, r.loc[arm]) for arm, row in s.iterrows()], index=s.index)
-    if s["no_result"].any():
-        table["no result"] = s["no_result"].astype(int).astype(str)
+    steps = s.apply(steps_text, axis=1)
+    if steps[steps != NA].nunique() > 1:
+        table.insert(1, "trained to", steps)
+    for state in (SeedState.UNFINISHED, SeedState.NO_RESULT, SeedState.INVALID):
+        if s[state].any():
+            table[str(state).replace("_", " ")] = s[state].astype(int).astype(str)
     return table
+
+
+def simultaneous(row: pd.Series, prefix: str = "") -> str:
+    """'F [+20.1, +41.0]; log [+19.5, +40.2]': a view's deciding intervals."""
+    fieller = bracket(row[prefix + "fieller_low"], row[prefix + "fieller_high"])
+    if row[prefix + "log_skipped"]:
+        log = "skipped"
+    else:
+        log = (
+            NA
+            if math.isnan(row[prefix + "log_low"])
+            else bracket(row[prefix + "log_low"], row[prefix + "log_high"])
+        )
+    return f"Fieller {fieller}; log {log}"
 
 
 def comparison_row(row: pd.Series, *, outcome: str, finished_column: bool) -> dict[str, str]:
     diverged = row["arm_diverged"] > 0 or row["baseline_diverged"] > 0
+    family = int(row["family"])
     cells = {
         "verdict": BADGES[outcome],
-        "seeds": str(int(row["seeds"])),
+        "paired seeds": str(int(row["seeds"])),
         "diverged (arm; base)": (
             f"{row['arm_diverged']}/{row['arm_seeds']}; {row['baseline_diverged']}/{row['baseline_seeds']}"
         ),
-        f"improvement % [{LEVEL}% CI]": improvement(
+        f"improvement % [per-comparison {LEVEL}% CI]": improvement(
             row["improvement_pct"], row["improvement_low"], row["improvement_high"]
+        ),
+        f"simultaneous {decide_confidence(family) * 100:.4g}% CI (Bonferroni, m = {family})": (
+            simultaneous(row)
         ),
     }
     if finished_column:
@@ -100,10 +139,12 @@ def comparison_row(row: pd.Series, *, outcome: str, finished_column: bool) -> di
             row["finite_improvement_low"],
             row["finite_improvement_high"],
         )
-        seeds = 0 if math.isnan(row["finite_seeds"]) else int(row["finite_seeds"])
+        seeds = count(int(row["finite_seeds"]), "seed")
+        judged = f"{improvement(*finite)}; {simultaneous(row, 'finite_')}; {seeds}"
         cells["finished seeds only"] = (
-            f"{improvement(*finite)}, {count(seeds, 'seed')}" if diverged else "same"
+            "same" if not diverged else judged if row["finite_seeds"] >= 2 else f"n/a, {seeds}"
         )
+    cells["left out"] = row["left_out"] or "none"
     cells["Cohen's d (arm - base)"] = NA if math.isnan(row["cohen_d"]) else f"{row['cohen_d']:.2f}"
     cells["t p (Holm)"] = f"{pvalue(row['t_p'])} ({pvalue(row['t_p_holm'])})"
     cells["Wilcoxon p (Holm)"] = f"{pvalue(row['wilcoxon_p'])} ({pvalue(row['wilcoxon_p_holm'])})"
@@ -156,23 +197,46 @@ def overview_lines(study: Study, findings: Findings) -> list[str]:
     return lines
 
 
-def key_findings(study: Study, findings: Findings) -> list[str]:
-    """The few sentences a reader wants after the verdicts: the best arm and the tally."""
+def best_line(study: Study, findings: Findings) -> str:
+    """The best arm by mean final metric, among the arms that trained their whole budget (said so)."""
     best = best_arm(study, findings)
-    lines = []
-    if best is not None:
-        row = findings.summary.loc[best]
-        first = findings.ranks["share_first"].get(best, math.nan)
-        ranked = "" if math.isnan(first) else f"; ranked first in {first:.0%} of seeds"
-        spread = f"{mean_pm(row['mean'], row['std'])} over {int(row['seeds'])} seeds, {int(row['diverged'])} diverged"
-        lines.append(
-            f"Best arm by mean final {study.metric}, diverged seeds counted as the worst finite value: "
-            f"{best} ({spread}{ranked})."
+    if best is None:
+        return (
+            f"No arm that trained its whole budget has a finished seed of {study.metric}: "
+            "no arm is ranked."
         )
-    else:
-        lines.append(
-            f"No arm has a finite final {study.metric}: every seed diverged or has no result."
-        )
+    row = findings.summary.loc[best]
+    first = findings.ranks["share_first"].get(best, math.nan)
+    ranked = "" if math.isnan(first) else f"; ranked first in {first:.0%} of seeds"
+    spread = f"{mean_pm(row['mean'], row['std'])} over {int(row['seeds'])} seeds, {int(row['diverged'])} diverged"
+    unranked = len(study.arms) - len(findings.complete)
+    among = (
+        f"of the {len(findings.complete)} arm(s) whose every seed finished training or diverged "
+        f"(the other {unranked}, stopped early or lacking seeds, are unranked)"
+        if unranked
+        else "of all arms"
+    )
+    return (
+        f"Best {among} by mean final {study.metric}, diverged seeds scored by the rule: "
+        f"{best} ({spread}{ranked})."
+    )
+
+
+def common_line(study: Study, findings: Findings) -> list[str]:
+    """Every arm at the last evaluation they all reached (when some arm stopped early)."""
+    if findings.common is None:
+        return []
+    step, means = findings.common
+    values = ", ".join(f"{arm} {sig(value)}" for arm, value in means.items())
+    return [
+        f"At step {step:g}, the last evaluation every arm reached (some arms stopped early), mean "
+        f"{study.metric} over seeds, best first: {values}; no verdict is drawn at this step."
+    ]
+
+
+def key_findings(study: Study, findings: Findings) -> list[str]:
+    """The few sentences a reader wants after the verdicts: the best arm, the common step and the tally."""
+    lines = [best_line(study, findings), *common_line(study, findings)]
     if len(findings.outcomes):
         counts = findings.outcomes.value_counts()
         tally = ", ".join(f"{counts.get(k, 0)} {k}" for k in ("meets", "misses", "inconclusive"))
@@ -183,7 +247,14 @@ def key_findings(study: Study, findings: Findings) -> list[str]:
 
 
 def verdict_rule(findings: Findings) -> list[str]:
-    return [f"Rule: {VERDICT_RULE}."] if findings.verdicts else []
+    """The rules under the verdicts: the verdict rule, the pairing rule and the family-wise statement."""
+    if not findings.verdicts:
+        return []
+    return [
+        f"Rule: {VERDICT_RULE}.",
+        f"Pairing: {PAIRING_RULE}.",
+        family_rule(findings.comparison, findings.baseline),
+    ]
 
 
 def markdown_table(table: pd.DataFrame) -> str:
@@ -226,7 +297,20 @@ def markdown_summary(study: Study, findings: Findings, *, links: Links = ()) -> 
 
 
 def latex_escape(text: str) -> str:
-    return "".join(LATEX_SPECIAL.get(ch, ch) for ch in str(text))
+    """`text` for LaTeX: special characters escaped, Markdown code spans as \\texttt."""
+    parts = CODE_SPAN.split(str(text))  # odd positions: the insides of code spans
+    escaped = ["".join(LATEX_SPECIAL.get(ch, ch) for ch in part) for part in parts]
+    return "".join(rf"\texttt{{{part}}}" if i % 2 else part for i, part in enumerate(escaped))
+
+
+def plain(text: str) -> str:
+    """`text` without Markdown's code-span backticks (for LaTeX comments)."""
+    return CODE_SPAN.sub(r"\1", str(text))
+
+
+def html_text(text: str) -> str:
+    """`text` for HTML: escaped, Markdown code spans as <code>."""
+    return CODE_SPAN.sub(r"<code>\1</code>", html.escape(str(text)))
 
 
 def latex_table(table: pd.DataFrame, *, caption: str) -> str:
@@ -256,7 +340,10 @@ def latex_tables(study: Study, findings: Findings) -> str:
         [
             f"% tune_ired report of {study.folder}: final {study.metric}; needs \\usepackage{{booktabs}}"
         ]
-        + [f"% {line}" for line in [*map(str, findings.verdicts), *key_findings(study, findings)]]
+        + [
+            f"% {plain(line)}"
+            for line in [*map(str, findings.verdicts), *key_findings(study, findings)]
+        ]
     )
     tables = [
         latex_table(table, caption=f"{title} (final {study.metric})")
@@ -271,7 +358,7 @@ def html_list(title: str, items: list[str]) -> str:
         return ""
     return (
         f"<h2>{html.escape(title)}</h2><ul>"
-        + "".join(f"<li>{html.escape(i)}</li>" for i in items)
+        + "".join(f"<li>{html_text(i)}</li>" for i in items)
         + "</ul>"
     )
 
@@ -280,10 +367,10 @@ def html_verdicts(findings: Findings) -> str:
     if not findings.verdicts:
         return ""
     items = "".join(
-        f"<li><span class='badge {v.outcome}'>{v.badge}</span> {html.escape(v.text)}</li>"
+        f"<li><span class='badge {v.outcome}'>{v.badge}</span> {html_text(v.text)}</li>"
         for v in findings.verdicts
     )
-    rule = "".join(f"<p>{html.escape(line)}</p>" for line in verdict_rule(findings))
+    rule = "".join(f"<p>{html_text(line)}</p>" for line in verdict_rule(findings))
     return f"<h2>Verdicts</h2><ul>{items}</ul>{rule}"
 
 
@@ -307,7 +394,7 @@ def html_report(
 ) -> str:
     """A self-contained page: verdicts first, findings, tables, notes, provenance, links and every figure (no CDN)."""
     body = [f"<h1>Sweep report: {html.escape(study.folder.name)}</h1>"]
-    body += [f"<p>{html.escape(line)}</p>" for line in overview_lines(study, findings)]
+    body += [f"<p>{html_text(line)}</p>" for line in overview_lines(study, findings)]
     body.append(html_verdicts(findings))
     body.append(html_list("Key findings", key_findings(study, findings)))
     for title, table in display_tables(findings).items():

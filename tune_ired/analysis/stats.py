@@ -3,18 +3,14 @@
 Every function takes a *seed matrix*: a DataFrame with one row per seed and one column per
 arm (a trial config with its seeds), holding one metric (e.g. the final `val/mse`). Build
 it from the per-seed long table with `seed_matrix`. Randomness (the bootstrap) is seeded
-explicitly, so a report is reproducible.
-
-The improvement over the baseline is a ratio of means, so its interval is Fieller's
-(`improvement_interval`): the ratios r for which a paired t-test of arm - r * baseline
-does not reject, exact for normal seeds and aware of the baseline mean's own uncertainty.
-The interval functions work on stacked arrays (..., seeds), so a simulation of many
-studies runs them in one call (tests/test_stats.py).
+explicitly, so a report is reproducible. The intervals of the improvement over the
+baseline (a ratio of means: Fieller's and a log-scale one) are in
+`tune_ired.analysis.intervals`; `compare_to_baseline` adds the paired tests.
 
     from tune_ired.analysis.stats import seed_matrix, summarize_arms, compare_to_baseline
     wide = seed_matrix(per_seed, "val/mse")
     summarize_arms(wide)                          # mean, std, best and worst seed, bootstrap CI per arm
-    compare_to_baseline(wide, baseline="none")    # Fieller CI, paired t, exact Wilcoxon, Holm, Cohen's d
+    compare_to_baseline(wide, baseline="none")    # intervals, paired t, exact Wilcoxon, Holm, Cohen's d
 """
 
 from __future__ import annotations
@@ -23,14 +19,11 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from tune_ired.catalogue import Mode
+from tune_ired.analysis.intervals import CONFIDENCE, CONSTANT_SPREAD, common_scale, view_columns
+from tune_ired.catalogue import Mode, as_mode
 
-CONFIDENCE = 0.95  # confidence level of every interval reported
 BOOTSTRAP_RESAMPLES = 2000  # enough for stable 95% percentile intervals on a handful of seeds
 BOOTSTRAP_SEED = 0  # the bootstrap's own seed: the same data always give the same interval
-# metrics are float32 on the device: paired differences spread less than this fraction of the values
-# (about 8 float32 ulps) are rounding, i.e. constant; the t-test and Cohen's d are then undefined
-CONSTANT_SPREAD = 1e-6
 
 
 def seed_matrix(
@@ -66,9 +59,10 @@ def bootstrap_ci(values: np.ndarray, *, seed: int = BOOTSTRAP_SEED) -> tuple[flo
 
 
 def summarize_arms(
-    wide: pd.DataFrame, *, mode: str = "min", seed: int = BOOTSTRAP_SEED
+    wide: pd.DataFrame, *, mode: Mode | str = Mode.MIN, seed: int = BOOTSTRAP_SEED
 ) -> pd.DataFrame:
     """Per arm: seeds, mean, std (ddof 1), best and worst seed (by `mode`) and a bootstrap CI of the mean."""
+    minimised = as_mode(mode) is Mode.MIN
     rows = []
     for arm in wide.columns:
         values = wide[arm].dropna().to_numpy(dtype=float)
@@ -80,8 +74,8 @@ def summarize_arms(
                 "seeds": len(values),
                 "mean": values.mean() if len(values) else np.nan,
                 "std": values.std(ddof=1) if len(values) > 1 else np.nan,
-                "best": lowest if mode == "min" else highest,
-                "worst": highest if mode == "min" else lowest,
+                "best": lowest if minimised else highest,
+                "worst": highest if minimised else lowest,
                 "ci_low": low,
                 "ci_high": high,
             }
@@ -89,63 +83,6 @@ def summarize_arms(
     return pd.DataFrame(
         rows, columns=["arm", "seeds", "mean", "std", "best", "worst", "ci_low", "ci_high"]
     ).set_index("arm")
-
-
-def improvement_pct(arm: np.ndarray, base: np.ndarray, *, mode: str = "min") -> np.ndarray:
-    """How much better the arm's mean is than the baseline's, in percent of the baseline (positive: better).
-
-    Works on the last axis of stacked arrays; NaN where the baseline mean is 0.
-    """
-    sign = 1.0 if mode == "min" else -1.0
-    base_mean, arm_mean = np.mean(base, axis=-1), np.mean(arm, axis=-1)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        return np.where(
-            base_mean != 0, sign * (base_mean - arm_mean) / np.abs(base_mean) * 100, np.nan
-        )
-
-
-def fieller_ratio(arm: np.ndarray, base: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Fieller's CONFIDENCE interval of mean(arm) / mean(base) for seeds paired on the last axis.
-
-    The set of ratios r whose paired t statistic of arm - r * base stays within the t
-    quantile: a quadratic in r. Unbounded (-inf, inf) when the baseline mean is not
-    clearly away from 0; NaN with fewer than two seeds.
-    """
-    arm, base = np.asarray(arm, dtype=float), np.asarray(base, dtype=float)
-    n = arm.shape[-1]
-    if n < 2:
-        nan = np.full(arm.shape[:-1], np.nan)
-        return nan, nan
-    q = stats.t.ppf(0.5 + CONFIDENCE / 2, df=n - 1) ** 2 / n
-    mean_a, mean_b = arm.mean(axis=-1), base.mean(axis=-1)
-    da, db = arm - mean_a[..., None], base - mean_b[..., None]
-    var_a, var_b, cov = ((da**2).sum(-1), (db**2).sum(-1), (da * db).sum(-1))
-    var_a, var_b, cov = var_a / (n - 1), var_b / (n - 1), cov / (n - 1)
-    quad = mean_b**2 - q * var_b  # the r^2 coefficient: > 0 when the baseline mean is clearly not 0
-    lin = mean_a * mean_b - q * cov
-    const = mean_a**2 - q * var_a
-    root = np.sqrt(np.clip(lin**2 - quad * const, 0.0, None))
-    bounded = quad > 0
-    with np.errstate(divide="ignore", invalid="ignore"):
-        low = np.where(bounded, (lin - root) / quad, -np.inf)
-        high = np.where(bounded, (lin + root) / quad, np.inf)
-    return low, high
-
-
-def improvement_interval(
-    arm: np.ndarray, base: np.ndarray, *, mode: str = "min"
-) -> tuple[np.ndarray, np.ndarray]:
-    """CONFIDENCE interval of `improvement_pct` (Fieller's, on the ratio of the means), on the last axis."""
-    ratio_low, ratio_high = fieller_ratio(arm, base)
-    if np.shape(arm)[-1] < 2:
-        return ratio_low, ratio_high  # NaN: too few seeds
-    # improvement = k * (1 - ratio) * 100 with k = +-1 from the mode and the baseline mean's sign
-    k = (1.0 if mode == "min" else -1.0) * np.sign(np.mean(np.asarray(base, dtype=float), axis=-1))
-    ends = np.stack([k * (1 - ratio_low) * 100, k * (1 - ratio_high) * 100])
-    with np.errstate(invalid="ignore"):
-        return np.where(k != 0, ends.min(axis=0), np.nan), np.where(
-            k != 0, ends.max(axis=0), np.nan
-        )
 
 
 def exact_wilcoxon_p(diff: np.ndarray) -> float:
@@ -178,12 +115,12 @@ def paired_tests(arm: np.ndarray, base: np.ndarray) -> dict[str, float | bool]:
     Constant differences (spread below CONSTANT_SPREAD of the values) leave the t-test and
     d undefined (NaN, 'constant': True); the exact Wilcoxon p stays defined.
     """
+    arm, base = common_scale(arm, base)  # 1e200 tests as 1e-2 does
     diff = arm - base
     if len(diff) < 2:
         return {"t_p": np.nan, "wilcoxon_p": np.nan, "cohen_d": np.nan, "constant": False}
-    scale = max(np.abs(arm).max(), np.abs(base).max())
     sd = diff.std(ddof=1)
-    constant = bool(sd <= CONSTANT_SPREAD * scale)
+    constant = bool(sd <= CONSTANT_SPREAD)
     return {
         "t_p": np.nan if constant else float(stats.ttest_1samp(diff, 0.0).pvalue),
         "wilcoxon_p": exact_wilcoxon_p(diff),
@@ -207,50 +144,59 @@ def holm(pvalues: pd.Series) -> pd.Series:
     return out.mask(pvalues.isna())
 
 
-def compare_to_baseline(wide: pd.DataFrame, *, baseline: str, mode: str = "min") -> pd.DataFrame:
+def compare_to_baseline(
+    wide: pd.DataFrame, *, baseline: str, mode: Mode | str = Mode.MIN, family: int | None = None
+) -> pd.DataFrame:
     """Each other arm against `baseline`, paired by seed (only seeds both arms have).
 
-    Columns: seeds, improvement_pct (positive: better than the baseline) with its Fieller
-    CI (improvement_low/high), mean_diff (arm - baseline), cohen_d (paired d_z), t_p and
-    wilcoxon_p (two-sided; the Wilcoxon p exact), constant (the differences are), and the
-    Holm-adjusted p-values over every compared arm (t_p_holm, wilcoxon_p_holm).
+    Columns: those of `intervals.view_columns` (seeds, improvement_pct with its
+    per-comparison CI, the deciding Fieller and log-scale intervals at the Bonferroni level
+    of `family` comparisons, default every compared arm, and the spread flags), family,
+    mean_diff (arm - baseline), cohen_d (paired d_z), t_p and wilcoxon_p (two-sided; the
+    Wilcoxon p exact), constant (the differences are), and the Holm-adjusted p-values over
+    every compared arm (t_p_holm, wilcoxon_p_holm).
     """
-    if mode not in tuple(Mode):
-        raise ValueError(f"mode must be one of {', '.join(Mode)}, not {mode!r}")
+    mode = as_mode(mode)
     if baseline not in wide.columns:
         raise KeyError(
             f"baseline arm '{baseline}' not found; arms: {', '.join(map(str, wide.columns))}"
         )
+    arms = wide.columns.drop(baseline)
     rows = []
-    for arm in wide.columns.drop(baseline):
+    for arm in arms:
         pair = wide[[arm, baseline]].dropna()
         a, b = pair[arm].to_numpy(dtype=float), pair[baseline].to_numpy(dtype=float)
-        low, high = improvement_interval(a, b, mode=mode)
-        rows.append(
-            {
-                "arm": arm,
-                "seeds": len(pair),
-                "improvement_pct": float(improvement_pct(a, b, mode=mode)) if len(pair) else np.nan,
-                "improvement_low": float(low),
-                "improvement_high": float(high),
-                "mean_diff": float(np.mean(a - b)) if len(pair) else np.nan,
-                **paired_tests(a, b),
-            }
-        )
-    table = pd.DataFrame(rows, columns=["arm", "seeds", "improvement_pct"]).set_index("arm")
-    if rows:
-        table = pd.DataFrame(rows).set_index("arm")
+        rows.append(paired_row(a, b, mode=mode, family=family or len(arms)))
+    return with_holm(pd.DataFrame(rows, index=pd.Index(arms, name="arm")))
+
+
+def paired_row(a: np.ndarray, b: np.ndarray, *, mode: Mode, family: int, **penalties) -> dict:
+    """One comparison row of paired seeds: `view_columns` (with `penalties`: arm_penalty, base_penalty),
+    family, mean_diff and `paired_tests`."""
+    view = view_columns(a, b, mode=mode, family=family, **penalties)
+    mean_diff = float(np.mean(a - b)) if len(a) else np.nan
+    return {
+        **{key: value.item() for key, value in view.items()},
+        "family": family,
+        "mean_diff": mean_diff,
+        **paired_tests(a, b),
+    }
+
+
+def with_holm(table: pd.DataFrame) -> pd.DataFrame:
+    """The table with Holm-adjusted t and Wilcoxon p-values over all its rows."""
+    if len(table):
         table["t_p_holm"] = holm(table["t_p"])
         table["wilcoxon_p_holm"] = holm(table["wilcoxon_p"])
     return table
 
 
-def seed_ranks(wide: pd.DataFrame, *, mode: str = "min") -> pd.DataFrame:
+def seed_ranks(wide: pd.DataFrame, *, mode: Mode | str = Mode.MIN) -> pd.DataFrame:
     """Rank of each arm within each seed (1 = best; ties get their average rank); seeds missing an arm dropped."""
-    return wide.dropna().rank(axis=1, ascending=(mode == "min"), method="average")
+    return wide.dropna().rank(axis=1, ascending=as_mode(mode) is Mode.MIN, method="average")
 
 
-def rank_consistency(wide: pd.DataFrame, *, mode: str = "min") -> pd.DataFrame:
+def rank_consistency(wide: pd.DataFrame, *, mode: Mode | str = Mode.MIN) -> pd.DataFrame:
     """Per arm: mean rank over seeds and the share of seeds in which it ranks first (ties share the win)."""
     ranks = seed_ranks(wide, mode=mode)
     firsts = ranks.eq(ranks.min(axis=1), axis=0)
@@ -258,7 +204,7 @@ def rank_consistency(wide: pd.DataFrame, *, mode: str = "min") -> pd.DataFrame:
     return pd.DataFrame({"mean_rank": ranks.mean(axis=0), "share_first": share})
 
 
-def kendalls_w(wide: pd.DataFrame, *, mode: str = "min") -> float:
+def kendalls_w(wide: pd.DataFrame, *, mode: Mode | str = Mode.MIN) -> float:
     """Kendall's coefficient of concordance W of the arms' rankings across seeds (1: every seed agrees).
 
     Seeds are the raters, arms the items; ties are corrected for. NaN with fewer than two
