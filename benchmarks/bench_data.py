@@ -3,7 +3,7 @@
     python -m benchmarks.bench_data                    # n = 20, batch 2048, 2 threads (~20 s)
     python -m benchmarks.bench_data --n 5 --batch 256 --reps 31
 
-Ours (`tune_ired.data.draw_problems`): one batched float32 draw, Cholesky factorisation
+Ours (`tune_ired.ired.data.draw_problems`): one batched float32 draw, Cholesky factorisation
 and solve on the device. The reference's way (`benchmarks.reference_style.numpy_batch`):
 each problem drawn and inverted in float64 numpy, then collated into tensors, as a
 DataLoader without workers does. Repetitions alternate; medians are reported. The last
@@ -19,8 +19,8 @@ import torch
 
 from benchmarks.reference_style import numpy_batch
 from benchmarks.timing import interleaved, median_ratio, set_threads
-from tune_ired.config import make_config
-from tune_ired.data import draw_problems
+from tune_ired.ired.config import make_config
+from tune_ired.ired.data import draw_problems
 
 MS = 1e3
 

@@ -23,8 +23,8 @@ import torch
 
 from benchmarks.reference_style import ReferenceStyleTrainer
 from benchmarks.timing import OpCensus, interleaved, set_threads
-from tune_ired.config import Config, make_config
-from tune_ired.trainer import Trainer
+from tune_ired.ired.config import Config, make_config
+from tune_ired.training.trainer import Trainer
 
 GIGA = 1e9
 FLOPS_PER_MAC = 2

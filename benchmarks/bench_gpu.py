@@ -41,8 +41,8 @@ import torch
 
 from benchmarks.bench_flops import step_flops
 from benchmarks.timing import interleaved, sync, synchronised
-from tune_ired.config import Config, make_config
-from tune_ired.trainer import Trainer, resolve_device
+from tune_ired.ired.config import Config, make_config
+from tune_ired.training.trainer import Trainer, resolve_device
 
 TERA = 1e12
 # square matmul edge: fills an H100/H200; seconds on a CPU

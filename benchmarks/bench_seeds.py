@@ -7,7 +7,7 @@
     python -m benchmarks.bench_seeds --sizes quick paper --device cuda --seeds 1 2 4 8 16 --steps 20
     MALLOC_MMAP_MAX_=0 python -m benchmarks.bench_seeds --sizes paper   # see below
 
-For each size, each variant (eager; compiled: `compile=true`, `tune_ired.speed`) and each S
+For each size, each variant (eager; compiled: `compile=true`, `tune_ired.training.speed`) and each S
 in --seeds it builds a trainer with num_seeds=S (a compiled one compiles in its warm-up,
 whose time is printed and not counted), warms each up, then times training steps (no
 evaluation) in repetitions interleaved across variants and S, so all see the same machine
@@ -39,8 +39,8 @@ import time
 import torch
 
 from benchmarks.timing import sync
-from tune_ired.config import make_config
-from tune_ired.trainer import Trainer
+from tune_ired.ired.config import make_config
+from tune_ired.training.trainer import Trainer
 
 SEED_COUNTS = (1, 2, 4, 8)
 # timed steps per repetition: a few seconds each on 2 threads

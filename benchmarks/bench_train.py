@@ -6,7 +6,7 @@
     python -m benchmarks.bench_train --device cuda --precisions fp32 tf32 bf16 --calls 20 --no-breakdown
 
 All implementations run the same algorithm (adversarial mining, 2 steps, T = 10) on the
-same config: tune_ired's trainer eager and with `compile=true` (`tune_ired.speed`; its
+same config: tune_ired's trainer eager and with `compile=true` (`tune_ired.training.speed`; its
 compilation is timed apart, in the trainer's warm-up, and printed), for each precision
 asked, and the reference-style step (float32); their repetitions alternate, so load from
 other processes hits all alike. Per size it prints the median seconds per step (wall and
@@ -30,7 +30,7 @@ from unittest import mock
 import torch
 
 import benchmarks.reference_style as ref
-import tune_ired.trainer
+import tune_ired.training.trainer
 from benchmarks.timing import (
     PROFILE_KINDS,
     OpCensus,
@@ -42,10 +42,10 @@ from benchmarks.timing import (
     synchronised,
     time_calls,
 )
-from tune_ired.config import Config, make_config
-from tune_ired.mining import STRATEGIES
-from tune_ired.model import EnergyModel
-from tune_ired.trainer import Trainer, resolve_device
+from tune_ired.ired.config import Config, make_config
+from tune_ired.ired.mining import STRATEGIES
+from tune_ired.ired.model import EnergyModel
+from tune_ired.training.trainer import Trainer, resolve_device
 
 PHASES = ("data", "denoise", "mining", "energy pass", "backward", "optimiser+EMA", "other")
 MS = 1e3
@@ -53,7 +53,7 @@ QUICK_CALLS_FACTOR = 10  # quick-size steps take milliseconds: time more of them
 
 
 def bench_config(budget: str, device: str) -> Config:
-    """The budget's training config (the spec's reference algorithm: adversarial, 2 mining steps)."""
+    """The budget's training config (the reference algorithm of docs/method.md: adversarial, 2 mining steps)."""
     return make_config({"strategy": "adversarial", "opt_steps": 2, "device": device}, budget=budget)
 
 
@@ -75,9 +75,9 @@ def our_phases(trainer: Trainer, timer: PhaseTimer) -> contextlib.ExitStack:
     name = trainer.cfg.strategy
     patches = [
         mock.patch.object(
-            tune_ired.trainer,
+            tune_ired.training.trainer,
             "draw_seed_batch",
-            timer.wrap("data", tune_ired.trainer.draw_seed_batch),
+            timer.wrap("data", tune_ired.training.trainer.draw_seed_batch),
         ),
         # the loss's conditioning and dE/dy are the denoising phase; inside mining, the mining phase
         mock.patch.object(EnergyModel, "condition", timer.wrap("denoise", EnergyModel.condition)),
@@ -90,9 +90,9 @@ def our_phases(trainer: Trainer, timer: PhaseTimer) -> contextlib.ExitStack:
         mock.patch.object(EnergyModel, "energy", timer.wrap("energy pass", EnergyModel.energy)),
         mock.patch.object(torch.Tensor, "backward", timer.wrap("backward", torch.Tensor.backward)),
         mock.patch.object(
-            tune_ired.trainer,
+            tune_ired.training.trainer,
             "clip_grad_per_seed",
-            timer.wrap("optimiser+EMA", tune_ired.trainer.clip_grad_per_seed),
+            timer.wrap("optimiser+EMA", tune_ired.training.trainer.clip_grad_per_seed),
         ),
         mock.patch.object(
             trainer.optimizer, "step", timer.wrap("optimiser+EMA", trainer.optimizer.step)

@@ -47,7 +47,7 @@ from tune_ired.analysis.intervals import (
     view_columns,
 )
 from tune_ired.analysis.verdict import MINING_CRITERION, judge_intervals, judge_view
-from tune_ired.catalogue import Mode
+from tune_ired.record.catalogue import Mode
 
 SEED = 20261206
 SEED_COUNTS = (3, 5, 10)

@@ -1,7 +1,7 @@
 """The IRED training step written the way the public reference code does it: the benchmarks' baseline.
 
-Same algorithm and same numbers as `tune_ired` (spec sections 1-5, reference quirks on),
-written from the spec with the reference's cost structure, so `bench_train.py` can time
+Same algorithm and same numbers as `tune_ired` (docs/method.md §1-5, reference quirks on),
+written from docs/method.md with the reference's cost structure, so `bench_train.py` can time
 both side by side:
 
 - problems are drawn and inverted one at a time in numpy (float64), then collated;
@@ -23,10 +23,10 @@ from ema_pytorch import EMA
 from torch import nn
 from torch.utils.data import default_collate
 
-from tune_ired.config import Config
-from tune_ired.diffusion import TARGET_CLIP, Schedule, at, predict_y0, q_sample
-from tune_ired.model import sinusoidal_embedding
-from tune_ired.trainer import EMA_POWER
+from tune_ired.ired.config import Config
+from tune_ired.ired.diffusion import TARGET_CLIP, Schedule, at, predict_y0, q_sample
+from tune_ired.ired.model import sinusoidal_embedding
+from tune_ired.training.trainer import EMA_POWER
 
 
 def numpy_problem(rng: np.random.Generator, n: int, lam: float) -> tuple[np.ndarray, np.ndarray]:
@@ -45,7 +45,7 @@ def numpy_batch(
 
 
 class ReferenceEnergyMLP(nn.Module):
-    """E(x, y, t) = sum(out^2) of the spec's MLP, with the time MLP run per problem."""
+    """E(x, y, t) = sum(out^2) of the method's MLP (docs/method.md §2), with the time MLP run per problem."""
 
     def __init__(self, *, n: int, hidden: int, time_dim: int):
         super().__init__()

@@ -1,4 +1,4 @@
-"""Mining step-multiplier sweep (spec section 8): ascent_lr (the first step's sf) for descent and ascent mining.
+"""Mining step-multiplier sweep (docs/method.md §8): ascent_lr (the first step's sf) for descent and ascent mining.
 
 python -m tune_ired.sweep search_spaces/ascent_lr.py --budget quick
 """

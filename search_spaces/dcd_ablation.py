@@ -1,9 +1,9 @@
-"""The IRED-DCD ablation (spec section 9): Q-201 reference, Q-202 +CD, Q-203 +replay, Q-204 all, +-energy_l2.
+"""The IRED-DCD ablation (docs/method.md §9): Q-201 reference, Q-202 +CD, Q-203 +replay, Q-204 all, +-energy_l2.
 
     python -m tune_ired.sweep search_spaces/dcd_ablation.py --budget quick
     python -m tune_ired.report results/dcd_ablation --baseline "energy_l2=0 preset=Q-201"
 
-Each arm is a `preset` of tune_ired.config (PRESETS); the base sets no mining key, so the
+Each arm is a `preset` of tune_ired.ired.config (PRESETS); the base sets no mining key, so the
 presets decide them. The CD arms as the plan defines them diverge (their loss is unbounded
 below): a diverging arm is a finding, counted by the report. Spec section 9 asks the study
 to run each CD arm with the energy-magnitude penalty too (`energy_l2` = 1e-3, Du & Mordatch

@@ -1,4 +1,4 @@
-"""Mixed-mining sweep (spec section 8): the share of the batch with adversarial negatives (research default 0.3).
+"""Mixed-mining sweep (docs/method.md §8): the share of the batch with adversarial negatives (research default 0.3).
 
 python -m tune_ired.sweep search_spaces/mixed_ratio.py --budget quick
 """

@@ -1,11 +1,11 @@
-"""The three mining strategies with ten seeds each (spec section 8), compared by the mean over seeds.
+"""The three mining strategies with ten seeds each (docs/method.md §8), compared by the mean over seeds.
 
     python -m tune_ired.sweep search_spaces/multiseed.py --budget quick
 
 The ten seeds of an arm train together in ONE trial (`num_seeds=10`, one batched
 computation), so no scheduler can stop one seed because a sibling did better; the trial
 reports the mean over seeds (`val/mse`) and each seed's value (`seed/{s}/val/mse`),
-which `tune_ired.results` turns into a per-seed table for paired-by-seed statistics.
+which `tune_ired.record.results` turns into a per-seed table for paired-by-seed statistics.
 """
 
 from ray import tune

@@ -1,4 +1,4 @@
-"""Noise-scale sweep (spec section 8): where adversarial negatives start, q(y0, t, noise_scale * eps).
+"""Noise-scale sweep (docs/method.md §8): where adversarial negatives start, q(y0, t, noise_scale * eps).
 
 python -m tune_ired.sweep search_spaces/noise_scale.py --budget quick
 """

@@ -1,4 +1,4 @@
-"""Mining steps sweep (spec section 8): energy-descent steps per adversarial negative (reference 2).
+"""Mining steps sweep (docs/method.md §8): energy-descent steps per adversarial negative (reference 2).
 
 python -m tune_ired.sweep search_spaces/opt_steps.py --budget quick
 """

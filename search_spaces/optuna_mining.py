@@ -1,4 +1,4 @@
-"""Optuna (TPE) joint search over the mining knobs (spec section 8), with ASHA early stopping.
+"""Optuna (TPE) joint search over the mining knobs (docs/method.md §8), with ASHA early stopping.
 
 python -m tune_ired.sweep search_spaces/optuna_mining.py --budget quick
 """

@@ -1,4 +1,4 @@
-"""The three mining strategies (spec section 8): none (pure denoising), random, adversarial (the reference).
+"""The three mining strategies (docs/method.md §8): none (pure denoising), random, adversarial (the reference).
 
     python -m tune_ired.sweep search_spaces/strategies.py --budget quick
 

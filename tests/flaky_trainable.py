@@ -2,7 +2,7 @@
 (`fail_once`), and one that always raises (`fail_always`).
 
 The injected failure lives here, not in the package: the sweep is given this function
-as its trainable (`tune_ired.sweep.run(plan, trainable=fail_once)`). A marker file in
+as its trainable (`tune_ired.tuning.driver.run(plan, trainable=fail_once)`). A marker file in
 the trial's own folder makes the failure happen once per trial, across processes.
 """
 
@@ -13,7 +13,7 @@ from unittest import mock
 
 from ray import tune
 
-from tune_ired.trainable import train_ired
+from tune_ired.tuning.trainable import train_ired
 
 MARKER = "injected_failure"
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import stat
 
-from tune_ired import auth
+from tune_ired.tuning import auth
 
 NO_SUCH_PID = 0x7FFFFFF0  # above Linux's largest pid_max (2**22): no process has it
 

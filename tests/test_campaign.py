@@ -23,7 +23,7 @@ from pathlib import Path
 import pytest
 
 from tune_ired.cli import ExitCode
-from tune_ired.runlog import read_metrics
+from tune_ired.record.runfolder import read_metrics
 
 HEADER = "from ray import tune\nfrom tune_ired.space import Budget, SearchSpace\n"
 QUICK = 's = SearchSpace(space={{"strategy": tune.grid_search({arms})}}, scheduler=None, description="{what}", ' \

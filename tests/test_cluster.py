@@ -29,7 +29,7 @@ import pandas as pd
 import pytest
 
 from tune_ired.cli import ExitCode
-from tune_ired.runlog import METRICS_FILE
+from tune_ired.record.runfolder import METRICS_FILE
 
 REPO = Path(__file__).resolve().parents[1]
 SBATCH_SCRIPT = REPO / "cluster" / "ray_sweep.sbatch"

@@ -28,10 +28,10 @@ from pathlib import Path
 import pytest
 import torch
 
-from tune_ired.catalogue import DIVERGED_SENTINEL
-from tune_ired.config import make_config
-from tune_ired.results import load_sweep
-from tune_ired.runlog import read_metrics
+from tune_ired.ired.config import make_config
+from tune_ired.record.catalogue import DIVERGED_SENTINEL
+from tune_ired.record.results import load_sweep
+from tune_ired.record.runfolder import read_metrics
 
 ROOT = Path(__file__).resolve().parents[1]
 SPACE = """from ray import tune
@@ -208,7 +208,7 @@ def test_local_ray_token_is_private_and_removed(watched):
 
 
 def reported_mse(rows: list[dict]) -> list[float]:
-    """val/mse as Tune saw it: a diverged trial's NaN is the finite sentinel (tune_ired.trainable)."""
+    """val/mse as Tune saw it: a diverged trial's NaN is the finite sentinel (tune_ired.tuning.trainable)."""
     return [row["val/mse"] if math.isfinite(row["val/mse"]) else DIVERGED_SENTINEL for row in rows]
 
 

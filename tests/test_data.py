@@ -2,7 +2,7 @@
 
 import torch
 
-from tune_ired.data import draw_problems, fixed_set, make_generator, residual
+from tune_ired.ired.data import draw_problems, fixed_set, make_generator, residual
 
 
 def test_problems_are_spd_with_their_inverse(device):

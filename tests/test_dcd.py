@@ -7,10 +7,10 @@ import sys
 
 import pytest
 
-from tune_ired.checkpoint import load_state, save_state
-from tune_ired.config import PRESETS, make_config
-from tune_ired.train import run_to_dir
-from tune_ired.trainer import Trainer
+from tune_ired.ired.config import PRESETS, make_config
+from tune_ired.training.checkpoint import load_state, save_state
+from tune_ired.training.run import run_to_dir
+from tune_ired.training.trainer import Trainer
 
 SHORT = {"train_steps": 6, "eval_every": 3, "val_size": 16, "num_threads": 1, "langevin_steps": 3}
 CHAIN_KEYS = ("mine/grad_norm", "mine/step_distance", "mine/reject_share")

@@ -1,12 +1,19 @@
-"""The schedule, noising and energy descent against the spec's test vectors and invariants."""
+"""The schedule, noising and energy descent against the test vectors of docs/method.md and invariants."""
 
 import dataclasses
 
 import torch
 
-from tune_ired.config import make_config, options
-from tune_ired.diffusion import DescentOptions, Schedule, clip_bound, opt_step, predict_y0, q_sample
-from tune_ired.model import EnergyModel
+from tune_ired.ired.config import make_config, options
+from tune_ired.ired.diffusion import (
+    DescentOptions,
+    Schedule,
+    clip_bound,
+    opt_step,
+    predict_y0,
+    q_sample,
+)
+from tune_ired.ired.model import EnergyModel
 
 BETA_T10 = [0.02791, 0.07549, 0.1244, 0.17719, 0.23728, 0.30988, 0.404, 0.537, 0.74383, 0.999]
 ALPHA_BAR_T10 = [

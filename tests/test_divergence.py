@@ -15,10 +15,10 @@ import math
 import pytest
 import torch
 
-from tune_ired.checkpoint import load_state, save_state
-from tune_ired.config import make_config
-from tune_ired.divergence import seed_mean
-from tune_ired.trainer import Trainer
+from tune_ired.ired.config import make_config
+from tune_ired.training.checkpoint import load_state, save_state
+from tune_ired.training.divergence import seed_mean
+from tune_ired.training.trainer import Trainer
 
 DIVERGING = {"lr": 0.05, "grad_clip": 0.0, "train_steps": 60, "eval_every": 20, "num_threads": 1}
 SEEDS, BAD_SEED, BAD_STEP = (2, 3, 4, 5), 3, 12

@@ -9,7 +9,7 @@ import ray
 
 from tune_ired import sweep
 from tune_ired.cli import ExitCode
-from tune_ired.lock import driver_lock
+from tune_ired.tuning.lock import driver_lock
 
 
 def test_grid_dry_run_lists_every_trial_and_the_work(capsys, tmp_path):

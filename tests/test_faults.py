@@ -47,11 +47,10 @@ import flaky_trainable
 import pytest
 import ray
 
-from tune_ired import sweep, train, tuner
+from tune_ired import sweep, train
 from tune_ired.cli import ExitCode
-from tune_ired.plan import Start, plan_sweep
-from tune_ired.results import load_sweep
-from tune_ired.runlog import (
+from tune_ired.record.results import load_sweep
+from tune_ired.record.runfolder import (
     CONFIG_FILE,
     METRICS_FILE,
     RUN_FILE,
@@ -61,7 +60,10 @@ from tune_ired.runlog import (
     read_metrics,
     read_rows,
 )
-from tune_ired.tunestate import KEPT_FILE, state_files
+from tune_ired.record.tunestate import KEPT_FILE, state_files
+from tune_ired.tuning import driver, tuner
+from tune_ired.tuning import folder as folder_state
+from tune_ired.tuning.plan import Start, plan_sweep
 
 HEADER = "from ray import tune\nfrom tune_ired.space import ASHA, Budget, SearchSpace\n"
 RUN_TIMEOUT_S = (
@@ -481,7 +483,7 @@ def test_a_trial_tune_never_recorded_is_set_aside_on_resume(startup_kill, tmp_pa
     (unrecorded / METRICS_FILE).write_text(first_row)
     expected_rows = rows_on_disk(unrecorded)
     assert list(load_sweep(folder).trials["status"]) == ["running", "completed"]
-    sweep.set_aside_unrecorded(folder)
+    folder_state.set_aside_unrecorded(folder)
     assert [t.name for t in trials(folder)] == [recorded.name]
     assert rows_on_disk(folder / UNRECORDED_DIR / unrecorded.name) == expected_rows
     assert "trial_0000beef started after Tune's last snapshot" in capsys.readouterr().out
@@ -489,7 +491,7 @@ def test_a_trial_tune_never_recorded_is_set_aside_on_resume(startup_kill, tmp_pa
     # a snapshot that lists no trial (or that this code cannot read) cannot tell: nothing moves
     for path in [*state_files(folder), folder / KEPT_FILE]:
         path.unlink(missing_ok=True)
-    sweep.set_aside_unrecorded(folder)
+    folder_state.set_aside_unrecorded(folder)
     assert [t.name for t in trials(folder)] == [recorded.name]
 
 
@@ -766,7 +768,7 @@ def test_a_sweep_whose_trial_errors_exits_1_with_its_message(tmp_path, monkeypat
     plan = plan_sweep(
         sweep.parse_args([str(space), "--budget", "tiny", "--storage", str(tmp_path)])
     )
-    assert sweep.run(plan, trainable=flaky_trainable.fail_always) == ExitCode.FAILED
+    assert driver.run(plan, trainable=flaky_trainable.fail_always) == ExitCode.FAILED
     err = capsys.readouterr().err.splitlines()[-1]  # Ray's own lines come first
     assert err.startswith("error: 1 of 1 trials errored: trial_") and "noise_scale=1.0" in err
     assert "ConfigFailure: this trial's config cannot train" in err and "--resume" in err
@@ -1011,8 +1013,8 @@ def test_a_file_or_a_read_only_folder_as_storage_exits_2(tmp_path, capsys):
 
 
 def test_cluster_resources_are_checked_against_every_node():
-    from tune_ired.plan import check_cluster
-    from tune_ired.space import SpaceError
+    from tune_ired.tuning.resources import check_cluster
+    from tune_ired.tuning.validate import SpaceError
 
     nodes = [
         {"Alive": True, "Resources": {"CPU": 4.0}},

@@ -23,7 +23,10 @@ from conftest import ANALYSIS_ARMS, ANALYSIS_SEEDS
 from test_report import SATURATION, ExternalRefs
 
 from tune_ired.analysis.static import BROWSER_VARIABLE, StaticExportError, export_static
-from tune_ired.basin import (
+from tune_ired.ired.config import make_config
+from tune_ired.ired.model import EnergyModel
+from tune_ired.landscape import main
+from tune_ired.landscapes.basin import (
     basin_measures,
     energy_along,
     line_grid,
@@ -32,11 +35,9 @@ from tune_ired.basin import (
     target_measures,
     unit,
 )
-from tune_ired.config import make_config
-from tune_ired.landscape import landscape, main, write_landscapes
-from tune_ired.model import EnergyModel
-from tune_ired.probe import DIRECTIONS, MEASURES, model_energy
-from tune_ired.train import run_to_dir
+from tune_ired.landscapes.probe import DIRECTIONS, MEASURES, model_energy
+from tune_ired.landscapes.write import landscape, write_landscapes
+from tune_ired.training.run import run_to_dir
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 PDFTOPPM = shutil.which("pdftoppm")

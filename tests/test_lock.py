@@ -1,4 +1,4 @@
-"""The driver lock (tune_ired.lock) with real processes: a live holder refuses, a dead or stale one is taken over.
+"""The driver lock (tune_ired.tuning.lock), real processes: a live holder refuses, a dead or stale one is taken over.
 
 A holder is a real Python process that takes the lock and waits; it is killed with SIGKILL
 where a test says so (the kernel then drops its flock, its record stays). Stale records are
@@ -19,12 +19,20 @@ from pathlib import Path
 
 import pytest
 
-from tune_ired.lock import LockBusy, acquire, driver_lock, holder_of, lock_path, me, start_ticks
+from tune_ired.tuning.lock import (
+    LockBusy,
+    acquire,
+    driver_lock,
+    holder_of,
+    lock_path,
+    me,
+    start_ticks,
+)
 
 HOLD = """
 import sys, time
 from pathlib import Path
-from tune_ired.lock import acquire
+from tune_ired.tuning.lock import acquire
 acquire(Path(sys.argv[1]))
 print("held", flush=True)
 time.sleep(600)

@@ -1,7 +1,7 @@
 """Mining strategies, the energy loss and the replay buffer, with a fixed tiny model.
 
 The reference setting is checked against an independent, straightforward implementation
-of spec section 5 written here (cross-entropy, energy descent with both reference
+of docs/method.md §5 written here (cross-entropy, energy descent with both reference
 quirks). When this test was written, `training_loss` also matched the previous commit's
 loss (14c03db) bit for bit for every strategy, on the same model, batch and generators.
 """
@@ -12,10 +12,10 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from tune_ired.config import make_config, options
-from tune_ired.data import draw_seed_batch, make_generator
-from tune_ired.diffusion import Schedule, q_sample
-from tune_ired.energy_loss import (
+from tune_ired.ired.config import make_config, options
+from tune_ired.ired.data import draw_seed_batch, make_generator
+from tune_ired.ired.diffusion import Schedule, q_sample
+from tune_ired.ired.energy_loss import (
     EnergyLossOptions,
     below_percentile,
     cd_loss,
@@ -23,11 +23,11 @@ from tune_ired.energy_loss import (
     energy_weight_at,
     in_t_range,
 )
-from tune_ired.langevin import LangevinOptions, langevin_chain
-from tune_ired.loss import LossOptions, training_loss
-from tune_ired.mining import MiningOptions, mine
-from tune_ired.model import EnergyModel, energy_and_grad
-from tune_ired.replay import ReplayBuffer
+from tune_ired.ired.langevin import LangevinOptions, langevin_chain
+from tune_ired.ired.loss import LossOptions, training_loss
+from tune_ired.ired.mining import MiningOptions, mine
+from tune_ired.ired.model import EnergyModel, energy_and_grad
+from tune_ired.ired.replay import ReplayBuffer
 
 BATCH = 48
 

@@ -2,7 +2,7 @@
 
 import torch
 
-from tune_ired.model import EnergyModel, energy_and_grad, sinusoidal_embedding
+from tune_ired.ired.model import EnergyModel, energy_and_grad, sinusoidal_embedding
 
 
 def model_for(seeds, device, n=3):

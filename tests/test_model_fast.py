@@ -2,9 +2,9 @@
 
 import torch
 
-from tune_ired.config import make_config, options
-from tune_ired.diffusion import DescentOptions, Schedule, opt_step
-from tune_ired.model import EnergyModel, SiluGrad, energy_and_grad
+from tune_ired.ired.config import make_config, options
+from tune_ired.ired.diffusion import DescentOptions, Schedule, opt_step
+from tune_ired.ired.model import EnergyModel, SiluGrad, energy_and_grad
 
 SEEDS, N, BATCH, STEPS = [0, 1], 3, 5, 10
 REFERENCE = options(DescentOptions, make_config())  # the reference's descent (both quirks on)

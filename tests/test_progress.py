@@ -19,9 +19,9 @@ import termios
 
 import torch
 
-from tune_ired.config import make_config
-from tune_ired.runlog import HEARTBEAT_FILE, read_metrics
-from tune_ired.train import run_to_dir
+from tune_ired.ired.config import make_config
+from tune_ired.record.runfolder import HEARTBEAT_FILE, read_metrics
+from tune_ired.training.run import run_to_dir
 
 TINY = {"train_steps": 60, "eval_every": 20, "num_threads": 1}
 # a pseudo-terminal starts at 0 x 0; a real one has a size

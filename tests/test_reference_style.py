@@ -11,11 +11,11 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from tune_ired.config import make_config, options
-from tune_ired.data import Problems
-from tune_ired.diffusion import Schedule
-from tune_ired.loss import LossOptions, training_loss
-from tune_ired.model import EnergyModel
+from tune_ired.ired.config import make_config, options
+from tune_ired.ired.data import Problems
+from tune_ired.ired.diffusion import Schedule
+from tune_ired.ired.loss import LossOptions, training_loss
+from tune_ired.ired.model import EnergyModel
 
 REPO = Path(__file__).resolve().parents[1]
 

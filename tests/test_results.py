@@ -1,7 +1,7 @@
 """The tidy tables from a sweep folder's files: statuses, deduplicated reports, per-seed rows, bad folders.
 
 The folder is written here as a sweep leaves it: each trial's own config.json and
-metrics.jsonl (tune_ired.runlog), Tune's error.txt and experiment_state-*.json, so every
+metrics.jsonl (tune_ired.record.runfolder), Tune's error.txt and experiment_state-*.json, so every
 status and edge case is covered in milliseconds; tests/test_sweep.py reads folders
 written by real sweeps.
 """
@@ -15,8 +15,8 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from tune_ired.catalogue import TrialStatus
-from tune_ired.results import NotASweepError, load_sweep, write_tables
+from tune_ired.record.catalogue import TrialStatus
+from tune_ired.record.results import NotASweepError, load_sweep, write_tables
 
 TRAIN_STEPS, EVAL_EVERY = 60, 20
 
@@ -231,7 +231,7 @@ def test_a_cut_record_reads_whole_from_its_checkpoint_copy_and_an_unrepairable_o
 
 
 def test_statuses_survive_a_torn_experiment_state_through_the_kept_copy(sweep_folder):
-    from tune_ired.tunestate import keep_snapshot, snapshot_problems
+    from tune_ired.record.tunestate import keep_snapshot, snapshot_problems
 
     (sweep_folder / "tuner.pkl").write_bytes(b"\x80\x04N.")  # a whole pickle (None)
     state = sweep_folder / "experiment_state-x.json"
@@ -242,7 +242,7 @@ def test_statuses_survive_a_torn_experiment_state_through_the_kept_copy(sweep_fo
 
 
 def test_a_trial_that_diverged_or_errored_is_never_named_best(tmp_path):
-    from tune_ired.status import best_view, sweep_views
+    from tune_ired.record.sweepview import best_view, sweep_views
 
     folder = tmp_path / "best"
     folder.mkdir()

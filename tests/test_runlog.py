@@ -9,24 +9,22 @@ import os
 
 import pytest
 
-from tune_ired.config import make_config
-from tune_ired.runlog import (
+from tune_ired.ired.config import make_config
+from tune_ired.record.files import read_json, replace_atomically, write_problem
+from tune_ired.record.runfolder import (
     CONFIG_FILE,
     METRICS_FILE,
     RUN_FILE,
     BestCheckpoint,
     append_row,
     missing_steps,
-    read_json,
     read_metrics,
     recorded_run,
     repair_record,
-    replace_atomically,
     write_config,
-    write_problem,
     write_rows,
 )
-from tune_ired.trainer import Trainer
+from tune_ired.training.trainer import Trainer
 
 
 def test_rows_round_trip_in_step_order_with_the_last_of_each_step(tmp_path):

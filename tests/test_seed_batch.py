@@ -2,8 +2,8 @@
 
 import pytest
 
-from tune_ired.config import make_config
-from tune_ired.trainer import Trainer
+from tune_ired.ired.config import make_config
+from tune_ired.training.trainer import Trainer
 
 PER_SEED_KEYS = (
     "train/loss",

@@ -7,8 +7,9 @@ from pathlib import Path
 import pytest
 from ray import tune
 
-from tune_ired.config import ConfigError, make_config
-from tune_ired.space import SearchSpace, SpaceError, load_campaign, load_space, trial_space
+from tune_ired.ired.config import ConfigError, make_config
+from tune_ired.space import SearchSpace
+from tune_ired.tuning.validate import SpaceError, budget_trials, load_campaign, load_space
 
 FILES = sorted((Path(__file__).parent.parent / "search_spaces").glob("*.py"))
 CAMPAIGNS = {"research_plan"}  # files that assign a Campaign of studies
@@ -29,6 +30,18 @@ STUDIES = {
 HEADER = "from ray import tune\nfrom tune_ired.space import ASHA, Budget, SearchSpace\n"
 
 
+def trials_at(spec, budget, overrides, *, source="test"):
+    return budget_trials(spec, budget, overrides, source=source)
+
+
+def check_file(path: Path) -> SearchSpace:
+    """What a sweep of the file checks before Ray starts: the file, then every budget's trials."""
+    spec = load_space(path)
+    for budget in spec.budgets:
+        trials_at(spec, budget, {}, source=f"{path} at budget '{budget}'")
+    return spec
+
+
 def write_space(tmp_path: Path, body: str) -> Path:
     path = tmp_path / "space.py"
     path.write_text(HEADER + body)
@@ -44,8 +57,9 @@ def test_shipped_file_builds_a_config_at_every_budget(path):
     spec = load_space(path)
     assert isinstance(spec, SearchSpace)
     for budget in spec.budgets:
-        param_space = trial_space(spec, budget, {})
-        fixed = {k: v for k, v in param_space.items() if k not in spec.budget_space(budget)}
+        trials = trials_at(spec, budget, {})
+        assert trials.configs and len(trials.configs) == len(trials.explicit)
+        fixed = {k: v for k, v in trials.param_space.items() if k not in spec.budget_space(budget)}
         make_config(fixed)
 
 
@@ -97,7 +111,7 @@ BROKEN = {
 def test_broken_file_names_file_and_key(tmp_path, body, needle):
     path = write_space(tmp_path, body)
     with pytest.raises(ConfigError) as err:
-        load_space(path)
+        check_file(path)
     message = str(err.value)
     assert str(path) in message and needle in message and "\n" not in message
 
@@ -112,11 +126,13 @@ def test_unsupported_budget_and_set_overrides(tmp_path):
     path = write_space(tmp_path, body)
     spec = load_space(path)
     with pytest.raises(SpaceError, match="budget 'quick' is not supported"):
-        trial_space(spec, "quick", {})
-    param_space = trial_space(spec, "tiny", {"n": 5, "seed": 2})
+        trials_at(spec, "quick", {})
+    trials = trials_at(spec, "tiny", {"n": 5, "seed": 2})
+    param_space = trials.param_space
     assert param_space["n"] == 5 and param_space["seed"] == 2 and param_space["lr"] == 0.01
+    assert [cfg.n for cfg in trials.configs] == [5]  # the override fixes the searched key
     with pytest.raises(ConfigError, match="hidden"):
-        trial_space(spec, "tiny", {"hidden": 0})
+        trials_at(spec, "tiny", {"hidden": 0})
 
 
 def test_the_research_plan_is_a_campaign_of_the_plans_studies_in_order():

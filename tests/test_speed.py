@@ -1,16 +1,16 @@
-"""The speed options (tune_ired.speed): the compiled loss equals the eager one, is cached; every precision trains."""
+"""Speed options (tune_ired.training.speed): the compiled loss equals the eager one, is cached; all precisions train."""
 
 import pytest
 import torch
 from torch._dynamo.utils import counters
 
-from tune_ired.config import make_config, options
-from tune_ired.data import Problems, draw_seed_batch, make_generator
-from tune_ired.diffusion import Schedule
-from tune_ired.loss import LossOptions, training_loss
-from tune_ired.model import EnergyModel
-from tune_ired.speed import StepSpeed
-from tune_ired.trainer import Trainer
+from tune_ired.ired.config import make_config, options
+from tune_ired.ired.data import Problems, draw_seed_batch, make_generator
+from tune_ired.ired.diffusion import Schedule
+from tune_ired.ired.loss import LossOptions, training_loss
+from tune_ired.ired.model import EnergyModel
+from tune_ired.training.speed import StepSpeed
+from tune_ired.training.trainer import Trainer
 
 # Relative error ||compiled - eager|| / ||eager|| allowed per tensor (loss, metrics, every parameter gradient).
 # float32: fused kernels round differently (observed <= 5e-6 on a gradient). float64: the time embedding is

@@ -222,11 +222,11 @@ def test_verdicts(wide):
     assert criterion_for("preset=Q-204") is DCD_CRITERION
 
 
-# --- arms, per-seed tables and figures, on hand-made tables of tune_ired.results' shape
+# --- arms, per-seed tables and figures, on hand-made tables of tune_ired.record.results' shape
 
 
 def loader_tables(*, multi_seed: bool) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
-    """Trials, curves and seeds tables as tune_ired.results builds them: 2 strategies x 2 seeds, steps 10, 20."""
+    """Trials, curves and seeds tables as tune_ired.record.results builds them: 2 strategies x 2 seeds, steps 10, 20."""
     # [seed][step]
     arms = {"none": [[0.5, 0.4], [0.6, 0.45]], "adversarial": [[0.4, 0.3], [0.5, 0.35]]}
     trials, curves, seeds = [], [], []

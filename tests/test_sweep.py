@@ -20,14 +20,15 @@ import flaky_trainable
 import pytest
 import ray
 
-from tune_ired import sweep, tuner
+from tune_ired import sweep
 from tune_ired.cli import ExitCode
-from tune_ired.config import make_config
-from tune_ired.plan import plan_sweep
-from tune_ired.results import load_sweep
-from tune_ired.runlog import read_metrics
-from tune_ired.trainable import MIN_CHECKPOINT_INTERVAL_S, wants_checkpoint
-from tune_ired.trainer import Trainer
+from tune_ired.ired.config import make_config
+from tune_ired.record.results import load_sweep
+from tune_ired.record.runfolder import read_metrics
+from tune_ired.training.trainer import Trainer
+from tune_ired.tuning import driver, tuner
+from tune_ired.tuning.plan import plan_sweep
+from tune_ired.tuning.trainable import MIN_CHECKPOINT_INTERVAL_S, wants_checkpoint
 
 HEADER = "from ray import tune\nfrom tune_ired.space import ASHA, Budget, SearchSpace\n"
 EVAL_EVERY = 20
@@ -224,7 +225,7 @@ def test_trial_that_raises_once_is_retried_from_its_checkpoint(tmp_path, monkeyp
     plan = plan_sweep(
         sweep.parse_args([str(space), "--budget", "tiny", "--storage", str(tmp_path)])
     )
-    sweep.run(plan, trainable=flaky_trainable.fail_once)
+    driver.run(plan, trainable=flaky_trainable.fail_once)
     (trial,) = load_sweep(plan.folder).trials.to_dict("records")
     assert trial["status"] == "completed" and trial["num_failures"] == 1
     assert "InjectedFailure" in trial["error"]

@@ -17,7 +17,7 @@ import pandas as pd
 import pytest
 from test_sweep import run_cli
 
-from tune_ired.config import FIELDS
+from tune_ired.ired.config import FIELDS
 
 SPACE = """
 diverging = SearchSpace(

@@ -5,9 +5,9 @@ import json
 import pytest
 import torch
 
-from tune_ired.checkpoint import load_state, save_state
-from tune_ired.config import make_config
-from tune_ired.trainer import Trainer, clip_grad_per_seed, get_lr
+from tune_ired.ired.config import make_config
+from tune_ired.training.checkpoint import load_state, save_state
+from tune_ired.training.trainer import Trainer, clip_grad_per_seed, get_lr
 
 
 def without_perf(rows):

@@ -10,8 +10,8 @@ import time
 import pytest
 import torch
 
-from tune_ired.config import make_config
-from tune_ired.trainer import Trainer
+from tune_ired.ired.config import make_config
+from tune_ired.training.trainer import Trainer
 
 TINY = ["--budget", "tiny", "--set", "num_threads=1"]
 KILL_TIMEOUT_S = 120

@@ -26,7 +26,7 @@ from tune_ired.analysis.intervals import decide_confidence, improvement_interval
 from tune_ired.analysis.render import html_report, latex_tables, markdown_summary
 from tune_ired.analysis.stats import compare_to_baseline, summarize_arms
 from tune_ired.analysis.verdict import judge_view, verdicts
-from tune_ired.catalogue import VAL_ELEM_ACC, VAL_MSE, Mode, as_mode, trivial_score
+from tune_ired.record.catalogue import VAL_ELEM_ACC, VAL_MSE, Mode, as_mode, trivial_score
 from tune_ired.report import main as report_main
 
 STEPS = list(range(EVAL_EVERY, TRAIN_STEPS + 1, EVAL_EVERY))
@@ -284,10 +284,10 @@ def test_a_divergence_costs_at_least_the_trivial_predictor_not_the_baselines_wor
 
 
 def test_the_trivial_predictor_matches_the_trainers_validation_set():
-    """The numpy Monte Carlo of catalogue.trivial_score is the MSE of Y = 0 on tune_ired.data's problems."""
+    """The numpy Monte Carlo of catalogue.trivial_score is the MSE of Y = 0 on tune_ired.ired.data's problems."""
     torch = pytest.importorskip("torch")
-    from tune_ired.config import Config
-    from tune_ired.data import fixed_set
+    from tune_ired.ired.config import Config
+    from tune_ired.ired.data import fixed_set
 
     for n, lam, key in (
         (3, 0.5, "train_lambda"),

@@ -1,7 +1,7 @@
 """Named budgets: the sizes a run or a sweep is made at, as overrides of the config defaults.
 
 `tiny` is seconds (tests), `quick` about a minute on a laptop CPU, `paper` the research scale
-(the config defaults are the paper's). `tune_ired.config.make_config(..., budget=name)` applies
+(the config defaults are the paper's). `tune_ired.ired.config.make_config(..., budget=name)` applies
 one; this module is plain data so command lines can offer the names before importing torch.
 """
 

@@ -45,6 +45,11 @@ def fail(message: str, code: ExitCode = ExitCode.BAD_INPUT) -> ExitCode:
     return code
 
 
+def warn(message: str) -> None:
+    """A one-line warning on stderr (a sweep trial's stderr reaches the sweep's console)."""
+    print(f"warning: {message}", file=sys.stderr, flush=True)
+
+
 def prog(command: str) -> str:
     """A command's name in its usage line: as the console script or `python -m` started it."""
     if Path(sys.argv[0]).name == SCRIPT:

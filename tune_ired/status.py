@@ -6,199 +6,29 @@ prints the sweep's file, budget and metric, the trials by status, one line per t
 id, status, searched keys, the step it has reached of its train_steps, its last and best
 value of the sweep's metric) and the best trial so far. A running trial's step comes from
 its `heartbeat.json` (rewritten every few seconds between evaluations), the rest from its
-`metrics.jsonl` and Tune's experiment state (`tune_ired.results`). The sweep's live table
-(`tune_ired.console`) prints the same lines. A folder that is not a sweep exits with code 2.
+`metrics.jsonl` and Tune's experiment state (`tune_ired.record.results`). The sweep's live table
+(`tune_ired.tuning.console`) prints the same lines. A folder that is not a sweep exits with code 2.
 """
 
 from __future__ import annotations
 
 import argparse
-import math
 import sys
-from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
 
-from tune_ired.catalogue import DIVERGED_SENTINEL, STEP, VAL_MSE, Mode, TrialStatus
-from tune_ired.cli import ExitCode, fail
-from tune_ired.runlog import HEARTBEAT_FILE, is_better, read_json
+from tune_ired._lazy import lazy
+from tune_ired.cli import ExitCode, add_version, fail, prog
 
-if TYPE_CHECKING:
-    from tune_ired.results import TrialFiles
-
-# tune_ired.results' own, for a folder without sweep.json
-DEFAULT_METRIC, DEFAULT_MODE = (VAL_MSE, Mode.MIN)
-MISSING = "-"  # a value a trial has not reported (yet)
-COLUMN_GAP = "  "
-VALUE_DIGITS = 4  # significant digits of metric values in the tables
-STATUS_ORDER = list(TrialStatus)  # the order of the per-status counts
-
-
-@dataclass
-class TrialView:
-    """One trial as the console and the status command show it."""
-
-    trial_id: str
-    status: TrialStatus
-    params: dict[str, Any]
-    step: int  # optimiser steps reached (heartbeat while it runs, else its last report)
-    train_steps: float
-    last: float  # the sweep metric of its last report (NaN: none, or not finite)
-    best: float  # its best finite value of the sweep metric (NaN: none)
-    best_step: int | None
-
-
-def metric_value(row: dict[str, Any], metric: str) -> float:
-    """A row's metric as a float; NaN when missing, not finite or Tune's diverged sentinel."""
-    value = row.get(metric)
-    if (
-        not isinstance(value, (int, float))
-        or not math.isfinite(value)
-        or abs(value) >= DIVERGED_SENTINEL
-    ):
-        return math.nan
-    return float(value)
-
-
-def view_of(
-    trial: TrialFiles, status: TrialStatus, *, metric: str, mode: str, budget: str | None
-) -> TrialView:
-    """The view of one trial from its files (`trial.rows`: its metrics.jsonl rows)."""
-    best, best_step = math.nan, None
-    for row in trial.rows:
-        if is_better(metric_value(row, metric), best, mode):
-            best, best_step = metric_value(row, metric), row[STEP]
-    from tune_ired.results import train_steps  # pandas: imported once the arguments are parsed
-
-    step = trial.rows[-1][STEP] if trial.rows else 0
-    if status is TrialStatus.RUNNING:
-        step = max(step, read_json(trial.folder / HEARTBEAT_FILE).get(STEP, 0))
-    return TrialView(
-        trial_id=trial.trial_id,
-        status=status,
-        params=trial.params,
-        step=step,
-        train_steps=train_steps(trial, budget),
-        last=metric_value(trial.rows[-1], metric) if trial.rows else math.nan,
-        best=best,
-        best_step=best_step,
-    )
-
-
-def sweep_views(folder: Path) -> tuple[dict[str, Any], list[TrialView]]:
-    """The sweep's sweep.json and a view of every trial with a folder (raises NotASweepError)."""
-    from tune_ired import results
-
-    results.check_sweep(folder)
-    meta = results.read_meta(folder)
-    metric, mode = meta.get("metric", DEFAULT_METRIC), meta.get("mode", DEFAULT_MODE)
-    budget = meta.get("budget")
-    views = [
-        view_of(trial, results.classify(trial, budget), metric=metric, mode=mode, budget=budget)
-        for trial in results.read_trials(folder)
-    ]
-    return meta, views
-
-
-def number(value: float) -> str:
-    return MISSING if value is None or math.isnan(value) else f"{value:.{VALUE_DIGITS}g}"
-
-
-def format_table(header: list[str], rows: list[list[str]]) -> str:
-    """Left-aligned columns, two spaces apart, a dashed line under the header."""
-    widths = [max(len(cell) for cell in column) for column in zip(header, *rows, strict=True)]
-    lines = [header, ["-" * width for width in widths], *rows]
-    return "\n".join(
-        COLUMN_GAP.join(cell.ljust(w) for cell, w in zip(line, widths, strict=True)).rstrip()
-        for line in lines
-    )
-
-
-def trials_table(views: list[TrialView], *, searched: list[str], metric: str) -> str:
-    """One line per trial: id, status, searched keys, step of train_steps, last and best metric (step)."""
-    header = ["trial", "status", *searched, "step", metric, f"best {metric}"]
-    rows = []
-    for view in views:
-        total = MISSING if math.isinf(view.train_steps) else f"{view.train_steps:.0f}"
-        best = number(view.best) + ("" if view.best_step is None else f" @{view.best_step}")
-        params = [str(view.params.get(key, MISSING)) for key in searched]
-        rows.append(
-            [
-                view.trial_id,
-                view.status.name,
-                *params,
-                f"{view.step}/{total}",
-                number(view.last),
-                best,
-            ]
-        )
-    return format_table(header, rows)
-
-
-def status_counts(views: list[TrialView]) -> str:
-    """'2 RUNNING, 1 COMPLETED, 1 STOPPED' (statuses in catalogue order)."""
-    counts = {status: sum(view.status is status for view in views) for status in STATUS_ORDER}
-    return ", ".join(f"{n} {status.name}" for status, n in counts.items() if n) or "no trials yet"
-
-
-# never named best: a good value before a failure is no result
-FAILED = (TrialStatus.DIVERGED, TrialStatus.ERRORED)
-
-
-def best_view(views: list[TrialView], mode: str) -> TrialView | None:
-    """The trial with the best finite value of the metric so far, among trials that neither diverged nor
-    errored (None when none has one)."""
-    best = None
-    for view in views:
-        if view.status in FAILED:
-            continue
-        if is_better(view.best, math.nan if best is None else best.best, mode):
-            best = view
-    return best
-
-
-def best_line(
-    views: list[TrialView],
-    *,
-    metric: str,
-    mode: str,
-    searched: list[str],
-    label: str = "best so far",
-) -> str:
-    """'best so far: <id> val/mse = 0.0209 at step 600 (lr=0.003)', or that no trial has a finite value."""
-    top = best_view(views, mode)
-    if top is None:
-        return f"{label}: no trial has reported a finite {metric}"
-    keys = " ".join(f"{key}={top.params.get(key, MISSING)}" for key in searched)
-    return f"{label}: {top.trial_id} {metric} = {number(top.best)} at step {top.best_step}" + (
-        f" ({keys})" if keys else ""
-    )
-
-
-def describe(folder: Path, meta: dict[str, Any], views: list[TrialView]) -> str:
-    """The whole status text of a sweep folder."""
-    metric, mode = meta.get("metric", DEFAULT_METRIC), meta.get("mode", DEFAULT_MODE)
-    searched = meta.get("searched", [])
-    head = f"sweep {folder}"
-    if meta:
-        head += (
-            f": {meta.get('file', '?')} at budget '{meta.get('budget', '?')}', {metric} ({mode})"
-        )
-    return "\n".join(
-        [
-            head,
-            f"trials: {status_counts(views)}",
-            trials_table(views, searched=searched, metric=metric),
-            best_line(views, metric=metric, mode=mode, searched=searched),
-        ]
-    )
+view = lazy("tune_ired.record.sweepview")  # pandas loads after the arguments are parsed
+results = lazy("tune_ired.record.results")
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
-        prog="python -m tune_ired.status",
+        prog=prog("status"),
         description="Print where a sweep stands (live, partial or finished), from its folder alone.",
     )
+    add_version(parser)
     parser.add_argument(
         "sweep", type=Path, metavar="SWEEP_DIR", help="a sweep folder, e.g. results/noise_scale"
     )
@@ -207,13 +37,11 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    from tune_ired.results import NotASweepError
-
     try:
-        meta, views = sweep_views(args.sweep.resolve())
-    except NotASweepError as err:
+        meta, views = view.sweep_views(args.sweep.resolve())
+    except results.NotASweepError as err:
         return fail(str(err))
-    print(describe(args.sweep.resolve(), meta, views))
+    print(view.describe(args.sweep.resolve(), meta, views))
     return ExitCode.OK
 
 

@@ -1,8 +1,9 @@
 """Analysis of sweep folders: arms and seeds, multi-seed statistics, verdicts, plotly figures, report text.
 
-The tables are read by `tune_ired.results` (Ray's files on disk, without Ray); this package
+The tables are read by `tune_ired.record.results` (Ray's files on disk, without Ray); this package
 turns them into numbers a reviewer accepts. The report command (`python -m tune_ired.report`)
-and the notebooks in `analysis/` use only what is exported here.
+and the notebooks in `analysis/` use only what is exported here. Each name is imported from its
+module when first used (`tune_ired._lazy`), so `import tune_ired.analysis.outputs` stays light.
 
     from tune_ired.analysis import analyse, load_study, study_figures
     study = load_study("results/strategies")
@@ -21,79 +22,42 @@ family-wise level), `study` (a sweep and its findings), `figures`
 (what produced a sweep), `render` (Markdown, LaTeX, HTML).
 """
 
-from tune_ired.analysis import figures
-from tune_ired.analysis.arms import (
-    SeedState,
-    arm_keys,
-    label_arms,
-    seed_curves,
-    seed_finals,
-    steps_to_threshold,
-)
-from tune_ired.analysis.divergence import DIVERGENCE_RULE, PAIRING_RULE, score_curves
-from tune_ired.analysis.intervals import (
-    improvement_interval,
-    log_improvement_interval,
-    view_columns,
-)
-from tune_ired.analysis.panels import (
-    conditioning_figure,
-    conditioning_table,
-    curve_figure,
-    response_figure,
-    study_figures,
-    threshold_target,
-)
-from tune_ired.analysis.stats import (
-    compare_to_baseline,
-    kendalls_w,
-    rank_consistency,
-    seed_matrix,
-    summarize_arms,
-)
-from tune_ired.analysis.study import Findings, Study, analyse, load_study
-from tune_ired.analysis.verdict import (
-    DCD_CRITERION,
-    MINING_CRITERION,
-    VERDICT_RULE,
-    Verdict,
-    judge_view,
-    verdicts,
-)
+from tune_ired._lazy import lazy_attributes
 
-__all__ = [
-    "DCD_CRITERION",
-    "DIVERGENCE_RULE",
-    "MINING_CRITERION",
-    "PAIRING_RULE",
-    "VERDICT_RULE",
-    "Findings",
-    "SeedState",
-    "Study",
-    "Verdict",
-    "analyse",
-    "arm_keys",
-    "compare_to_baseline",
-    "conditioning_figure",
-    "conditioning_table",
-    "curve_figure",
-    "figures",
-    "improvement_interval",
-    "judge_view",
-    "kendalls_w",
-    "label_arms",
-    "load_study",
-    "log_improvement_interval",
-    "rank_consistency",
-    "response_figure",
-    "score_curves",
-    "seed_curves",
-    "seed_finals",
-    "seed_matrix",
-    "steps_to_threshold",
-    "study_figures",
-    "summarize_arms",
-    "threshold_target",
-    "verdicts",
-    "view_columns",
-]
+HOMES = {  # each public name -> its module
+    "SeedState": "tune_ired.analysis.arms",
+    "arm_keys": "tune_ired.analysis.arms",
+    "label_arms": "tune_ired.analysis.arms",
+    "seed_curves": "tune_ired.analysis.arms",
+    "seed_finals": "tune_ired.analysis.arms",
+    "steps_to_threshold": "tune_ired.analysis.arms",
+    "DIVERGENCE_RULE": "tune_ired.analysis.divergence",
+    "PAIRING_RULE": "tune_ired.analysis.divergence",
+    "score_curves": "tune_ired.analysis.divergence",
+    "improvement_interval": "tune_ired.analysis.intervals",
+    "log_improvement_interval": "tune_ired.analysis.intervals",
+    "view_columns": "tune_ired.analysis.intervals",
+    "conditioning_figure": "tune_ired.analysis.panels",
+    "conditioning_table": "tune_ired.analysis.panels",
+    "curve_figure": "tune_ired.analysis.panels",
+    "response_figure": "tune_ired.analysis.panels",
+    "study_figures": "tune_ired.analysis.panels",
+    "threshold_target": "tune_ired.analysis.panels",
+    "compare_to_baseline": "tune_ired.analysis.stats",
+    "kendalls_w": "tune_ired.analysis.stats",
+    "rank_consistency": "tune_ired.analysis.stats",
+    "seed_matrix": "tune_ired.analysis.stats",
+    "summarize_arms": "tune_ired.analysis.stats",
+    "Findings": "tune_ired.analysis.study",
+    "Study": "tune_ired.analysis.study",
+    "analyse": "tune_ired.analysis.study",
+    "load_study": "tune_ired.analysis.study",
+    "DCD_CRITERION": "tune_ired.analysis.verdict",
+    "MINING_CRITERION": "tune_ired.analysis.verdict",
+    "VERDICT_RULE": "tune_ired.analysis.verdict",
+    "Verdict": "tune_ired.analysis.verdict",
+    "judge_view": "tune_ired.analysis.verdict",
+    "verdicts": "tune_ired.analysis.verdict",
+}
+__all__ = sorted(HOMES)
+__getattr__ = lazy_attributes(HOMES)

@@ -3,7 +3,7 @@
 An *arm* is a trial config without its seed. Multi-seed trials (`num_seeds` > 1) hold all
 the seeds of one arm; single-seed studies have one trial per seed, told apart by
 `config/seed`. Both become the same long tables here, so the statistics and figures never
-care which design a sweep used. The tables themselves come from `tune_ired.results`.
+care which design a sweep used. The tables themselves come from `tune_ired.record.results`.
 
 Each (arm, seed) gets one state (`SeedState`), decided once here (`seed_states`) and read
 by every table, comparison and figure: finished, diverged, unfinished, no_result, invalid.
@@ -21,8 +21,8 @@ from enum import StrEnum
 import numpy as np
 import pandas as pd
 
-from tune_ired import results
-from tune_ired.catalogue import STEP, Mode, TrialStatus, as_mode, metric_info, trivial_score
+from tune_ired.record import sweepfile
+from tune_ired.record.catalogue import STEP, Mode, TrialStatus, as_mode, metric_info, trivial_score
 
 CONFIG = "config/"
 SEED_KEYS = ("seed", "num_seeds")  # config keys that pick seeds, not arms
@@ -133,7 +133,7 @@ def seed_states(seeds: pd.DataFrame, *, metric: str) -> pd.Series:
     Reads `diverged` (from `seed_divergence`), `status` (the trial's), `final/step` (when
     present: whether the seed reported; else a value that is not NaN counts as a report,
     so an unflagged inf is a divergence) and the final value, checked against the metric's
-    valid range (`tune_ired.catalogue`).
+    valid range (`tune_ired.record.catalogue`).
     """
     final = "final/" + metric
     values = seeds[final].astype(float) if final in seeds else pd.Series(np.nan, index=seeds.index)
@@ -170,12 +170,12 @@ def check_metric(seeds: pd.DataFrame, metric: str) -> None:
 
 
 def seed_finals(
-    trials: pd.DataFrame, seeds: pd.DataFrame, *, metric: str = results.DEFAULT_METRIC
+    trials: pd.DataFrame, seeds: pd.DataFrame, *, metric: str = sweepfile.DEFAULT_METRIC
 ) -> pd.DataFrame:
     """One row per (arm, seed): arm, trial_id, status, seed, state, diverged, diverged_step, step, trivial,
     final/ and best/ metrics.
 
-    `seeds` is the loader's per-seed table (`tune_ired.results`, one row per seed of each
+    `seeds` is the loader's per-seed table (`tune_ired.record.results`, one row per seed of each
     trial); `metric` decides the states (`seed_states`; `diverged` is the DIVERGED state,
     an unflagged non-finite report included). `step` is the seed's last reported step (its
     divergence's for a diverged seed); `trivial` what the trivial predictor scores on

@@ -5,7 +5,7 @@ no_result, invalid) are decided once, in the per-seed table. Here they become nu
 
 - DIVERGENCE_RULE: a diverged seed's final value is its *penalty*, the worse of what the
   trivial predictor scores (predicting zero, from the seed's own config:
-  `tune_ired.catalogue.trivial_score`) and the worst finite final value of the two arms
+  `tune_ired.record.catalogue.trivial_score`) and the worst finite final value of the two arms
   compared. It depends on the pair alone, so no third arm changes a comparison, and a
   divergence costs at least as much as doing nothing, not merely the baseline's worst seed.
   Per-arm tables and learning curves use the same rule with the arm and the baseline.
@@ -28,7 +28,7 @@ import pandas as pd
 from tune_ired.analysis.arms import PAIRED_STATES, SeedState
 from tune_ired.analysis.intervals import VIEW_KEYS
 from tune_ired.analysis.stats import paired_row, with_holm
-from tune_ired.catalogue import Mode, as_mode, metric_info
+from tune_ired.record.catalogue import Mode, as_mode, metric_info
 
 DIVERGENCE_RULE = (
     "a diverged seed counts as a failure: its final value is the worse of what the trivial predictor "

@@ -19,7 +19,7 @@ import plotly.graph_objects as go
 from plotly.colors import hex_to_rgb, qualitative
 from plotly.subplots import make_subplots
 
-from tune_ired.catalogue import Mode, TrialStatus, as_mode
+from tune_ired.record.catalogue import Mode, TrialStatus, as_mode
 
 PALETTE = qualitative.Plotly
 BAND_OPACITY = 0.2  # seed bands stay readable when several arms overlap

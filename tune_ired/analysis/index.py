@@ -16,9 +16,13 @@ import pandas as pd
 
 from tune_ired.analysis.study import Findings, Study, best_arm
 from tune_ired.analysis.verdict import BADGES, OUTCOMES
-from tune_ired.catalogue import TrialStatus
+from tune_ired.record.campaignfile import StudyStatus
+from tune_ired.record.catalogue import UNFINISHED
 
-UNFINISHED = (TrialStatus.RUNNING, TrialStatus.PENDING)
+# the index's words for a study beyond campaign.json's StudyStatus
+KILLED = "killed"  # recorded as running, but its process is gone
+NOT_STARTED = "not started"
+INCOMPLETE = "unfinished"  # recorded as finished, but its trials did not all end (an older resume)
 
 
 @dataclass
@@ -58,11 +62,11 @@ def study_state(recorded: str, study: Study) -> str:
     """The study's state: the campaign's record, corrected by its trials (a 'running' study with no live
     process left behind unfinished trials: killed)."""
     unfinished = study.trials["status"].isin(UNFINISHED).any()
-    if recorded == "finished" and not unfinished:
-        return "finished"
-    if recorded == "running":
-        return "running" if unfinished else "finished"
-    return recorded if recorded != "finished" else "unfinished"
+    if recorded == StudyStatus.FINISHED and not unfinished:
+        return StudyStatus.FINISHED
+    if recorded == StudyStatus.RUNNING:
+        return StudyStatus.RUNNING if unfinished else StudyStatus.FINISHED
+    return recorded if recorded != StudyStatus.FINISHED else INCOMPLETE
 
 
 def entry_of(

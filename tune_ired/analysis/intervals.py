@@ -35,7 +35,7 @@ from functools import lru_cache
 import numpy as np
 from scipy import stats
 
-from tune_ired.catalogue import Mode, as_mode
+from tune_ired.record.catalogue import Mode, as_mode
 
 CONFIDENCE = (
     0.95  # the per-comparison level; a study's family of m comparisons decides at 1 - 0.05/m

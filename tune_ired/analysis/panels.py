@@ -30,12 +30,18 @@ from tune_ired.analysis.arms import (
 )
 from tune_ired.analysis.divergence import SCORE, score_curves, worst_finite
 from tune_ired.analysis.study import Findings, Study
-from tune_ired.catalogue import VAL_MSE_OOD, Mode, direction_of
+from tune_ired.record.catalogue import (
+    CONDITIONING_STATS,
+    MINE_ENERGY_GAP,
+    VAL_MSE_OOD,
+    Mode,
+    conditioning_key,
+    direction_of,
+)
 
-ENERGY_GAP = "mine/energy_gap"
 # an error: lower is better, whatever metric the sweep judged
 OOD_METRIC, OOD_MODE = VAL_MSE_OOD, direction_of(VAL_MSE_OOD)
-CONDITIONING = {  # tune_ired.diagnostics' statistics of the clean candidates Y, and their axis titles
+CONDITIONING_TITLES = {  # catalogue.CONDITIONING_STATS (of the clean candidates Y), as axis titles
     "log10_cond": "log10 condition number of Y",
     "logabsdet": "log |det Y|",
     "smin_y": "smallest singular value of Y",
@@ -55,12 +61,12 @@ def conditioning_table(study: Study) -> pd.DataFrame:
     Positives are the true inverses, the same whatever the arm: they form one group.
     """
     frames = []
-    for stat in CONDITIONING:
+    for stat in CONDITIONING_STATS:
         negatives = seed_curves(
-            study.trials, study.curves, f"mine/neg_{stat}_{CONDITIONING_QUANTILE}"
+            study.trials, study.curves, conditioning_key("neg", stat, CONDITIONING_QUANTILE)
         )
         positives = seed_curves(
-            study.trials, study.curves, f"mine/pos_{stat}_{CONDITIONING_QUANTILE}"
+            study.trials, study.curves, conditioning_key("pos", stat, CONDITIONING_QUANTILE)
         )
         negatives["arm"] = negatives["arm"].astype(str) + " negatives"
         positives["arm"] = POSITIVES
@@ -75,7 +81,7 @@ def conditioning_table(study: Study) -> pd.DataFrame:
 
 def conditioning_figure(table: pd.DataFrame) -> go.Figure:
     """Histograms of `conditioning_table`: each arm's negatives and the positives, on shared bins."""
-    columns = {stat: title for stat, title in CONDITIONING.items() if stat in table}
+    columns = {stat: title for stat, title in CONDITIONING_TITLES.items() if stat in table}
     title = "Each arm's mined negatives vs the positives (true inverses, the same for every arm)"
     return figures.histograms(
         table, columns=columns, reference=POSITIVES, count_label=CONDITIONING_COUNT, title=title
@@ -175,8 +181,8 @@ def figure_builders(study: Study, findings: Findings) -> list[tuple[str, Callabl
         builders.append(
             ("Trial survival (ASHA rungs)", partial(figures.rung_survival, curves, trials))
         )
-    if curves.get(ENERGY_GAP, pd.Series(dtype=float)).notna().any():
-        gap = partial(curve_figure, study, findings, ENERGY_GAP, log_y=False)
+    if curves.get(MINE_ENERGY_GAP, pd.Series(dtype=float)).notna().any():
+        gap = partial(curve_figure, study, findings, MINE_ENERGY_GAP, log_y=False)
         builders.append(("Energy gap E(neg) - E(pos)", gap))
     table = conditioning_table(study)
     if not table.empty:

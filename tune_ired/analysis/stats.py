@@ -20,7 +20,7 @@ import pandas as pd
 from scipy import stats
 
 from tune_ired.analysis.intervals import CONFIDENCE, CONSTANT_SPREAD, common_scale, view_columns
-from tune_ired.catalogue import Mode, as_mode
+from tune_ired.record.catalogue import Mode, as_mode
 
 BOOTSTRAP_RESAMPLES = 2000  # enough for stable 95% percentile intervals on a handful of seeds
 BOOTSTRAP_SEED = 0  # the bootstrap's own seed: the same data always give the same interval

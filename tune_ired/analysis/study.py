@@ -1,4 +1,4 @@
-"""A sweep as a study: its tables (via `tune_ired.results`, no Ray) and the findings the report states.
+"""A sweep as a study: its tables (via `tune_ired.record.results`, no Ray) and the findings the report states.
 
     from tune_ired.analysis.study import load_study, analyse
     study = load_study("results/strategies")   # trials (with 'arm'), curves, per-seed finals, meta, provenance
@@ -20,7 +20,6 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from tune_ired import results
 from tune_ired.analysis.arms import (
     PAIRED_STATES,
     SeedState,
@@ -40,7 +39,8 @@ from tune_ired.analysis.divergence import (
 from tune_ired.analysis.numbers import sig
 from tune_ired.analysis.stats import kendalls_w, rank_consistency, seed_matrix, summarize_arms
 from tune_ired.analysis.verdict import Verdict, verdicts
-from tune_ired.catalogue import Mode, TrialStatus, as_mode
+from tune_ired.record import results, sweepfile
+from tune_ired.record.catalogue import Mode, TrialStatus, as_mode
 
 PREFERRED_BASELINE = (
     "none"  # the pure-denoising strategy is the research's baseline when a sweep has it
@@ -56,8 +56,8 @@ class Study:
     trials: pd.DataFrame
     curves: pd.DataFrame
     finals: pd.DataFrame
-    metric: str = results.DEFAULT_METRIC
-    mode: Mode = results.DEFAULT_MODE
+    metric: str = sweepfile.DEFAULT_METRIC
+    mode: Mode = sweepfile.DEFAULT_MODE
     meta: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self):

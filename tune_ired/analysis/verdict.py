@@ -1,7 +1,7 @@
 """Verdicts: each arm against the research's success criteria, stated with its uncertainty and its failures.
 
 The research asks for at least 20% lower val/mse than the baseline (mining strategies) and
-expects 1-5% from the corrected DCD variant (spec section 9). The estimand is the ratio of
+expects 1-5% from the corrected DCD variant (docs/method.md §9 names it). The estimand is the ratio of
 the arm's and the baseline's arithmetic mean final metric, paired by seed, as a percent
 improvement. A study's m comparisons against its baseline decide at confidence 1 - 0.05/m
 each (Bonferroni: all its verdicts hold together with probability >= 95%, so a false MEETS
@@ -33,7 +33,7 @@ import pandas as pd
 from tune_ired.analysis.divergence import FINISHED_VIEW
 from tune_ired.analysis.intervals import CONFIDENCE, MIN_SEEDS, VIEW_KEYS, decide_confidence
 from tune_ired.analysis.numbers import NA, percent, pvalue
-from tune_ired.catalogue import Mode, as_mode
+from tune_ired.record.catalogue import VAL_MSE, Mode, as_mode
 
 LEVEL = round(CONFIDENCE * 100)
 VERDICT_RULE = (
@@ -79,7 +79,7 @@ class Criterion:
 
 # the research plan's bar for a better mining strategy
 MINING_CRITERION = Criterion("mining", low=20.0)
-# the corrected variant's expected gain (spec section 9)
+# the corrected variant's expected gain, as the research plan states it (docs/method.md §9)
 DCD_CRITERION = Criterion("DCD", low=1.0, high=5.0)
 
 
@@ -285,7 +285,7 @@ def verdict(
     row: pd.Series,
     *,
     baseline: str,
-    metric: str = "val/mse",
+    metric: str = VAL_MSE,
     mode: Mode | str = Mode.MIN,
 ) -> Verdict:
     """The verdict of one comparison row (a row of `compare_counting_divergence` or `compare_to_baseline`)."""
@@ -311,7 +311,7 @@ def verdicts(
     comparison: pd.DataFrame,
     *,
     baseline: str,
-    metric: str = "val/mse",
+    metric: str = VAL_MSE,
     mode: Mode | str = Mode.MIN,
 ) -> list[Verdict]:
     """A verdict per compared arm (rows of `compare_counting_divergence`)."""
