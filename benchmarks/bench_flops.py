@@ -4,7 +4,8 @@
     python -m benchmarks.bench_flops --budget quick --reps 15
 
 The FLOPs of one step of tune_ired's trainer (adversarial mining) are counted
-analytically (`step_flops`, by phase) and cross-checked against a census of the matmuls
+analytically (`tune_ired.tuning.costs.step_flops`, by phase; the time estimate's GPU model
+uses the same count) and cross-checked against a census of the matmuls
 the step really runs (every aten mm/bmm/addmm/baddbmm, autograd's included). The same
 matmul shapes, replayed with plain `torch.matmul` on contiguous operands, give the
 machine's matmul rate at the step's shapes. Step and replay alternate per repetition;
@@ -23,40 +24,11 @@ import torch
 
 from benchmarks.reference_style import ReferenceStyleTrainer
 from benchmarks.timing import OpCensus, interleaved, set_threads
-from tune_ired.ired.config import Config, make_config
+from tune_ired.ired.config import make_config
 from tune_ired.training.trainer import Trainer
+from tune_ired.tuning.costs import step_flops
 
 GIGA = 1e9
-FLOPS_PER_MAC = 2
-
-
-def step_flops(cfg: Config) -> dict[str, int]:
-    """Matmul FLOPs of one training step of tune_ired (adversarial mining), by phase.
-
-    Per problem, with d = n^2 and h = hidden: layer 1 is d x h on x (the conditioning,
-    computed once per step and shared by every pass) plus d x h on y; layers 2, 3 are h x h;
-    layer 4 is h x d. An energy pass costs `fwd` = (y half of layer 1) + layers 2-4, and the
-    hand-written dE/dy the same again. The double backward of the denoising loss gives
-    every forward matmul its weight gradient (and its input gradient where the input
-    depends on the weights) and every gradient-path matmul two products; the x half's
-    weight gradient is taken once, for all passes (counted under denoise). The energy pass
-    is two passes of B rows (positive and negative). The time MLP runs on T rows, once.
-    """
-    d, h, td = cfg.n * cfg.n, cfg.hidden, cfg.time_dim
-    x_half, fwd = d * h, d * h + 2 * h * h + h * d
-    hidden_inputs = 2 * h * h + h * d  # layers 2-4, whose inputs depend on the weights
-    time_mlp = cfg.diffusion_steps * (2 * td * td + 2 * td * 2 * h)
-    k = cfg.opt_steps
-    per_problem = {
-        "denoise": x_half + fwd + fwd + (x_half + fwd) + hidden_inputs + 2 * fwd,
-        "mining": (2 * k + 1) * fwd if k > 0 else 0,
-        "energy pass": 2 * (fwd + fwd + hidden_inputs),
-    }
-    rows = cfg.num_seeds * cfg.batch_size
-    flops = {phase: FLOPS_PER_MAC * rows * macs for phase, macs in per_problem.items()}
-    # one conditioning: forward + backward
-    flops["time MLP"] = FLOPS_PER_MAC * cfg.num_seeds * time_mlp * 3
-    return flops
 
 
 def census(step: Callable[[], object]) -> OpCensus:

@@ -79,11 +79,11 @@ class ConfigError(ValueError):
     """A configuration key or value that the trainer cannot accept."""
 
 
-def knob(default, help: str, *, low=None, high=None, choices=None):
-    """A config field with its help text and allowed range (inclusive bounds)."""
-    return field(
-        default=default, metadata={"help": help, "low": low, "high": high, "choices": choices}
-    )
+def knob(default, help: str, *, low=None, high=None, choices=None, shapes: bool = False):
+    """A config field with its help text and allowed range (inclusive bounds); `shapes`: the field
+    changes how much a training step or an evaluation computes (what a time estimate calibrates)."""
+    metadata = {"help": help, "low": low, "high": high, "choices": choices, "shapes": shapes}
+    return field(default=default, metadata=metadata)
 
 
 @dataclass(frozen=True)
@@ -92,7 +92,11 @@ class Config:
 
     # --- problems (docs/method.md §1)
     n: int = knob(
-        20, "matrix size: problems are n x n SPD matrices (the reference's --rank)", low=1, high=128
+        20,
+        "matrix size: problems are n x n SPD matrices (the reference's --rank)",
+        low=1,
+        high=128,
+        shapes=True,
     )
     train_lambda: float = knob(
         0.5, "diagonal shift lam of training and validation matrices", low=1e-6
@@ -100,18 +104,26 @@ class Config:
     ood_lambda: float = knob(
         0.1, "diagonal shift lam of the harder out-of-distribution test set", low=1e-6
     )
-    val_size: int = knob(1024, "problems in the fixed validation set (and in the OOD set)", low=1)
+    val_size: int = knob(
+        1024, "problems in the fixed validation set (and in the OOD set)", low=1, shapes=True
+    )
     val_seed: int = knob(
         20240701, "seed of the fixed validation and OOD sets (never a training stream)", low=0
     )
 
     # --- energy model (docs/method.md §2)
-    hidden: int = knob(512, "hidden width h of the energy MLP", low=1)
-    time_dim: int = knob(128, "width of the sinusoidal time embedding and its MLP", low=2)
+    hidden: int = knob(512, "hidden width h of the energy MLP", low=1, shapes=True)
+    time_dim: int = knob(
+        128, "width of the sinusoidal time embedding and its MLP", low=2, shapes=True
+    )
 
     # --- diffusion and energy descent (docs/method.md §3, 4, 6)
-    diffusion_steps: int = knob(10, "diffusion steps T of the cosine schedule", low=1, high=1000)
-    sample_opt_steps: int = knob(5, "energy-descent steps per diffusion step when sampling", low=0)
+    diffusion_steps: int = knob(
+        10, "diffusion steps T of the cosine schedule", low=1, high=1000, shapes=True
+    )
+    sample_opt_steps: int = knob(
+        5, "energy-descent steps per diffusion step when sampling", low=0, shapes=True
+    )
     clip_scale: float = knob(
         2.0, "y is clipped to clip_scale * sqrt(abar_t) (the continuous-task scale)", low=1e-6
     )
@@ -127,14 +139,20 @@ class Config:
     )
 
     # --- negative mining and the energy loss (docs/method.md §5, 8)
-    strategy: str = knob("adversarial", "negative mining strategy", choices=tuple(Strategy))
+    strategy: str = knob(
+        "adversarial", "negative mining strategy", choices=tuple(Strategy), shapes=True
+    )
     opt_steps: int = knob(
-        2, "energy-descent (or ascent) steps that mine each negative", low=0, high=1000
+        2, "energy-descent (or ascent) steps that mine each negative", low=0, high=1000, shapes=True
     )
     ascent_lr: float = knob(1.0, "step multiplier sf of the first mining step", low=0.0)
     noise_scale: float = knob(3.0, "negatives start from q(y0, t, noise_scale * eps)", low=0.0)
     mixed_ratio: float = knob(
-        0.3, "share of the batch with adversarial negatives (strategy 'mixed')", low=0.0, high=1.0
+        0.3,
+        "share of the batch with adversarial negatives (strategy 'mixed')",
+        low=0.0,
+        high=1.0,
+        shapes=True,
     )
     energy_weight: float = knob(0.5, "weight of the energy-landscape loss in the total", low=0.0)
     preset: str = knob(
@@ -147,7 +165,9 @@ class Config:
         "energy loss: nce (reference cross-entropy) or cd (mean E(pos) - mean E(neg))",
         choices=tuple(EnergyLoss),
     )
-    langevin_steps: int = knob(10, "Langevin steps k of strategy 'langevin'", low=0, high=1000)
+    langevin_steps: int = knob(
+        10, "Langevin steps k of strategy 'langevin'", low=0, high=1000, shapes=True
+    )
     langevin_step_scale: float = knob(
         1.0, "Langevin step size eta = langevin_step_scale * eta_t", low=0.0
     )
@@ -158,22 +178,32 @@ class Config:
         True, "keep Langevin iterates in the positives' range (see tune_ired.ired.langevin)"
     )
     replay: bool = knob(
-        False, "start negatives from a replay buffer of earlier negatives (persistent chains)"
+        False,
+        "start negatives from a replay buffer of earlier negatives (persistent chains)",
+        shapes=True,
     )
     replay_capacity: int = knob(
-        10_000, "negatives the replay buffer holds per seed (split among t buckets)", low=1
+        10_000,
+        "negatives the replay buffer holds per seed (split among t buckets)",
+        low=1,
+        shapes=True,
     )
     replay_prob: float = knob(
         0.95, "p_replay: chance a negative starts from the buffer, else fresh", low=0.0, high=1.0
     )
-    replay_per_t: bool = knob(True, "one FIFO bucket per diffusion step t (false: one global FIFO)")
+    replay_per_t: bool = knob(
+        True, "one FIFO bucket per diffusion step t (false: one global FIFO)", shapes=True
+    )
     filter_percentile: float = knob(
         0.0,
         "false-negative filter: negatives below this percentile of ||A Y - I||_F (0: off)",
         low=0.0,
         high=100.0,
+        shapes=True,
     )
-    filter_per_t: bool = knob(True, "filter threshold per diffusion step t (false: per batch)")
+    filter_per_t: bool = knob(
+        True, "filter threshold per diffusion step t (false: per batch)", shapes=True
+    )
     filter_weight: float = knob(
         0.0, "weight of filtered negatives in the energy loss (0: drop)", low=0.0, high=1.0
     )
@@ -187,7 +217,7 @@ class Config:
     )
 
     # --- optimisation (docs/method.md §5)
-    batch_size: int = knob(2048, "problems per training step", low=1)
+    batch_size: int = knob(2048, "problems per training step", low=1, shapes=True)
     train_steps: int = knob(100_000, "optimiser steps of the whole run", low=1)
     lr: float = knob(1e-4, "Adam learning rate (peak, when a schedule is on)", low=0.0, high=1.0)
     adam_beta1: float = knob(0.9, "Adam beta1", low=0.0, high=1.0)
@@ -229,23 +259,31 @@ class Config:
         0, "seed of the run (the first seed when num_seeds > 1)", low=0, high=2**31 - 1
     )
     num_seeds: int = knob(
-        1, "train seeds seed..seed+num_seeds-1 together as one batched computation", low=1
+        1,
+        "train seeds seed..seed+num_seeds-1 together as one batched computation",
+        low=1,
+        shapes=True,
     )
-    device: str = knob("cpu", "torch device: cpu, cuda, cuda:N or auto (cuda when available)")
-    num_threads: int = knob(0, "torch CPU threads (0: leave torch's default)", low=0)
+    device: str = knob(
+        "cpu", "torch device: cpu, cuda, cuda:N or auto (cuda when available)", shapes=True
+    )
+    num_threads: int = knob(0, "torch CPU threads (0: leave torch's default)", low=0, shapes=True)
     compile: bool = knob(
         False,
         "torch.compile the training step's loss: fused element-wise kernels (tune_ired.training.speed)",
+        shapes=True,
     )
     compile_mode: str = knob(
         "default",
         "torch.compile mode when compile=true: reduce-overhead replays CUDA graphs (GPU only)",
         choices=("default", "reduce-overhead", "max-autotune"),
+        shapes=True,
     )
     precision: str = knob(
         "fp32",
         "training-step arithmetic: fp32, tf32 (CUDA matmuls on TF32 inputs) or bf16 (autocast; training.speed)",
         choices=("fp32", "tf32", "bf16"),
+        shapes=True,
     )
 
     @property

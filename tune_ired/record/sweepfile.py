@@ -7,7 +7,8 @@ table, the report and the next start (`read_meta`). What it holds:
   mode, searcher and its seed, the scheduler's settings (null: none), num_samples, the
   `--set` keys (`overrides`), the searched keys, and the resolved space Tune gets
   (`tune_ired.tuning.validate.canonical`); older files hold some of these only;
-- `name`, `resources` (CPUs and GPUs per trial), `description` (the file's);
+- `name`, `resources` (CPUs and GPUs per trial), `description` (the file's), `estimate` (what
+  the sweep was expected to cost on this session's resources: `tune_ired.record.estimate`);
 - `provenance` (the latest session's) and `sessions` (one per start or resume: code, packages,
   device, host, SLURM job, command, start and end; `tune_ired.record.provenance`).
 A folder without sweep.json reads as val/mse, minimised (DEFAULT_METRIC, DEFAULT_MODE).
@@ -57,8 +58,8 @@ def mode_of(meta: dict[str, Any]) -> str:
 
 
 def start_record(folder: Path, identity: dict[str, Any], **about: Any) -> None:
-    """Write a new sweep's sweep.json: its identity, `about` (name, resources, description) and this
-    session's provenance."""
+    """Write a new sweep's sweep.json: its identity, `about` (name, resources, description, estimate)
+    and this session's provenance."""
     session = provenance.collect(command=provenance.command_line())
     write_json(
         folder / SWEEP_FILE,
@@ -66,13 +67,20 @@ def start_record(folder: Path, identity: dict[str, Any], **about: Any) -> None:
     )
 
 
-def add_session(folder: Path) -> None:
-    """Add this start's session to sweep.json (a resume; `provenance` is the latest session)."""
+def add_session(folder: Path, **about: Any) -> None:
+    """Add this start's session to sweep.json (a resume; `provenance` is the latest session), and
+    replace what `about` names (the estimate on this session's resources)."""
     path = folder / SWEEP_FILE
     meta, session = read_json(path), provenance.collect(command=provenance.command_line())
     meta["sessions"] = [*meta.get("sessions", []), session]
     meta["provenance"] = session
-    write_json(path, meta)
+    write_json(path, meta | about)
+
+
+def update_record(folder: Path, **about: Any) -> None:
+    """Replace what `about` names in sweep.json (the estimate, once a cluster is joined)."""
+    path = folder / SWEEP_FILE
+    write_json(path, read_json(path) | about)
 
 
 def close_session(folder: Path) -> None:

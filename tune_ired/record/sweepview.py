@@ -6,8 +6,10 @@
 Each trial's id, status (`tune_ired.record.catalogue.TrialStatus`), searched keys, the step it
 has reached of its train_steps (live between evaluations, from its `heartbeat.json`), its last
 and best value of the sweep's metric, and the best trial so far (never one that diverged or
-errored). Read from the folder alone (`tune_ired.record.results`): no Ray, no torch, also while
-the sweep runs or after a kill. The sweep's console (`tune_ired.tuning.console`) and its
+errored), and while it runs its expected end (from the estimate in sweep.json and the trials'
+observed speed: `tune_ired.record.estimate`). Read from the folder alone
+(`tune_ired.record.results`): no Ray, no torch, also while the sweep runs or after a kill. The
+sweep's console (`tune_ired.tuning.console`) and its
 closing summary (`tune_ired.tuning.summary`) print the same lines.
 """
 
@@ -15,16 +17,26 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from tune_ired.record import sweepfile
-from tune_ired.record.catalogue import DIVERGED_SENTINEL, STEP, TrialStatus
+from tune_ired.record import results, sweepfile
+from tune_ired.record.campaignfile import StudyStatus, read_campaign
+from tune_ired.record.catalogue import DIVERGED_SENTINEL, STEP, UNFINISHED, TrialStatus
+from tune_ired.record.estimate import (
+    Estimate,
+    Progress,
+    duration_text,
+    expected_end,
+    makespan,
+    remaining_s,
+    speed_factor,
+)
 from tune_ired.record.files import read_json
+from tune_ired.record.provenance import is_running
+from tune_ired.record.results import TrialFiles, train_steps
 from tune_ired.record.runfolder import HEARTBEAT_FILE, is_better
-
-if TYPE_CHECKING:
-    from tune_ired.record.results import TrialFiles
 
 MISSING = "-"  # a value a trial has not reported (yet)
 COLUMN_GAP = "  "
@@ -44,6 +56,10 @@ class TrialView:
     last: float  # the sweep metric of its last report (NaN: none, or not finite)
     best: float  # its best finite value of the sweep metric (NaN: none)
     best_step: int | None
+    from_step: int = 0  # where its latest start or resume began
+    elapsed_s: float | None = (
+        None  # seconds from that start to its latest heartbeat (None: not started)
+    )
 
 
 def metric_value(row: dict[str, Any], metric: str) -> float:
@@ -66,13 +82,11 @@ def view_of(
     for row in trial.rows:
         if is_better(metric_value(row, metric), best, mode):
             best, best_step = metric_value(row, metric), row[STEP]
-    from tune_ired.record.results import (
-        train_steps,  # pandas: imported once the arguments are parsed
-    )
-
     step = trial.rows[-1][STEP] if trial.rows else 0
+    beat = read_json(trial.folder / HEARTBEAT_FILE)
     if status is TrialStatus.RUNNING:
-        step = max(step, read_json(trial.folder / HEARTBEAT_FILE).get(STEP, 0))
+        step = max(step, beat.get(STEP, 0))
+    session = (trial.sessions or [{}])[-1]
     return TrialView(
         trial_id=trial.trial_id,
         status=status,
@@ -82,13 +96,94 @@ def view_of(
         last=metric_value(trial.rows[-1], metric) if trial.rows else math.nan,
         best=best,
         best_step=best_step,
+        from_step=session.get("from_step", 0),
+        elapsed_s=seconds_between(session.get("started_at"), beat.get("at")),
     )
+
+
+def seconds_between(start: str | None, end: str | None) -> float | None:
+    """Seconds between two ISO times (None when either is missing)."""
+    if not start or not end:
+        return None
+    return (datetime.fromisoformat(end) - datetime.fromisoformat(start)).total_seconds()
+
+
+def trial_index(trial_id: str) -> int:
+    """A trial's place in Tune's order: the number its id ends with (ffbef_00003: 3)."""
+    tail = trial_id.rpartition("_")[2]
+    return int(tail) if tail.isdigit() else -1
+
+
+def progress_of(views: list[TrialView]) -> list[Progress]:
+    """Each trial's progress, for an expected end."""
+    return [
+        Progress(
+            index=trial_index(view.trial_id),
+            step=view.step,
+            train_steps=view.train_steps,
+            from_step=view.from_step,
+            elapsed_s=view.elapsed_s,
+            ended=view.status not in UNFINISHED,
+        )
+        for view in views
+    ]
+
+
+def expected_end_line(meta: dict[str, Any], views: list[TrialView]) -> str | None:
+    """When the sweep will end, from the estimate in its sweep.json and its trials' progress (None: the
+    sweep recorded no estimate, or it has ended)."""
+    estimate = Estimate.from_json(meta.get("estimate") or {})
+    if estimate is None or not any(view.status in UNFINISHED for view in views):
+        return None
+    return expected_end(estimate, progress_of(views), now=datetime.now().astimezone())
+
+
+def study_line(folder: Path, record: dict[str, Any]) -> tuple[str, float | None, float]:
+    """A campaign study's line (its state, its trials, its expected end), the seconds it still needs
+    when it runs (None otherwise) and how fast it runs against its estimate."""
+    name, state = record["name"], record["status"]
+    if state == StudyStatus.RUNNING and not is_running(record.get("pid")):
+        state = "killed (its process is gone)"
+    if not results.is_sweep(folder / name):
+        return f"{name}: {state}", None, 1.0
+    meta, views = sweep_views(folder / name)
+    line = f"{name}: {state}, {status_counts(views)}"
+    estimate = Estimate.from_json(meta.get("estimate") or {})
+    if state != StudyStatus.RUNNING or estimate is None:
+        return line, None, 1.0
+    progress = progress_of(views)
+    left = remaining_s(estimate, progress)
+    return f"{line}; {expected_end_line(meta, views)}", left, speed_factor(estimate, progress)
+
+
+def campaign_text(folder: Path) -> str:
+    """Where a campaign stands: each study's line, and the campaign's expected end (studies not yet run
+    take their estimate, scaled by how fast the running one goes against its own)."""
+    meta = read_campaign(folder)
+    studies = meta.get("studies", [])
+    lines, busy, factor = [f"campaign {folder}: {len(studies)} studies"], [], 1.0
+    for record in studies:
+        line, left, speed = study_line(folder, record)
+        lines.append(f"  {line}")
+        if left is not None:
+            busy.append(left)
+            factor = speed
+    waiting = [
+        record["estimate_s"] * factor
+        for record in studies
+        if record["status"] in (StudyStatus.PENDING, StudyStatus.INTERRUPTED)
+        and record.get("estimate_s") is not None
+    ]
+    if busy or waiting:
+        left = makespan(waiting, meta.get("at_once", 1), busy=busy)
+        end = datetime.now().astimezone().timestamp() + left
+        when = datetime.fromtimestamp(end).astimezone().strftime("%Y-%m-%d %H:%M")
+        lines.append(f"campaign expected end: {when} (in {duration_text(left)})")
+    return "\n".join(lines)
 
 
 def sweep_views(folder: Path) -> tuple[dict[str, Any], list[TrialView]]:
     """The sweep's sweep.json and a view of every trial with a folder (raises NotASweepError)."""
-    from tune_ired.record import results
-
     results.check_sweep(folder)
     meta = sweepfile.read_meta(folder)
     metric, mode = sweepfile.metric_of(meta), sweepfile.mode_of(meta)
@@ -184,11 +279,11 @@ def describe(folder: Path, meta: dict[str, Any], views: list[TrialView]) -> str:
         head += (
             f": {meta.get('file', '?')} at budget '{meta.get('budget', '?')}', {metric} ({mode})"
         )
-    return "\n".join(
-        [
-            head,
-            f"trials: {status_counts(views)}",
-            trials_table(views, searched=searched, metric=metric),
-            best_line(views, metric=metric, mode=mode, searched=searched),
-        ]
-    )
+    lines = [
+        head,
+        f"trials: {status_counts(views)}",
+        trials_table(views, searched=searched, metric=metric),
+        best_line(views, metric=metric, mode=mode, searched=searched),
+        expected_end_line(meta, views),
+    ]
+    return "\n".join(line for line in lines if line)

@@ -26,7 +26,7 @@ from tune_ired.tuning.trackers import TRACKERS
 SUBMIT_VARIABLE = "TUNE_IRED_SUBMIT"
 # set by a campaign for its studies' sweep processes: the command that continues the campaign
 CONTINUE_VARIABLE = "TUNE_IRED_CONTINUE"
-NOT_REPEATED = {"files", "resume", "overwrite", "dry_run"}  # options a continue line drops
+NOT_REPEATED = {"files", "resume", "overwrite", "dry_run", "slurm"}  # options a continue line drops
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -56,6 +56,11 @@ def build_parser() -> argparse.ArgumentParser:
         "--address",
         metavar="HOST:PORT",
         help="join this Ray cluster (default: start a private local Ray)",
+    )
+    parser.add_argument(
+        "--slurm",
+        metavar='"SBATCH OPTIONS"',
+        help='check the plan against this SLURM request, then submit it as a job (e.g. "-N 2 -t 4:00:00")',
     )
     parser.add_argument(
         "--storage",

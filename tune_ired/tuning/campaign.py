@@ -46,12 +46,19 @@ from tune_ired.cli import ExitCode, fail
 from tune_ired.ired.config import ConfigError, parse_assignments
 from tune_ired.record import provenance
 from tune_ired.record.campaignfile import CAMPAIGN_FILE, StudyStatus, read_campaign
+from tune_ired.record.estimate import Estimate, duration_text, makespan
 from tune_ired.record.files import write_json
-from tune_ired.tuning import dryrun
+from tune_ired.tuning import costs, dryrun
 from tune_ired.tuning.arguments import CONTINUE_VARIABLE, option_tokens, parse_args, resume_command
 from tune_ired.tuning.lock import LockBusy, driver_lock
 from tune_ired.tuning.plan import plan_sweep
-from tune_ired.tuning.resources import check_flags, check_storage, name_problem
+from tune_ired.tuning.resources import (
+    check_flags,
+    check_storage,
+    job_nodes,
+    local_nodes,
+    name_problem,
+)
 from tune_ired.tuning.tuner import start_ray, stop_ray
 from tune_ired.tuning.validate import SpaceError, load_campaign
 
@@ -88,6 +95,7 @@ class StudyRun:
     exit_code: int | None = None
     started_at: str | None = None
     ended_at: str | None = None
+    estimate_s: float | None = None  # its expected wall time (None: not estimated, or finished)
     process: subprocess.Popen | None = field(default=None, repr=False)
 
     def record(self) -> dict[str, Any]:
@@ -100,6 +108,7 @@ class StudyRun:
             "exit_code": self.exit_code,
             "started_at": self.started_at,
             "ended_at": self.ended_at,
+            "estimate_s": self.estimate_s,
         }
 
 
@@ -251,7 +260,7 @@ class Campaign:
     def save(self) -> None:
         write_json(
             self.folder / CAMPAIGN_FILE,
-            {**self.meta, "studies": [s.record() for s in self.studies]},
+            {**self.meta, "at_once": self.at_once, "studies": [s.record() for s in self.studies]},
         )
 
     def start(self, study: StudyRun, address: str) -> None:
@@ -393,14 +402,71 @@ def main(args: argparse.Namespace) -> int:
         for note in notes:
             print(note, flush=True)
         if args.dry_run:
-            return dry_run(planned)
+            return dry_run(args, planned)
         return run_campaign(args, planned)
 
 
-def dry_run(planned: Planned) -> int:
-    """Print what every unfinished study would run (no lock, no Ray)."""
-    for plan in planned.plans:
-        print(f"== study {plan.folder.name} ({plan.file})\n{dryrun.dry_run_text(plan)}")
+def study_estimates(
+    args: argparse.Namespace,
+    planned: Planned,
+    *,
+    nodes: list[tuple[float, float]] | None = None,
+    gpu: str | None = None,
+) -> list[Estimate]:
+    """Each unfinished study's estimate on `nodes` (default: this machine, or the SLURM job this runs
+    in), side by side with `--studies-at-once` others (each with its share of the trial slots); sets
+    the studies' `estimate_s`, which campaign.json keeps for the ETA. `gpu`: the GPU a model assumes."""
+    if nodes is None:
+        nodes = job_nodes() if args.address else local_nodes()
+    pending = [study for study in planned.studies if study.status != StudyStatus.FINISHED]
+    estimates = []
+    for study, plan in zip(pending, planned.plans, strict=True):
+        estimate = costs.plan_estimate(plan, nodes=nodes, share=args.studies_at_once, gpu=gpu)
+        study.estimate_s = estimate.wall()
+        estimates.append(estimate)
+    return estimates
+
+
+def campaign_total(estimates: list[Estimate], share: int) -> tuple[float | None, float | None]:
+    """The campaign's wall time, nothing stopped and everything stopped at ASHA's first rung (None: the
+    cluster's size is not known here)."""
+    if any(estimate.at_once is None for estimate in estimates):
+        return None, None
+    full = makespan([estimate.wall() for estimate in estimates], share)
+    return full, makespan([estimate.wall(first_rung=True) for estimate in estimates], share)
+
+
+def estimate_words(planned: Planned, estimates: list[Estimate], share: int) -> list[str]:
+    """One line per unfinished study, then the campaign's total wall time and device-hours."""
+    lines = []
+    for plan, est in zip(planned.plans, estimates, strict=True):
+        first = costs.estimate_lines(est, asha=plan.spec.scheduler is not None)[0]
+        lines.append(f"study {plan.folder.name}: {first.removeprefix('estimate: ')}")
+    if not estimates:
+        return lines
+    full, low = campaign_total(estimates, share)
+    if full is None:
+        wall = "unknown (the cluster's size is known once joined)"
+    else:
+        wall = (
+            duration_text(full)
+            if full - low < 1
+            else f"{duration_text(low)} to {duration_text(full)}"
+        )
+    hours = costs.hours_text(sum(est.device_hours() for est in estimates), estimates[0].unit)
+    lines.append(
+        f"campaign estimate: {len(estimates)} studies to run, {share} at a time; "
+        f"wall time {wall}; {hours} at most"
+    )
+    return lines
+
+
+def dry_run(args: argparse.Namespace, planned: Planned) -> int:
+    """Print what every unfinished study would run, and the campaign's estimate (no lock, no Ray)."""
+    estimates = study_estimates(args, planned)
+    for plan, est in zip(planned.plans, estimates, strict=True):
+        print(f"== study {plan.folder.name} ({plan.file})\n{dryrun.dry_run_text(plan, est)}")
+    print("\n".join(["== campaign", *estimate_words(planned, estimates, args.studies_at_once)]))
     return ExitCode.OK
 
 
@@ -413,12 +479,21 @@ def run_campaign(args: argparse.Namespace, planned: Planned) -> int:
         )
         print(f"next: python -m tune_ired.report {folder}")
         return ExitCode.OK
-    campaign = Campaign(planned, at_once=args.studies_at_once, again=resume_command(args))
-    folder.mkdir(parents=True, exist_ok=True)
-    campaign.save()
+    estimates = study_estimates(args, planned)
     print(
         f"campaign {folder.name}: {len(studies)} studies ({', '.join(s.name for s in studies)}) into {folder}"
     )
+    print("\n".join(estimate_words(planned, estimates, args.studies_at_once)), flush=True)
+    full, _ = campaign_total(estimates, args.studies_at_once)
+    longest = max((max(est.seconds, default=0.0) for est in estimates), default=0.0)
+    first = planned.plans[0]
+    if costs.unasked_long_run(
+        args, first.spec, first.budget, full or longest, f"campaign {folder.name}"
+    ):
+        return ExitCode.BAD_INPUT
+    campaign = Campaign(planned, at_once=args.studies_at_once, again=resume_command(args))
+    folder.mkdir(parents=True, exist_ok=True)
+    campaign.save()
     code = campaign.run_on_ray(args.address)
     failed = [s.name for s in studies if s.status == StudyStatus.FAILED]
     print(f"campaign {folder.name}: " + ", ".join(f"{s.name} {s.status}" for s in studies))

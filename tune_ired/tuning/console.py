@@ -6,8 +6,10 @@ and the best trial so far, in the words of `python -m tune_ired.status` (whose t
 reuses): one trial id (Tune's, e.g. `ffbef_00001`; its folder is `trial_<id>`), statuses
 from `tune_ired.record.catalogue.TrialStatus` (COMPLETED, STOPPED by ASHA, EARLY_STOPPED,
 DIVERGED, ERRORED, RUNNING, PENDING), each trial's step of its train_steps (live, from
-its heartbeat) and its last and best value of the sweep's metric. Tune's own table said
-`Result logdir: /tmp/ray/session_.../driver_artifacts`, which is not where results go.
+its heartbeat), its last and best value of the sweep's metric, and the sweep's expected end
+(from the estimate in sweep.json and the trials' observed speed); at the end, the
+scheduler's last word (ASHA's final rungs). Tune's own table said `Result logdir:
+/tmp/ray/session_.../driver_artifacts`, which is not where results go.
 
 `SignedASHA` is Tune's ASHA scheduler whose status line gives the rung cut-offs in the
 metric's own sign and in evaluations (Tune stores a minimised metric negated).
@@ -24,7 +26,7 @@ from ray.tune import ProgressReporter
 from ray.tune.experiment import Trial
 from ray.tune.schedulers import ASHAScheduler
 
-from tune_ired.record import results, sweepview
+from tune_ired.record import results, sweepfile, sweepview
 from tune_ired.record.catalogue import Mode
 from tune_ired.record.files import read_json
 from tune_ired.record.runfolder import CONFIG_FILE, read_metrics, trial_dirname
@@ -125,8 +127,9 @@ class SweepReporter(ProgressReporter):
             f"trials: {sweepview.status_counts(views)}",
             sweepview.trials_table(views, searched=self.searched, metric=self.metric),
             sweepview.best_line(views, metric=self.metric, mode=self.mode, searched=self.searched),
+            sweepview.expected_end_line(sweepfile.read_meta(self.folder), views),
         ]
-        return "\n".join(lines) + "\n"
+        return "\n".join(line for line in lines if line) + "\n"
 
     def report(self, trials: list[Trial], done: bool, *sys_info: Any) -> None:
         """The live table; at the end only the scheduler's and resources' lines (ASHA's final rungs)."""

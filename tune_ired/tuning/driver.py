@@ -25,6 +25,7 @@ from tune_ired.cli import ExitCode, fail
 from tune_ired.ired.config import ConfigError
 from tune_ired.record import results, sweepfile
 from tune_ired.record.catalogue import UNFINISHED, TrialStatus
+from tune_ired.record.estimate import Estimate
 from tune_ired.record.files import is_disk_full
 from tune_ired.tuning.auth import private_token
 from tune_ired.tuning.folder import Start, prepare_folder, read_stored
@@ -34,8 +35,10 @@ from tune_ired.tuning.trackers import Trackers, check_trackers
 
 # these import Ray: loaded once the private token is set and Ray's quiet import has run (`start`)
 campaign = lazy("tune_ired.tuning.campaign")
+costs = lazy("tune_ired.tuning.costs")  # torch: calibrations
 dryrun = lazy("tune_ired.tuning.dryrun")
 planning = lazy("tune_ired.tuning.plan")
+submit = lazy("tune_ired.tuning.submit")
 summary = lazy("tune_ired.tuning.summary")
 adapter = lazy("tune_ired.tuning.trainable")  # the Ray Tune trainable
 tuner = lazy("tune_ired.tuning.tuner")
@@ -98,10 +101,10 @@ def report_finished(plan) -> ExitCode:
     return outcome(plan)
 
 
-def record_start(plan) -> None:
+def record_start(plan, estimate: Estimate) -> None:
     """sweep.json for this start: the whole record of a new sweep, or one more session of a resumed one."""
     if plan.resume:
-        sweepfile.add_session(plan.folder)
+        sweepfile.add_session(plan.folder, estimate=estimate.to_json())
         return
     sweepfile.start_record(
         plan.folder,
@@ -109,14 +112,20 @@ def record_start(plan) -> None:
         name=plan.folder.name,
         resources=plan.resources,
         description=plan.spec.description,
+        estimate=estimate.to_json(),
     )
 
 
 def run(
-    plan, trainable=None, trackers: Trackers | None = None, stop: StopSignals | None = None
+    plan,
+    trainable=None,
+    trackers: Trackers | None = None,
+    stop: StopSignals | None = None,
+    estimate: Estimate | None = None,
 ) -> ExitCode:
     """Report a finished sweep, or record the sweep, run it on Ray and sum it up (`trainable`: tests pass
-    their own; `stop`: the driver's StopSignals); returns the exit status (`outcome`)."""
+    their own; `stop`: the driver's StopSignals; `estimate`: the plan's, recorded in sweep.json);
+    returns the exit status (`outcome`)."""
     for note in plan.notes:
         print(note, flush=True)
     if plan.start is Start.REPORT:
@@ -125,7 +134,7 @@ def run(
     short = tuner.shortage(plan.folder, running=0)
     if short is not None:
         return disk_full(plan, short.message())
-    record_start(plan)
+    record_start(plan, estimate or costs.plan_estimate(plan))
     if stop is not None and stop.requested:
         print("stopped before Ray started", flush=True)
         return outcome(plan)
@@ -157,10 +166,13 @@ def planned_run(args: argparse.Namespace) -> int:
     trackers = Trackers(names=tuple(dict.fromkeys(args.tracker)), mlflow_uri=args.mlflow_uri)
     try:
         check_trackers(trackers)
+        if args.slurm:
+            return submit.main(args)
         if campaign.is_campaign(args.files):
             return campaign.main(args)
         if args.dry_run:
-            print(dryrun.dry_run_text(planning.plan_sweep(args)))
+            plan = planning.plan_sweep(args)
+            print(dryrun.dry_run_text(plan, costs.plan_estimate(plan)))
             return ExitCode.OK
     except ConfigError as err:
         return fail(str(err))
@@ -184,10 +196,17 @@ def locked_run(args: argparse.Namespace, trackers: Trackers, held: contextlib.Ex
     except (ConfigError, LockBusy) as err:
         return fail(str(err))
     campaign.watch_campaign()
+    estimate = None
+    if plan.start is not Start.REPORT:
+        estimate = costs.plan_estimate(plan)
+        print("\n".join(costs.estimate_lines(estimate, asha=plan.spec.scheduler is not None)))
+        wall = estimate.wall() or max(estimate.seconds, default=0.0)
+        if costs.unasked_long_run(args, plan.spec, plan.budget, wall, f"sweep {plan.file}"):
+            return ExitCode.BAD_INPUT
     print(f"sweep {plan.file} at budget '{plan.budget}' into {plan.folder}", flush=True)
     print(f"  its state any time: python -m tune_ired.status {plan.folder}", flush=True)
     try:
-        return run(plan, trackers=trackers, stop=STOP)
+        return run(plan, trackers=trackers, stop=STOP, estimate=estimate)
     except ConfigError as err:  # what only a joined cluster can tell (no node can hold a trial)
         return fail(str(err))
     except OSError as err:

@@ -18,7 +18,9 @@ from typing import Any
 
 from ray.tune.search.sample import Categorical, Domain, Integer
 
+from tune_ired.record.estimate import Estimate, duration_text
 from tune_ired.record.sweepview import format_table
+from tune_ired.tuning.costs import estimate_lines
 from tune_ired.tuning.lock import holder_of
 from tune_ired.tuning.plan import Plan
 from tune_ired.tuning.validate import is_grid
@@ -82,8 +84,8 @@ def checks_words(plan: Plan) -> list[str]:
     return lines
 
 
-def dry_run_text(plan: Plan) -> str:
-    """The dry run's text for a validated plan."""
+def dry_run_text(plan: Plan, estimate: Estimate) -> str:
+    """The dry run's text for a validated plan and its estimate."""
     searched = {key: plan.param_space[key] for key in plan.searched}
     fixed = {key: value for key, value in plan.param_space.items() if key not in plan.searched}
     trials, configs = plan.trials.explicit, plan.trials.configs
@@ -98,18 +100,13 @@ def dry_run_text(plan: Plan) -> str:
         + f" (the rest: budget '{plan.budget}', then the config defaults)",
     ]
     if plan.trials.sampled:
-        count = len(configs)
         lines.append(
-            f"{count} trials, drawn by the {plan.spec.searcher} searcher (seed {plan.spec.seed}) from:"
+            f"{len(configs)} trials, drawn by the {plan.spec.searcher} searcher "
+            f"(seed {plan.spec.seed}) from:"
         )
         lines += [f"  {key} ~ {describe_domain(value)}" for key, value in searched.items()]
-        steps = count * first.train_steps
-        lines.append(
-            f"estimated work: {count} trials x {first.train_steps} steps x {first.num_seeds} seed(s) "
-            f"= {steps * first.num_seeds} seed-steps ({steps} trial-steps)"
-        )
     else:
-        header = ["#", *plan.searched, "train_steps", "eval_every", "seeds"]
+        header = ["#", *plan.searched, "train_steps", "eval_every", "seeds", "estimate"]
         rows = [
             [
                 str(i + 1),
@@ -117,16 +114,19 @@ def dry_run_text(plan: Plan) -> str:
                 str(cfg.train_steps),
                 str(cfg.eval_every),
                 str(cfg.num_seeds),
+                duration_text(seconds),
             ]
-            for i, (trial, cfg) in enumerate(zip(trials, configs, strict=True))
+            for i, (trial, cfg, seconds) in enumerate(
+                zip(trials, configs, estimate.seconds, strict=True)
+            )
         ]
         lines.append(f"{len(trials)} trials:")
         lines.append(format_table(header, rows))
-        steps = sum(cfg.train_steps for cfg in configs)
-        seed_steps = sum(cfg.train_steps * cfg.num_seeds for cfg in configs)
-        lines.append(f"estimated work: {steps} trial-steps ({seed_steps} seed-steps)")
-    if plan.spec.scheduler is not None:
-        lines.append("  (an upper bound: ASHA stops the weaker trials early)")
+    steps = sum(cfg.train_steps for cfg in configs)
+    seed_steps = sum(cfg.train_steps * cfg.num_seeds for cfg in configs)
+    bound = " (an upper bound: ASHA stops the weaker trials early)" if plan.spec.scheduler else ""
+    lines.append(f"work: {steps} trial-steps ({seed_steps} seed-steps){bound}")
+    lines += estimate_lines(estimate, asha=plan.spec.scheduler is not None)
     lines += checks_words(plan)
     lines.append("run it: the same command without --dry-run")
     return "\n".join(lines)

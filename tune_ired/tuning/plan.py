@@ -269,7 +269,7 @@ def plan_sweep(args: argparse.Namespace, *, lock: Callable[[Path], object] | Non
     resources = {"cpu": args.cpus_per_trial, "gpu": args.gpus_per_trial}
     if args.address:
         check_address(args.address)
-    else:
+    elif not args.slurm:  # a job's nodes are checked against its request (tuning.submit)
         check_local_resources(trials.param_space, resources)
     plan = Plan(
         spec=spec,

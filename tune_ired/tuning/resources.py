@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import math
+import os
 import socket
 from pathlib import Path
 from typing import Any
@@ -62,6 +63,8 @@ def check_flags(args: argparse.Namespace) -> None:
         problems.append(
             "--resume continues the folder's sweep and --overwrite deletes it: pass one of them"
         )
+    if args.slurm and args.address:
+        problems.append("--slurm submits a job that starts its own Ray cluster: drop --address")
     if problems:
         raise SpaceError("; ".join(problems) + ".")
 
@@ -156,3 +159,33 @@ def check_cluster(
         f"{wants}{' with device=cuda' if cuda else ''}: no node of the cluster has that (its nodes: {sizes}); "
         "Ray would wait for it forever, or every trial would fail. Ask for less per trial, or use device=cpu."
     )
+
+
+def trials_at_once(
+    nodes: list[tuple[float, float]], resources: dict[str, float], *, trials: int, limit: int
+) -> int:
+    """How many trials run side by side on `nodes` ((CPUs, GPUs) each), given a trial's CPUs and GPUs,
+    the number of trials and --max-concurrent (`limit`, 0: none)."""
+    cpus, gpus = resources["cpu"], resources["gpu"]
+    per_node = [
+        min(node_cpus // cpus, node_gpus // gpus if gpus > 0 else math.inf)
+        for node_cpus, node_gpus in nodes
+    ]
+    fit = int(sum(per_node))
+    return max(1, min(fit, trials, limit or trials))
+
+
+def local_nodes() -> list[tuple[float, float]]:
+    """This machine as the one node of a private local Ray."""
+    return [(float(local_cpus()), float(local_gpus()))]
+
+
+def job_nodes() -> list[tuple[float, float]] | None:
+    """The nodes of the SLURM job this process runs in (CPUs and GPUs SLURM gave each), None outside one."""
+    nodes = os.environ.get("SLURM_JOB_NUM_NODES") or os.environ.get("SLURM_NNODES")
+    cpus = os.environ.get("SLURM_CPUS_ON_NODE")
+    if not nodes or not cpus:
+        return None
+    gpus = os.environ.get("SLURM_GPUS_ON_NODE") or os.environ.get("SLURM_GPUS_PER_NODE") or "0"
+    count = gpus.rpartition(":")[2]  # a typed count, e.g. a100:4
+    return [(float(cpus), float(count) if count.isdigit() else 0.0)] * int(nodes)

@@ -31,10 +31,11 @@ from ray import tune
 from ray.tune.search.basic_variant import BasicVariantGenerator
 from ray.tune.search.optuna import OptunaSearch
 
-from tune_ired.record import tunestate
+from tune_ired.record import sweepfile, tunestate
 from tune_ired.record.files import is_disk_full
 from tune_ired.record.runfolder import CHECKPOINT_GLOB, TRIAL_PREFIX, trial_dirname
 from tune_ired.space import SearchSpace
+from tune_ired.tuning import costs
 from tune_ired.tuning.console import SignedASHA, SweepReporter
 from tune_ired.tuning.plan import Plan
 from tune_ired.tuning.resources import check_cluster, requested_devices
@@ -169,6 +170,23 @@ def stop_ray() -> None:
         atexit.unregister(colorama.initialise.reset_all)
 
 
+def joined_nodes() -> list[tuple[float, float]]:
+    """(CPUs, GPUs) of each alive node of the joined cluster."""
+    return [
+        (float(node["Resources"].get("CPU", 0)), float(node["Resources"].get("GPU", 0)))
+        for node in ray.nodes()
+        if node.get("Alive", True)
+    ]
+
+
+def estimate_on_cluster(plan: Plan) -> None:
+    """A sweep joining a cluster: its estimate on the cluster's nodes, said and recorded (the live ETA)."""
+    estimate = costs.plan_estimate(plan, nodes=joined_nodes())
+    sweepfile.update_record(plan.folder, estimate=estimate.to_json())
+    lines = costs.estimate_lines(estimate, asha=plan.spec.scheduler is not None)
+    print("on the joined cluster: " + "\n".join(lines), flush=True)
+
+
 def check_joined_cluster(plan: Plan) -> None:
     """With --address: one node of the joined cluster must hold a trial (raises plan's error otherwise)."""
     if plan.address:
@@ -277,6 +295,8 @@ def run_tuner(
         if not started_ray(plan, stop):
             return
         check_joined_cluster(plan)
+        if plan.address:
+            estimate_on_cluster(plan)
         tuner = make_tuner(plan, trainable, trackers)
         for hint in tracker_hints(trackers, plan.folder):
             print(hint, flush=True)
