@@ -29,6 +29,7 @@ import pandas as pd
 import pytest
 
 from tune_ired.cli import ExitCode
+from tune_ired.record.results import load_sweep
 from tune_ired.record.runfolder import METRICS_FILE
 
 REPO = Path(__file__).resolve().parents[1]
@@ -501,6 +502,64 @@ def test_a_campaign_is_one_job(tmp_path):
     ]
     assert_table_complete(tmp_path / "plan" / "cluster_test", trials=1, steps=40)
     assert_table_complete(tmp_path / "plan" / "second_study", trials=1, steps=40)
+
+
+def queued() -> set[str]:
+    """The ids of every job in the queue."""
+    out = subprocess.run(["squeue", "-h", "-o", "%i"], capture_output=True, text=True, check=True)
+    return set(out.stdout.split())
+
+
+def submit_sweep(tmp_path: Path, slurm: str, *extra: str) -> subprocess.CompletedProcess:
+    """`python -m tune_ired.sweep FILE --slurm "..."` from the repository, as a user runs it."""
+    space = write_space(tmp_path, values=[0.5, 1.0], steps=2 * EVAL_EVERY)
+    cmd = [sys.executable, "-m", "tune_ired.sweep", str(space), "--budget", "tiny"]
+    cmd += ["--storage", str(tmp_path / "results"), *extra, "--slurm", slurm]
+    done = subprocess.run(cmd, cwd=tmp_path, capture_output=True, text=True, timeout=300)
+    SUBMITTED.extend(re.findall(r"submitted job (\d+)", done.stdout))
+    return done
+
+
+@pytest.mark.slurm
+@needs_slurm
+def test_slurm_submit_checks_first_then_submits_and_the_job_runs_the_sweep(tmp_path):
+    done = submit_sweep(tmp_path, f"-p solo -t 10 --output={tmp_path}/job-%j.out")
+    assert done.returncode == 0, done.stdout + done.stderr
+    out = done.stdout
+    assert "estimate: 2 trials, 2 at once" in out and "time: fits -t 10 min" in out
+    assert "sbatch line: sbatch -p solo -t 10" in out
+    (job,) = re.findall(r"submitted job (\d+)", out)
+    assert f"its output: {tmp_path}/job-{job}.out" in out
+    assert "the sweep folder: " + str(tmp_path / "results" / "cluster_test") in out
+    fields = wait_job(job)
+    assert fields["JobState"] == "COMPLETED", job_log(tmp_path, job)[-3000:]
+    trials = load_sweep(tmp_path / "results" / "cluster_test").trials
+    assert list(trials["status"]) == ["completed", "completed"]
+
+
+@pytest.mark.slurm
+@needs_slurm
+@pytest.mark.parametrize(
+    "slurm, extra, needle",
+    [
+        ("-p solo -t 10", ["--set", "noise_scal=1"], "unknown key 'noise_scal'"),
+        ("-p solo -t 10", ["--gpus-per-trial", "1"], "the job asks for no GPU"),
+        ("-p solo -t 10 --gpus-per-node=2", [], "have no GPUs"),
+        ("-p solo -c 8 -t 10", [], "have at most 2 CPUs"),
+        ("-p solo -t 0:30", [], "more than -t 30 s"),
+        ("-p solo -t 10", ["--dry-run"], None),
+    ],
+    ids=["bad key", "no gpu asked", "gpus the nodes lack", "cpus", "time too short", "dry run"],
+)
+def test_slurm_submit_refuses_before_anything_is_queued(tmp_path, slurm, extra, needle):
+    before = queued()
+    done = submit_sweep(tmp_path, slurm, *extra)
+    if needle is None:
+        assert done.returncode == 0 and "dry run: nothing submitted" in done.stdout, done.stderr
+    else:
+        assert done.returncode == ExitCode.BAD_INPUT, done.stdout + done.stderr
+        assert needle in done.stderr and "\n" not in done.stderr.strip()
+    assert queued() <= before  # nothing was queued
 
 
 SCRIPTS = ("slurm_local.sh", "ci_system_setup.sh", "ray_node.sh", "ray_sweep.sbatch")

@@ -171,6 +171,9 @@ def test_asha_rungs_print_in_the_metric_sign(watched):
 
 def test_live_table_and_status_show_the_step_of_train_steps(watched):
     assert re.search(rf"\b\d+/{TRAIN_STEPS}\b", watched.live_status), watched.live_status
+    # the estimate printed before Ray started, and the expected end while it ran
+    assert "estimate: 4 trials, 2 at once" in watched.output
+    assert "expected end: " in watched.live_status, watched.live_status
     assert "best so far:" in watched.live_status and str(watched.folder) in watched.live_status
     assert f"/{TRAIN_STEPS}" in watched.output[: watched.output.index(": done ==")]
 

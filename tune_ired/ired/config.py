@@ -318,7 +318,7 @@ def describe_range(f: dataclasses.Field) -> str:
     """Human text for a field's allowed values."""
     md = f.metadata
     if md["choices"]:
-        return "one of " + ", ".join(repr(c) for c in md["choices"])
+        return "one of " + ", ".join(repr(str(c)) for c in md["choices"])
     kind = {"int": "an integer", "float": "a number", "bool": "true or false", "str": "a string"}[
         f.type
     ]

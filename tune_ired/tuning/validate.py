@@ -357,13 +357,20 @@ def budget_trials(
         raise SpaceError(
             f"{source}: drawing a trial from the space raised {type(cause).__name__}: {cause}."
         ) from err
-    configs = [make_config(trial, budget=budget, source=source) for trial in explicit]
-    if spec.searcher == "optuna":
-        check_optuna(searched, source=source)
-    check_scheduler(spec.scheduler, configs, source=source)
     sampled = spec.searcher in SAMPLED or any(
         isinstance(value, Domain) for value in searched.values()
     )
+    configs = [
+        make_config(
+            trial,
+            budget=budget,
+            source=f"{source}, {'a drawn trial' if sampled else f'trial {index + 1}'}",
+        )
+        for index, trial in enumerate(explicit)
+    ]
+    if spec.searcher == "optuna":
+        check_optuna(searched, source=source)
+    check_scheduler(spec.scheduler, configs, source=source)
     return Trials(
         param_space=param_space,
         num_samples=num_samples,
