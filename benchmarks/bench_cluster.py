@@ -1,6 +1,6 @@
 """Start-up and total time of a sweep submitted with `sbatch cluster/ray_sweep.sbatch`.
 
-    bash cluster/slurm_local.sh start                       # a local SLURM (root; see README)
+    bash cluster/slurm_local.sh start                       # a local SLURM (root; see docs/cluster.md)
     python -m benchmarks.bench_cluster                      # noise_scale.py, tiny budget, 1 node
     python -m benchmarks.bench_cluster --partition duo --nodes 2 --file search_spaces/strategies.py
 

@@ -69,6 +69,7 @@ SLOW_MODULES = {  # tests that start Ray, subprocesses, kernels or a browser: se
     "test_dcd",
     "test_seed_batch",
     "test_cluster",
+    "test_docs",
 }
 
 

@@ -416,7 +416,7 @@ def test_the_simulated_rule_is_the_reports_rule():
 
 
 def test_the_benchmark_prints_its_table_and_headline():
-    """`python -m benchmarks.bench_verdicts` (the README's table), here with a few studies a cell."""
+    """`python -m benchmarks.bench_verdicts` (docs/results.md's table), here with a few studies a cell."""
     cmd = [sys.executable, "-m", "benchmarks.bench_verdicts", "--studies", "40", "--seeds", "3"]
     done = subprocess.run(cmd, capture_output=True, text=True, check=False, timeout=300)
     assert done.returncode == 0, done.stderr

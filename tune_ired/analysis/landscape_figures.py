@@ -1,11 +1,11 @@
-"""Plotly figures of energy landscapes (`tune_ired.landscape`'s tables), the arms side by side, and their page.
+"""Plotly figures of energy landscapes (`tune_ired.landscapes.write.landscape`), the arms side by side, and their page.
 
 Each figure has one column per arm and one row per diffusion step t (the basin summary:
 one column per t). Lines and slices show the median over seeds of each seed's median
 over problems; line bands run from the lowest to the highest seed, as in the learning
 curves. Nothing here reads files.
 
-    from tune_ired.landscape import landscape
+    from tune_ired.landscapes.write import landscape
     from tune_ired.analysis import landscape_figures
     tables = landscape("results/strategies")
     landscape_figures.line_figure(tables.profiles, tables.basin).show()
@@ -152,7 +152,7 @@ def basin_figure(basin: pd.DataFrame, *, width_rise: float) -> go.Figure:
 
 
 def landscape_figures(tables) -> list[tuple[str, go.Figure]]:
-    """(title, figure) of a `tune_ired.landscape.Landscape`, in page order."""
+    """(title, figure) of a `tune_ired.landscapes.probe.Landscape`, in page order."""
     return [
         (
             "Energy along lines",

@@ -3,7 +3,7 @@
 Everything here takes an *energy callable*, `energy(y) -> E` with candidates y of shape
 (S, P, K, d) (seeds, problems, points per problem, n*n) and energies (S, P, K), so the
 measures are exact functions of the landscape, testable on hand-set energies;
-`tune_ired.landscape` wraps a trained `EnergyModel` in such a callable.
+`tune_ired.landscapes.probe` wraps a trained `EnergyModel` in such a callable.
 
 Along a unit direction u (Frobenius norm 1 in y space) from a centre c, the line energy is
 e(alpha) = E(c + alpha u) for alpha on a grid of `points` values from -R to R (0 included),

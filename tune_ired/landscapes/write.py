@@ -25,7 +25,7 @@ from tune_ired.landscapes.probe import MEASURES, Landscape, default_steps, probe
 from tune_ired.landscapes.snapshots import NoRunError, find_checkpoints, load_snapshot
 
 TABLE_TITLE = "Energy landscape: basin measures (median over problems, then over seeds)"
-DEFINITIONS = "Definitions: python -m tune_ired.landscape --help, and the README's section 'Energy landscapes'."
+DEFINITIONS = "Definitions: python -m tune_ired.landscape --help, and docs/landscapes.md."
 
 
 class BadInputError(ValueError):

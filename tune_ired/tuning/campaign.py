@@ -5,7 +5,7 @@
     python -m tune_ired.sweep search_spaces/research_plan.py --budget quick --resume # after a kill or time-out
     python -m tune_ired.report results/research_plan                                # an index of every study
 
-The campaign folder `<storage>/<name>/` (name: the campaign file's stem, `--name`, else
+The campaign folder `<storage>/<name>/` (name: `--name`, else the campaign file's stem, else
 "campaign") holds `campaign.json` (the studies in order and where each stands, and the
 options every study is given: recorded once, at the first start; a resume uses them, may
 repeat them, and is refused when it changes what trains) and one sweep
