@@ -5,10 +5,10 @@ the sweep folder, checks the storage, the resources, the devices and the cluster
 reads what the folder already holds, and returns a `Plan`; anything wrong raises
 `ConfigError` (a one-paragraph message naming the file, flag or key, and the command to
 run next) and `python -m tune_ired.sweep` exits with code 2 before Ray starts. Nothing is
-written here (the storage's write test leaves nothing): `write_meta` and `close_meta` keep
-the sweep's own record, `sweep.json` (its identity, what analysis needs to read the folder,
-and the provenance of each start or resume). The driver takes its lock (`tune_ired.tuning.lock`)
-through `plan_sweep(args, lock=...)` before the folder is read.
+written here (the storage's write test leaves nothing); the driver (`tune_ired.tuning.driver`)
+records `identity(plan)` in the sweep's `sweep.json` (`tune_ired.record.sweepfile`). The
+driver takes its lock (`tune_ired.tuning.lock`) through `plan_sweep(args, lock=...)` before
+the folder is read.
 
 What a folder leads to (`Plan.start`):
 - nothing there, or only a start-up's leftovers (killed before any trial started:
