@@ -196,6 +196,8 @@ def locked_run(args: argparse.Namespace, trackers: Trackers, held: contextlib.Ex
     except (ConfigError, LockBusy) as err:
         return fail(str(err))
     campaign.watch_campaign()
+    print(f"sweep {plan.file} at budget '{plan.budget}' into {plan.folder}", flush=True)
+    print(f"  its state any time: python -m tune_ired.status {plan.folder}", flush=True)
     estimate = None
     if plan.start is not Start.REPORT:
         estimate = costs.plan_estimate(plan)
@@ -203,8 +205,6 @@ def locked_run(args: argparse.Namespace, trackers: Trackers, held: contextlib.Ex
         wall = estimate.wall() or max(estimate.seconds, default=0.0)
         if costs.unasked_long_run(args, plan.spec, plan.budget, wall, f"sweep {plan.file}"):
             return ExitCode.BAD_INPUT
-    print(f"sweep {plan.file} at budget '{plan.budget}' into {plan.folder}", flush=True)
-    print(f"  its state any time: python -m tune_ired.status {plan.folder}", flush=True)
     try:
         return run(plan, trackers=trackers, stop=STOP, estimate=estimate)
     except ConfigError as err:  # what only a joined cluster can tell (no node can hold a trial)
