@@ -100,6 +100,12 @@ def killed_and_resumed(tmp_path_factory):
         what="the slow study",
     )
     assert first.poll() is None, log.read_text()[-3000:]
+    live = subprocess.run(
+        [sys.executable, "-m", "tune_ired.status", str(folder)],
+        capture_output=True,
+        text=True,
+        timeout=TIMEOUT_S,
+    )
     studies = {s["name"]: s for s in record(folder)["studies"]}
     os.killpg(first.pid, signal.SIGKILL)  # the campaign and the Ray it started, as a crash would
     first.wait()
@@ -123,17 +129,27 @@ def killed_and_resumed(tmp_path_factory):
     code = resumed.wait(timeout=TIMEOUT_S)
     print(f"the resumed campaign took {time.monotonic() - resumed_at:.0f} s")
     assert code == ExitCode.OK, log.read_text()[-4000:]
-    return folder, log.read_text(), studies, killed_report, before, finished_bytes
+    return folder, log.read_text(), studies, killed_report, before, finished_bytes, live
 
 
 def test_the_first_run_recorded_each_study(killed_and_resumed):
-    _, _, studies, _, _, _ = killed_and_resumed
+    _, _, studies, _, _, _, _ = killed_and_resumed
     assert studies["first"]["status"] == "finished" and studies["first"]["exit_code"] == 0
     assert studies["slow"]["status"] == "running" and studies["last"]["status"] == "pending"
 
 
+def test_status_of_the_running_campaign_shows_each_study_and_its_expected_end(killed_and_resumed):
+    folder, _, _, _, _, _, live = killed_and_resumed
+    assert live.returncode == 0, live.stderr
+    lines = live.stdout.splitlines()
+    assert lines[0] == f"campaign {folder}: 3 studies"
+    assert lines[1].strip().startswith("first: finished, 1 COMPLETED")
+    assert lines[2].strip().startswith("slow: running, ") and "expected end: " in lines[2]
+    assert lines[3].strip() == "last: pending" and lines[4].startswith("campaign expected end: ")
+
+
 def test_the_index_of_the_killed_campaign_says_where_each_study_stood(killed_and_resumed):
-    _, _, _, report, _, _ = killed_and_resumed
+    _, _, _, report, _, _, _ = killed_and_resumed
     assert report.returncode == 0, report.stderr
     rows = {
         line.split("|")[1].strip(): line
@@ -148,7 +164,7 @@ def test_the_index_of_the_killed_campaign_says_where_each_study_stood(killed_and
 
 
 def test_resume_skips_the_finished_study_and_completes_the_others(killed_and_resumed):
-    folder, log, _, _, before, finished_bytes = killed_and_resumed
+    folder, log, _, _, before, finished_bytes, _ = killed_and_resumed
     assert "study first finished before, skipped" in log
     for path, data in finished_bytes.items():
         assert path.read_bytes() == data, f"{path} of the finished study changed"
@@ -162,7 +178,7 @@ def test_resume_skips_the_finished_study_and_completes_the_others(killed_and_res
 
 
 def test_the_campaign_report_indexes_every_study_with_links(killed_and_resumed):
-    folder, _, _, _, _, _ = killed_and_resumed
+    folder, _, _, _, _, _, _ = killed_and_resumed
     done = subprocess.run(
         [sys.executable, "-m", "tune_ired.report", str(folder)],
         capture_output=True,
@@ -270,7 +286,7 @@ def test_a_bad_study_fails_the_campaign_before_ray_starts(tmp_path):
 
 
 def test_running_a_finished_campaign_again_runs_nothing(killed_and_resumed):
-    folder, _, _, _, _, _ = killed_and_resumed
+    folder, _, _, _, _, _, _ = killed_and_resumed
     plan = folder.parent.parent / "plan.py"
     done = run_sweep(str(plan), "--budget", "tiny", "--storage", str(folder.parent))
     assert done.returncode == ExitCode.OK, done.stderr

@@ -156,15 +156,15 @@ def study_line(folder: Path, record: dict[str, Any]) -> tuple[str, float | None,
     return f"{line}; {expected_end_line(meta, views)}", left, speed_factor(estimate, progress)
 
 
-def campaign_text(folder: Path) -> str:
-    """Where a campaign stands: each study's line, and the campaign's expected end (studies not yet run
-    take their estimate, scaled by how fast the running one goes against its own)."""
+def campaign_lines(folder: Path) -> tuple[list[str], str | None]:
+    """Each study's line, and the campaign's expected end (None when nothing is left to run): studies not
+    yet run take their estimate, scaled by how fast the running one goes against its own."""
     meta = read_campaign(folder)
     studies = meta.get("studies", [])
-    lines, busy, factor = [f"campaign {folder}: {len(studies)} studies"], [], 1.0
+    lines, busy, factor = [], [], 1.0
     for record in studies:
         line, left, speed = study_line(folder, record)
-        lines.append(f"  {line}")
+        lines.append(line)
         if left is not None:
             busy.append(left)
             factor = speed
@@ -174,12 +174,18 @@ def campaign_text(folder: Path) -> str:
         if record["status"] in (StudyStatus.PENDING, StudyStatus.INTERRUPTED)
         and record.get("estimate_s") is not None
     ]
-    if busy or waiting:
-        left = makespan(waiting, meta.get("at_once", 1), busy=busy)
-        end = datetime.now().astimezone().timestamp() + left
-        when = datetime.fromtimestamp(end).astimezone().strftime("%Y-%m-%d %H:%M")
-        lines.append(f"campaign expected end: {when} (in {duration_text(left)})")
-    return "\n".join(lines)
+    if not busy and not waiting:
+        return lines, None
+    left = makespan(waiting, meta.get("at_once", 1), busy=busy)
+    end = datetime.fromtimestamp(datetime.now().astimezone().timestamp() + left).astimezone()
+    return lines, f"campaign expected end: {end:%Y-%m-%d %H:%M} (in {duration_text(left)})"
+
+
+def campaign_text(folder: Path) -> str:
+    """Where a campaign stands: each study's state, trials and expected end, and the campaign's."""
+    lines, end = campaign_lines(folder)
+    head = f"campaign {folder}: {len(lines)} studies"
+    return "\n".join([head, *(f"  {line}" for line in lines), *([end] if end else [])])
 
 
 def sweep_views(folder: Path) -> tuple[dict[str, Any], list[TrialView]]:

@@ -48,6 +48,7 @@ from tune_ired.record import provenance
 from tune_ired.record.campaignfile import CAMPAIGN_FILE, StudyStatus, read_campaign
 from tune_ired.record.estimate import Estimate, duration_text, makespan
 from tune_ired.record.files import write_json
+from tune_ired.record.sweepview import campaign_lines
 from tune_ired.tuning import costs, dryrun
 from tune_ired.tuning.arguments import CONTINUE_VARIABLE, option_tokens, parse_args, resume_command
 from tune_ired.tuning.lock import LockBusy, driver_lock
@@ -297,6 +298,9 @@ class Campaign:
         )  # fmt: skip
         print(f"campaign: study {study.name} {study.status} (exit {code})", flush=True)
         self.save()
+        _, end = campaign_lines(self.folder)
+        if end is not None and not self.stopping:
+            print(f"campaign: {end.removeprefix('campaign ')}", flush=True)
 
     def stop(self, signum: int, _frame) -> None:
         """Pass a stop signal on, once, to the running studies (each saves and stops); start no more."""
