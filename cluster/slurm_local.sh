@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # A real SLURM on one machine, started by hand (no systemd, no cgroups), for the cluster tests.
 #
-#   bash cluster/slurm_local.sh start     # idempotent: writes slurm.conf, starts munged, slurmctld, 3 slurmd
+#   bash cluster/slurm_local.sh start     # idempotent: writes slurm.conf, starts munged, slurmctld
+#                                         # (with an empty queue), 3 slurmd
 #   bash cluster/slurm_local.sh status    # sinfo of both partitions
 #   bash cluster/slurm_local.sh stop      # ends the daemons (slurmd, slurmctld, munged) by their pid files
 #   bash cluster/slurm_local.sh --help    # this usage (no command, or an unknown one: the usage, exit 2)
@@ -91,7 +92,9 @@ start_munge() {
 start_daemons() {
     mkdir -p "$SLURM_STATE_DIR/ctld"
     if ! alive "$SLURM_RUN_DIR/slurmctld.pid"; then
-        setsid slurmctld -D -i >>"$SLURM_LOG_DIR/slurmctld.out" 2>&1 </dev/null &
+        # -c: a controller started here begins with an empty queue (a job an interrupted test
+        # run left behind would otherwise be recovered and hold a node for its whole time limit)
+        setsid slurmctld -D -i -c >>"$SLURM_LOG_DIR/slurmctld.out" 2>&1 </dev/null &
     fi
     local node name addr port
     for node in "${NODES[@]}"; do

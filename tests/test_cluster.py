@@ -23,6 +23,7 @@ import tempfile
 import time
 import urllib.error
 import urllib.request
+import warnings
 from pathlib import Path
 
 import pandas as pd
@@ -83,8 +84,9 @@ def slurm_partitions() -> set[str]:
     return {p.rstrip("*") for p, _, _ in rows} - down
 
 
+LOCAL_SLURM = {"solo", "duo"} <= slurm_partitions()
 needs_slurm = pytest.mark.skipif(
-    not {"solo", "duo"} <= slurm_partitions(),
+    not LOCAL_SLURM,
     reason="no local SLURM with partitions solo and duo (start it: bash cluster/slurm_local.sh start)",
 )
 
@@ -121,6 +123,37 @@ def sbatch(folder: Path, sbatch_args: list[str], sweep_args: list[str]) -> str:
 
 
 SUBMITTED: list[str] = []  # the jobs of the running test
+LEFTOVER_TIMEOUT_S = 60  # cancelled jobs of an earlier run leave the queue (KillWait is 10 s)
+
+
+@pytest.fixture(scope="module", autouse=True)
+def empty_test_partitions():
+    """Jobs an interrupted earlier run left on `solo` or `duo` are cancelled first.
+
+    A pytest killed mid-test never cancels its job, and the local SLURM keeps it (a job of the
+    time-limit test runs for 30 minutes): every job here would then wait behind it and time out.
+    Only the test partitions of cluster/slurm_local.sh are touched.
+    """
+    left = queued() if LOCAL_SLURM else set()
+    if left:
+        left_ids = sorted(left, key=int)
+        warnings.warn(f"cancelled jobs an earlier run left on solo/duo: {left_ids}", stacklevel=1)
+        subprocess.run(["scancel", *left], check=False, capture_output=True)
+        deadline = time.monotonic() + LEFTOVER_TIMEOUT_S
+        while (still := queued()) and time.monotonic() < deadline:
+            time.sleep(POLL_S)
+        assert not still, (
+            f"jobs {sorted(still)} still on solo/duo {LEFTOVER_TIMEOUT_S} s after scancel"
+        )
+    yield
+
+
+def queued() -> set[str]:
+    """The ids of every job queued or running on the test partitions (solo, duo)."""
+    out = subprocess.run(
+        ["squeue", "-h", "-p", "solo,duo", "-o", "%i"], capture_output=True, text=True, check=True
+    )
+    return set(out.stdout.split())
 
 
 @pytest.fixture(autouse=True)
@@ -502,12 +535,6 @@ def test_a_campaign_is_one_job(tmp_path):
     ]
     assert_table_complete(tmp_path / "plan" / "cluster_test", trials=1, steps=40)
     assert_table_complete(tmp_path / "plan" / "second_study", trials=1, steps=40)
-
-
-def queued() -> set[str]:
-    """The ids of every job in the queue."""
-    out = subprocess.run(["squeue", "-h", "-o", "%i"], capture_output=True, text=True, check=True)
-    return set(out.stdout.split())
 
 
 def submit_sweep(tmp_path: Path, slurm: str, *extra: str) -> subprocess.CompletedProcess:
