@@ -52,6 +52,7 @@ write_conf() {  # write slurm.conf; false when it was already the same
         echo "ReturnToService=2"
         echo "SlurmdParameters=config_overrides"
         echo "MinJobAge=600"
+        echo "GresTypes=fake"  # a countable resource with no device, so a --gres request can be tested
         echo "KillWait=10"
         echo "StateSaveLocation=${SLURM_STATE_DIR}/ctld"
         echo "SlurmdSpoolDir=${SLURM_STATE_DIR}/d-%n"
@@ -63,7 +64,7 @@ write_conf() {  # write slurm.conf; false when it was already the same
         for node in "${NODES[@]}"; do
             read -r name addr port <<<"$node"
             echo "NodeName=${name} NodeHostname=${host} NodeAddr=${addr} Port=${port}" \
-                "CPUs=${NODE_CPUS} RealMemory=${NODE_MEMORY_MB} State=UNKNOWN"
+                "CPUs=${NODE_CPUS} RealMemory=${NODE_MEMORY_MB} Gres=fake:2 Feature=local State=UNKNOWN"
         done
         echo "PartitionName=solo Nodes=solo Default=YES MaxTime=INFINITE State=UP"
         echo "PartitionName=duo Nodes=duo1,duo2 MaxTime=INFINITE State=UP"

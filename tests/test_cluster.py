@@ -353,7 +353,10 @@ def test_time_limit_and_scancel_stop_cleanly_and_the_printed_lines_resume(tmp_pa
     space = write_space(tmp_path, values=[0.5, 1.0], steps=steps, eval_every=LONG_EVAL_EVERY)
     args = [str(space), "--budget", "tiny", "--storage", str(tmp_path)]
     sweep = tmp_path / "cluster_test"
-    job = sbatch(tmp_path, ["--partition=solo", "--cpus-per-task=2", "--time=30"], args)
+    # a constraint and a generic resource (slurm_local.sh's `local` and `fake`), which the
+    # resubmission must carry with the rest of the job's request
+    options = ["--partition=solo", "--cpus-per-task=2", "--time=30", "-C", "local", "--gres=fake:1"]
+    job = sbatch(tmp_path, options, args)
     wait_first_report(sweep, job)
     check_security(job_log(tmp_path, job))
     # the signal SLURM sends before the time limit (#SBATCH --signal=B:USR1@300), sent now
@@ -363,7 +366,8 @@ def test_time_limit_and_scancel_stop_cleanly_and_the_printed_lines_resume(tmp_pa
     token_file = Path(re.search(r"its token: cat (\S+)", log).group(1))
     assert not token_file.exists()
     line = printed_resubmission(tmp_path, job)
-    assert line == f"cd {REPO} && sbatch -N 1 -p solo -c 2 -t 30:00 -J tune_ired -o " \
+    assert line == f"cd {REPO} && sbatch -N 1 -p solo -C local -c 2 --gres=fake:1 " \
+        "--mem-per-cpu=512M -t 30:00 -J tune_ired -o " \
         f"{tmp_path}/job-%j.out {SBATCH_SCRIPT} {' '.join(args)} --resume"  # fmt: skip
     assert f"continue it with `{line}`" in log  # the sweep's own line: the same command
     interrupted = own_rows(sweep)
