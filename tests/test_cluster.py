@@ -32,6 +32,7 @@ import pytest
 from tune_ired.cli import ExitCode
 from tune_ired.record.results import load_sweep
 from tune_ired.record.runfolder import METRICS_FILE
+from tune_ired.tuning.arguments import requeued_argv
 
 REPO = Path(__file__).resolve().parents[1]
 SBATCH_SCRIPT = REPO / "cluster" / "ray_sweep.sbatch"
@@ -402,6 +403,51 @@ def test_time_limit_and_scancel_stop_cleanly_and_the_printed_lines_resume(tmp_pa
             assert rows[0] == interrupted[trial][0], f"{trial} restarted from step 0"
 
 
+def release_requeued(job: str) -> None:
+    """Wait until SLURM has put the requeued job back in the queue, then let it start now (SLURM
+    holds a requeued job back for a while: Reason BeginTime)."""
+    deadline = time.monotonic() + JOB_TIMEOUT_S
+    while job_fields(job)["JobState"] != "PENDING":
+        assert time.monotonic() < deadline, f"job {job} was not requeued: {job_fields(job)}"
+        time.sleep(POLL_S)
+    subprocess.run(["scontrol", "update", f"JobId={job}", "StartTime=now"], check=True)
+
+
+@pytest.mark.slurm
+@needs_slurm
+def test_a_requeued_job_continues_its_sweep_by_itself(tmp_path):
+    steps = CHAIN_EVALS * LONG_EVAL_EVERY
+    space = write_space(tmp_path, values=[0.5, 1.0], steps=steps, eval_every=LONG_EVAL_EVERY)
+    # --overwrite: the restart must continue what the first run did, not delete it
+    args = [str(space), "--budget", "tiny", "--storage", str(tmp_path), "--overwrite"]
+    sweep = tmp_path / "cluster_test"
+    job = sbatch(tmp_path, ["--partition=solo", "--cpus-per-task=2", "--time=30"], args)
+    wait_first_report(sweep, job)
+    # what a preemption in REQUEUE mode or a failed node does: SIGTERM, then the same job again
+    subprocess.run(["scontrol", "requeue", job], check=True)
+    release_requeued(job)
+    interrupted = own_rows(sweep)
+    checkpointed = [
+        trial
+        for trial, rows in reports(sweep).items()
+        if any(r["checkpoint_dir_name"] for r in rows)
+    ]
+    assert checkpointed and all(len(rows) < CHAIN_EVALS for rows in interrupted.values())
+
+    assert_ended_clean(job, tmp_path, state="COMPLETED", exit_code="0:0")
+    log = job_log(tmp_path, job)  # both runs: the job's output is appended to
+    assert "DUE TO JOB REQUEUE" in log
+    assert "SLURM requeues this job: its restart continues the sweep by itself (--resume)" in log
+    assert "requeued by SLURM (restart 1): continuing the sweep with --resume" in log
+    assert_table_complete(sweep, trials=2, steps=steps, eval_every=LONG_EVAL_EVERY)
+    for trial, rows in own_rows(sweep).items():
+        assert [row["step"] for row in rows] == list(
+            range(LONG_EVAL_EVERY, steps + 1, LONG_EVAL_EVERY)
+        ), trial
+        if trial in checkpointed:  # went on from its checkpoint: its first row is kept as written
+            assert rows[0] == interrupted[trial][0], f"{trial} restarted from step 0"
+
+
 @pytest.mark.slurm
 @needs_slurm
 def test_failing_sweep_fails_the_job_and_stops_ray(tmp_path):
@@ -632,3 +678,22 @@ def test_cluster_scripts_refuse_an_unknown_argument(name, tmp_path):
     done = run_script(name, "--bogus", tmp_path=tmp_path)
     assert done.returncode == 2 and done.stderr.startswith("usage: ")
     assert list(tmp_path.iterdir()) == []
+
+
+def test_a_requeued_jobs_arguments_continue_the_sweep_and_never_overwrite_it(tmp_path):
+    """What cluster/ray_sweep.sbatch runs on a restart (the SLURM test runs it for real)."""
+    space = write_space(tmp_path, values=[0.5], steps=EVAL_EVERY)
+    argv = [str(space), "--budget", "tiny", "--overwrite", "--set", "seed=3", "--set", "lr=0.01"]
+    assert requeued_argv(argv).split("\0") == [
+        str(space),
+        "--budget",
+        "tiny",
+        "--storage",
+        str(Path.cwd() / "results"),
+        "--set",
+        "seed=3",
+        "--set",
+        "lr=0.01",
+        "--resume",
+    ]
+    assert requeued_argv([str(space), "--resume"]).count("--resume") == 1

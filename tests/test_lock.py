@@ -106,6 +106,19 @@ def test_another_hosts_holder_needs_slurm_to_be_judged(tmp_path, monkeypatch):
         acquire(folder)
 
 
+def test_this_jobs_own_earlier_run_on_another_host_is_stale(tmp_path, monkeypatch):
+    """A requeued job restarts on another node: its first run's record names the same job id."""
+    folder = tmp_path / "sweep"
+    monkeypatch.setenv("SLURM_JOB_ID", "4242")
+    monkeypatch.setenv("PATH", str(tmp_path))  # no squeue: only the job id can tell
+    write_record(folder, host="elsewhere", slurm_job_id="4242")
+    with driver_lock(folder) as lock:
+        assert "SLURM job 4242" in lock.note and "its process is gone" in lock.note
+    write_record(folder, host="elsewhere", slurm_job_id="4243")  # another job: cannot tell
+    with pytest.raises(LockBusy, match="cannot be checked from here"):
+        acquire(folder)
+
+
 def squeue_answers() -> bool:
     """True when a SLURM controller answers squeue (and forgets UNKNOWN_JOB)."""
     try:

@@ -91,20 +91,24 @@ def cpu_device() -> dict[str, Any]:
     return {"kind": "cpu", "name": cpu_name(), "cuda": None}
 
 
+def slurm_job() -> str | None:
+    """The SLURM job this process runs in, if any."""
+    return next((value for var in SLURM_JOB_VARS if (value := os.environ.get(var))), None)
+
+
 def collect(*, device: dict[str, Any] | None = None, command: str | None = None) -> dict[str, Any]:
     """Everything that says where a result came from, with `started_at` now and `ended_at` open.
 
     `device` is {"kind", "name", "cuda"} (default: this CPU); `command` defaults to this
     process's command line (a sweep's trials pass the sweep's).
     """
-    job = next((value for var in SLURM_JOB_VARS if (value := os.environ.get(var))), None)
     return {
         "code": code_version(),
         "python": platform.python_version(),
         "packages": {name: package_version(name) for name in PACKAGES},
         "device": device or cpu_device(),
         "host": socket.gethostname(),
-        "slurm_job_id": job,
+        "slurm_job_id": slurm_job(),
         "command": command or command_line(),
         "started_at": now(),
         "ended_at": None,

@@ -8,6 +8,8 @@ time-out or a full disk, in the closing summary, for a campaign (its campaign's 
 inside `cluster/ray_sweep.sbatch` (the job's own `sbatch` line, which the job prints through
 `resume_line`). It repeats the command's options with absolute paths (a resume may repeat its
 `--set`, `--budget` and `--num-samples`), drops `--overwrite` and `--dry-run`, and adds `--resume`.
+A job that SLURM requeues runs the same arguments again (`requeued_argv`: the same continuation,
+without a command in front).
 Torch-free and Ray-free: `--help` answers at once.
 """
 
@@ -184,14 +186,29 @@ def resume_command(args: argparse.Namespace, *, file: Path | None = None) -> str
     submit = os.environ.get(SUBMIT_VARIABLE)
     skip = NOT_REPEATED | ({"address"} if submit else set())
     if file is None:
-        tokens = [str(path.resolve()) for path in args.files] + option_tokens(args, skip=skip)
+        tokens = continuing_argv(args, skip=skip)
     else:
         name = args.name or args.file.stem
         tokens = [str(file), "--storage", str(args.storage.resolve()), "--name", name]
         tokens += ["--address", args.address] if args.address and not submit else []
-    return f"{submit or 'python -m tune_ired.sweep'} {shlex.join([*tokens, '--resume'])}"
+        tokens.append("--resume")
+    return f"{submit or 'python -m tune_ired.sweep'} {shlex.join(tokens)}"
+
+
+def continuing_argv(args: argparse.Namespace, *, skip: set[str]) -> list[str]:
+    """The arguments that continue what `args` started: its files and its options (absolute paths,
+    none of `skip`), then --resume."""
+    files = [str(path.resolve()) for path in args.files]
+    return [*files, *option_tokens(args, skip=skip), "--resume"]
 
 
 def resume_line(argv: list[str]) -> str:
     """resume_command of a command line (cluster/ray_sweep.sbatch prints it when the job stops)."""
     return resume_command(parse_args(argv))
+
+
+def requeued_argv(argv: list[str]) -> str:
+    """The sweep arguments of a job SLURM has requeued (cluster/ray_sweep.sbatch, on a restart): those
+    it was given, continued (--resume; no --overwrite, which would delete what the first run did),
+    NUL-separated for the script."""
+    return "\0".join(continuing_argv(parse_args(argv), skip=NOT_REPEATED))

@@ -15,8 +15,9 @@ included) plus the holder's record in the file (host, pid, the process's start t
 SLURM job id, command), written once the flock is held. On this host the flock is the truth:
 a record left by a process that is gone (or a reused pid: another start time) is stale and
 taken over, saying so. A record naming another host (a shared file system whose flocks do
-not span hosts) is live unless its SLURM job has ended (`squeue`); with no way to tell, the
-lock is refused with how to take it over by hand. Release deletes the file, then closes it;
+not span hosts) is live unless its SLURM job has ended (`squeue`) or is this process's own job
+(a requeued job's earlier run, on another node); with no way to tell, the lock is refused with
+how to take it over by hand. Release deletes the file, then closes it;
 a driver that took the flock checks that the path still names the file it locked (else it
 locked a deleted file, and tries again). Torch-free and Ray-free.
 """
@@ -111,13 +112,12 @@ def start_ticks(pid: int) -> int | None:
 
 def me() -> Holder:
     """This process as a lock holder."""
-    job = next((os.environ[var] for var in provenance.SLURM_JOB_VARS if os.environ.get(var)), None)
     return Holder(
         host=socket.gethostname(),
         pid=os.getpid(),
         start_ticks=start_ticks(os.getpid()),
         started_at=provenance.now(),
-        slurm_job_id=job,
+        slurm_job_id=provenance.slurm_job(),
         command=provenance.command_line(),
     )
 
@@ -153,7 +153,14 @@ def job_alive(job: str) -> bool | None:
 def is_live(holder: Holder, *, flocked: bool) -> bool | None:
     """Whether the holder may still run (None: cannot tell). `flocked`: its flock is held right now."""
     if holder.host != socket.gethostname():
-        return None if holder.slurm_job_id is None else job_alive(holder.slurm_job_id)
+        if holder.slurm_job_id is None:
+            return None
+        # this very job on another host: its run before SLURM requeued it (that run has ended)
+        return (
+            False
+            if holder.slurm_job_id == provenance.slurm_job()
+            else job_alive(holder.slurm_job_id)
+        )
     if flocked:
         return True
     return start_ticks(holder.pid) is not None and start_ticks(holder.pid) == holder.start_ticks
