@@ -319,6 +319,28 @@ def check_security(log: str) -> None:
     assert urllib.request.urlopen(request, timeout=10).status == 200
 
 
+def checkpointed_trials(sweep: Path) -> list[str]:
+    """The trials whose checkpoint Tune has recorded (a report naming a checkpoint)."""
+    return [
+        trial
+        for trial, rows in reports(sweep).items()
+        if any(r["checkpoint_dir_name"] for r in rows)
+    ]
+
+
+def assert_each_step_once(
+    sweep: Path, *, steps: int, interrupted: dict[str, list[dict]], checkpointed: list[str]
+) -> None:
+    """A stopped and continued sweep: every trial has each evaluation's row once, and a trial that
+    went on from its checkpoint kept its first row as written before the stop."""
+    for trial, rows in own_rows(sweep).items():
+        assert [row["step"] for row in rows] == list(
+            range(LONG_EVAL_EVERY, steps + 1, LONG_EVAL_EVERY)
+        ), trial
+        if trial in checkpointed:
+            assert rows[0] == interrupted[trial][0], f"{trial} restarted from step 0"
+
+
 def printed_resubmission(folder: Path, job: str) -> str:
     """The `sbatch` line a stopped job printed to continue it; the sweep printed the same one."""
     log = job_log(folder, job)
@@ -375,11 +397,7 @@ def test_time_limit_and_scancel_stop_cleanly_and_the_printed_lines_resume(tmp_pa
     assert interrupted and all(len(rows) < CHAIN_EVALS for rows in interrupted.values())
     # trials whose checkpoint Tune recorded before the stop; a trial that had only written its first
     # row (not yet reported) rightly starts again from step 0, keeping that row (not written twice)
-    checkpointed = [
-        trial
-        for trial, rows in reports(sweep).items()
-        if any(r["checkpoint_dir_name"] for r in rows)
-    ]
+    checkpointed = checkpointed_trials(sweep)
     assert checkpointed
 
     # the line as printed; then scancel (SIGTERM to every process of the job, SIGKILL KillWait later)
@@ -395,12 +413,7 @@ def test_time_limit_and_scancel_stop_cleanly_and_the_printed_lines_resume(tmp_pa
     last = resubmit(tmp_path, line)
     assert_ended_clean(last, tmp_path, state="COMPLETED", exit_code="0:0")
     assert_table_complete(sweep, trials=2, steps=steps, eval_every=LONG_EVAL_EVERY)
-    for trial, rows in own_rows(sweep).items():
-        assert [row["step"] for row in rows] == list(
-            range(LONG_EVAL_EVERY, steps + 1, LONG_EVAL_EVERY)
-        ), trial
-        if trial in checkpointed:  # went on from its checkpoint: its first row is kept as written
-            assert rows[0] == interrupted[trial][0], f"{trial} restarted from step 0"
+    assert_each_step_once(sweep, steps=steps, interrupted=interrupted, checkpointed=checkpointed)
 
 
 def release_requeued(job: str) -> None:
@@ -427,11 +440,7 @@ def test_a_requeued_job_continues_its_sweep_by_itself(tmp_path):
     subprocess.run(["scontrol", "requeue", job], check=True)
     release_requeued(job)
     interrupted = own_rows(sweep)
-    checkpointed = [
-        trial
-        for trial, rows in reports(sweep).items()
-        if any(r["checkpoint_dir_name"] for r in rows)
-    ]
+    checkpointed = checkpointed_trials(sweep)
     assert checkpointed and all(len(rows) < CHAIN_EVALS for rows in interrupted.values())
 
     assert_ended_clean(job, tmp_path, state="COMPLETED", exit_code="0:0")
@@ -440,12 +449,7 @@ def test_a_requeued_job_continues_its_sweep_by_itself(tmp_path):
     assert "SLURM requeues this job: its restart continues the sweep by itself (--resume)" in log
     assert "requeued by SLURM (restart 1): continuing the sweep with --resume" in log
     assert_table_complete(sweep, trials=2, steps=steps, eval_every=LONG_EVAL_EVERY)
-    for trial, rows in own_rows(sweep).items():
-        assert [row["step"] for row in rows] == list(
-            range(LONG_EVAL_EVERY, steps + 1, LONG_EVAL_EVERY)
-        ), trial
-        if trial in checkpointed:  # went on from its checkpoint: its first row is kept as written
-            assert rows[0] == interrupted[trial][0], f"{trial} restarted from step 0"
+    assert_each_step_once(sweep, steps=steps, interrupted=interrupted, checkpointed=checkpointed)
 
 
 @pytest.mark.slurm
