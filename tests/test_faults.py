@@ -38,6 +38,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -61,7 +62,7 @@ from tune_ired.record.runfolder import (
     read_rows,
 )
 from tune_ired.record.tunestate import KEPT_FILE, state_files
-from tune_ired.tuning import driver, tuner
+from tune_ired.tuning import driver, signals, tuner
 from tune_ired.tuning import folder as folder_state
 from tune_ired.tuning.plan import Start, plan_sweep
 
@@ -752,6 +753,29 @@ def test_sigterm_in_start_up_exits_75_and_the_printed_command_runs_the_sweep(tmp
     assert "Traceback" not in out
     assert run_printed(printed_command(out), log) == ExitCode.OK, log.read_text()[-3000:]
     assert set(load_sweep(folder).trials["status"]) == {"completed"}
+
+
+def test_a_sigterm_while_ray_starts_reaches_the_drivers_handler_and_ray_still_starts():
+    """Ray's own SIGTERM handlers raise SystemExit wherever the main thread is: in CI one was lost in a
+    fork hook (the sweep ran on and exited 0), and here one deadlocked ray.init."""
+    seen = []
+
+    def record(signum: int, frame) -> None:
+        seen.append(signum)
+
+    before = signal.signal(signal.SIGTERM, record)
+    timer = threading.Timer(0.5, os.kill, (os.getpid(), signal.SIGTERM))  # ray.init takes seconds
+    try:
+        with signals.ray_start_keeps_handlers():
+            timer.start()
+            tuner.start_ray(None)
+            kept = signal.getsignal(signal.SIGTERM)
+        timer.join()
+    finally:
+        timer.cancel()
+        tuner.stop_ray()
+        signal.signal(signal.SIGTERM, before)
+    assert kept is record and seen == [signal.SIGTERM]
 
 
 # --- a trial that fails on its config fails the sweep

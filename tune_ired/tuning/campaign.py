@@ -60,6 +60,7 @@ from tune_ired.tuning.resources import (
     local_nodes,
     name_problem,
 )
+from tune_ired.tuning.signals import STOP_SIGNALS, ray_start_keeps_handlers
 from tune_ired.tuning.tuner import start_ray, stop_ray
 from tune_ired.tuning.validate import SpaceError, load_campaign
 
@@ -335,18 +336,12 @@ class Campaign:
 
     def run_on_ray(self, address: str | None) -> ExitCode:
         """Start (or join) the Ray the studies share, run them, stop that Ray; SIGINT and SIGTERM stop it
-        (also one that lands while Ray starts: Ray's own SIGTERM handler then exits)."""
-        for signum in (signal.SIGINT, signal.SIGTERM):
+        (also one that lands while Ray starts)."""
+        for signum in STOP_SIGNALS:
             signal.signal(signum, self.stop)
         try:
-            try:
+            with ray_start_keeps_handlers():
                 shared = start_shared_ray(address)
-            except SystemExit as err:  # Ray's SIGTERM handler, installed by ray.init
-                if err.code != signal.SIGTERM:
-                    raise
-                self.stop(signal.SIGTERM, None)
-            for signum in (signal.SIGINT, signal.SIGTERM):  # after ray.init's own SIGTERM handler
-                signal.signal(signum, self.stop)
             return self.exit_code() if self.stopping else self.run(shared)
         finally:
             if not address:

@@ -1,6 +1,6 @@
 """How a sweep driver stops on a signal: SIGTERM (scancel, preemption, shutdown) as SIGINT (Ctrl-C).
 
-    STOP.install()            # once the driver holds its lock, and again after ray.init
+    STOP.install()            # once the driver holds its lock
     ...
     if STOP.requested: ...    # a stop asked for before Tune ran: start nothing more
 
@@ -12,7 +12,9 @@ do. Before Tune runs (start-up) a signal only records the request: the driver ch
 before it starts Ray and before it starts Tune, and then exits 75; one that lands while
 Tune sets up is passed on at Tune's first step (`while_tune_runs`, called by the sweep's
 Tune callback, which also counts a SIGINT Tune handled itself as a stop). Ray's `ray.init`
-installs its own SIGTERM handler (a bare `sys.exit`): `install` is called again after it.
+would install SIGTERM handlers of its own (the driver's and the head node's: each raises
+SystemExit wherever the main thread is, which was seen to deadlock Ray's start-up, to be lost
+in a fork hook, or to exit 1); `ray_start_keeps_handlers` keeps ours while Ray starts.
 A second signal never cuts the save short (a job script and SLURM may both send one): it
 is acknowledged and otherwise ignored; SIGKILL stops the driver at once.
 
@@ -23,15 +25,16 @@ and removed again so that the Ray processes the driver starts keep theirs).
 
 `STOP` is the process's one instance (signal handlers are per process); nothing is
 installed until a driver calls `install`. Torch-free; Ray is imported only by
-`import_ray_quietly`.
+`import_ray_quietly` and `ray_start_keeps_handlers`.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from types import FrameType
 
 STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT)
@@ -111,6 +114,20 @@ class StopSignals:
 
             counted.tune = tune  # type: ignore[attr-defined]
             signal.signal(signal.SIGINT, counted)
+
+
+@contextlib.contextmanager
+def ray_start_keeps_handlers() -> Iterator[None]:
+    """Run `ray.init` inside: Ray installs no SIGTERM handler meanwhile (through the hook both of its
+    handlers are installed with), so a SIGTERM that lands while Ray starts reaches the caller's handler."""
+    import ray._private.utils as ray_utils
+
+    install = ray_utils.set_sigterm_handler
+    ray_utils.set_sigterm_handler = lambda handler: None
+    try:
+        yield
+    finally:
+        ray_utils.set_sigterm_handler = install
 
 
 def import_ray_quietly() -> None:

@@ -39,7 +39,7 @@ from tune_ired.tuning import costs
 from tune_ired.tuning.console import SignedASHA, SweepReporter
 from tune_ired.tuning.plan import Plan
 from tune_ired.tuning.resources import check_cluster, requested_devices
-from tune_ired.tuning.signals import STOP, StopSignals
+from tune_ired.tuning.signals import STOP, StopSignals, ray_start_keeps_handlers
 from tune_ired.tuning.trackers import (
     AUTO_LOGGERS_VARIABLE,
     Trackers,
@@ -277,9 +277,8 @@ def run_tuner(
     """Start (or join) Ray, run the sweep's Tuner to its end (or until `stop` says), and stop Ray again.
 
     With `stop` (the driver's StopSignals): SIGTERM and SIGINT stop the sweep as Ctrl-C does
-    (`tune_ired.tuning.signals`), also one that lands while Ray starts (Ray's own SIGTERM handler then
-    exits), and an error Tune raises once a stop was asked for (a cluster that died with the
-    job) is said in one line: its last snapshot stands.
+    (`tune_ired.tuning.signals`), also one that lands while Ray starts, and an error Tune raises once a
+    stop was asked for (a cluster that died with the job) is said in one line: its last snapshot stands.
     """
     os.environ["TUNE_GLOBAL_CHECKPOINT_S"] = SNAPSHOT_PERIOD_S
     os.environ["TUNE_WARN_EXCESSIVE_EXPERIMENT_CHECKPOINT_SYNC_THRESHOLD_S"] = (
@@ -309,18 +308,12 @@ def run_tuner(
 
 def started_ray(plan: Plan, stop: StopSignals | None) -> bool:
     """Start or join Ray; False when a stop signal came first (nothing is run)."""
-    try:
+    with ray_start_keeps_handlers():
         start_ray(plan.address)
-    except SystemExit as err:  # Ray's SIGTERM handler, installed by ray.init, exits so
-        if stop is None or err.code != signal.SIGTERM:
-            raise
-        stop.requested = True
-    if stop is None:
-        return True
-    stop.install()  # after ray.init, which installs its own SIGTERM handler
-    if stop.requested:
+    if stop is not None and stop.requested:
         print("stopped before Tune started", flush=True)
-    return not stop.requested
+        return False
+    return True
 
 
 def fit(tuner: tune.Tuner, stop: StopSignals | None) -> None:
