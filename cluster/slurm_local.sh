@@ -53,6 +53,7 @@ write_conf() {  # write slurm.conf; false when it was already the same
         echo "SlurmdParameters=config_overrides"
         echo "MinJobAge=600"
         echo "GresTypes=fake"  # a countable resource with no device, so a --gres request can be tested
+        echo "Licenses=fakelicence:2"  # a cluster-wide licence, so an -L request can be tested
         echo "KillWait=10"
         echo "StateSaveLocation=${SLURM_STATE_DIR}/ctld"
         echo "SlurmdSpoolDir=${SLURM_STATE_DIR}/d-%n"

@@ -376,9 +376,10 @@ def test_time_limit_and_scancel_stop_cleanly_and_the_printed_lines_resume(tmp_pa
     space = write_space(tmp_path, values=[0.5, 1.0], steps=steps, eval_every=LONG_EVAL_EVERY)
     args = [str(space), "--budget", "tiny", "--storage", str(tmp_path)]
     sweep = tmp_path / "cluster_test"
-    # a constraint and a generic resource (slurm_local.sh's `local` and `fake`), which the
-    # resubmission must carry with the rest of the job's request
+    # a constraint, a generic resource and a licence (slurm_local.sh's), nodes asked for and left
+    # out, and a whole node: the resubmission must carry them with the rest of the job's request
     options = ["--partition=solo", "--cpus-per-task=2", "--time=30", "-C", "local", "--gres=fake:1"]
+    options += ["-w", "solo", "-x", "duo1", "-L", "fakelicence:1", "--exclusive"]
     job = sbatch(tmp_path, options, args)
     wait_first_report(sweep, job)
     check_security(job_log(tmp_path, job))
@@ -389,7 +390,8 @@ def test_time_limit_and_scancel_stop_cleanly_and_the_printed_lines_resume(tmp_pa
     token_file = Path(re.search(r"its token: cat (\S+)", log).group(1))
     assert not token_file.exists()
     line = printed_resubmission(tmp_path, job)
-    assert line == f"cd {REPO} && sbatch -N 1 -p solo -C local -c 2 --gres=fake:1 " \
+    assert line == f"cd {REPO} && sbatch -N 1 -p solo -C local -w solo -x duo1 " \
+        "-L fakelicence:1 --exclusive -c 2 --gres=fake:1 " \
         "--mem-per-cpu=512M -t 30:00 -J tune_ired -o " \
         f"{tmp_path}/job-%j.out {SBATCH_SCRIPT} {' '.join(args)} --resume"  # fmt: skip
     assert f"continue it with `{line}`" in log  # the sweep's own line: the same command
