@@ -155,12 +155,9 @@ def is_live(holder: Holder, *, flocked: bool) -> bool | None:
     if holder.host != socket.gethostname():
         if holder.slurm_job_id is None:
             return None
-        # this very job on another host: its run before SLURM requeued it (that run has ended)
-        return (
-            False
-            if holder.slurm_job_id == provenance.slurm_job()
-            else job_alive(holder.slurm_job_id)
-        )
+        if holder.slurm_job_id == provenance.slurm_job():
+            return False  # this very job on another host: its run before SLURM requeued it
+        return job_alive(holder.slurm_job_id)
     if flocked:
         return True
     return start_ticks(holder.pid) is not None and start_ticks(holder.pid) == holder.start_ticks
