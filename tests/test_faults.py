@@ -62,7 +62,7 @@ from tune_ired.record.runfolder import (
     read_rows,
 )
 from tune_ired.record.tunestate import KEPT_FILE, state_files
-from tune_ired.tuning import driver, signals, tuner
+from tune_ired.tuning import driver, tuner
 from tune_ired.tuning import folder as folder_state
 from tune_ired.tuning.plan import Start, plan_sweep
 
@@ -757,7 +757,7 @@ def test_sigterm_in_start_up_exits_75_and_the_printed_command_runs_the_sweep(tmp
 
 def test_a_sigterm_while_ray_starts_reaches_the_drivers_handler_and_ray_still_starts():
     """Ray's own SIGTERM handlers raise SystemExit wherever the main thread is: in CI one was lost in a
-    fork hook (the sweep ran on and exited 0), and here one deadlocked ray.init."""
+    fork hook (the sweep ran on and exited 0), and here one deadlocked ray.init; start_ray keeps them out."""
     seen = []
 
     def record(signum: int, frame) -> None:
@@ -766,10 +766,9 @@ def test_a_sigterm_while_ray_starts_reaches_the_drivers_handler_and_ray_still_st
     before = signal.signal(signal.SIGTERM, record)
     timer = threading.Timer(0.5, os.kill, (os.getpid(), signal.SIGTERM))  # ray.init takes seconds
     try:
-        with signals.ray_start_keeps_handlers():
-            timer.start()
-            tuner.start_ray(None)
-            kept = signal.getsignal(signal.SIGTERM)
+        timer.start()
+        tuner.start_ray(None)
+        kept = signal.getsignal(signal.SIGTERM)
         timer.join()
     finally:
         timer.cancel()

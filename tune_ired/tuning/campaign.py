@@ -60,7 +60,7 @@ from tune_ired.tuning.resources import (
     local_nodes,
     name_problem,
 )
-from tune_ired.tuning.signals import STOP_SIGNALS, ray_start_keeps_handlers
+from tune_ired.tuning.signals import STOP_SIGNALS
 from tune_ired.tuning.tuner import start_ray, stop_ray
 from tune_ired.tuning.validate import SpaceError, load_campaign
 
@@ -340,8 +340,7 @@ class Campaign:
         for signum in STOP_SIGNALS:
             signal.signal(signum, self.stop)
         try:
-            with ray_start_keeps_handlers():
-                shared = start_shared_ray(address)
+            shared = start_shared_ray(address)
             return self.exit_code() if self.stopping else self.run(shared)
         finally:
             if not address:

@@ -14,7 +14,8 @@ Tune sets up is passed on at Tune's first step (`while_tune_runs`, called by the
 Tune callback, which also counts a SIGINT Tune handled itself as a stop). Ray's `ray.init`
 would install SIGTERM handlers of its own (the driver's and the head node's: each raises
 SystemExit wherever the main thread is, which was seen to deadlock Ray's start-up, to be lost
-in a fork hook, or to exit 1); `ray_start_keeps_handlers` keeps ours while Ray starts.
+in a fork hook, or to exit 1); `ray_start_keeps_handlers` keeps ours while Ray starts (the
+one `ray.init` of `tune_ired.tuning.tuner.start_ray` runs inside it).
 A second signal never cuts the save short (a job script and SLURM may both send one): it
 is acknowledged and otherwise ignored; SIGKILL stops the driver at once.
 

@@ -146,15 +146,16 @@ def start_ray(address: str | None) -> str:
     """Join the cluster at `address`, or start a private local Ray with its dashboard on 127.0.0.1; returns
     the address other drivers join it at (a campaign's studies)."""
     quiet = ray.LoggingConfig(log_level="WARNING")  # no per-checkpoint INFO lines from every trial
-    if address:
-        context = ray.init(address=address, logging_config=quiet)
-    else:
-        context = ray.init(
-            address="local",
-            include_dashboard=True,
-            dashboard_host=DASHBOARD_HOST,
-            logging_config=quiet,
-        )
+    with ray_start_keeps_handlers():  # a SIGTERM meanwhile reaches the driver's handler
+        if address:
+            context = ray.init(address=address, logging_config=quiet)
+        else:
+            context = ray.init(
+                address="local",
+                include_dashboard=True,
+                dashboard_host=DASHBOARD_HOST,
+                logging_config=quiet,
+            )
     # tune_ired.tuning.auth's, or cluster/ray_sweep.sbatch's job token
     token = os.environ.get("RAY_AUTH_TOKEN_PATH")
     where = f"cat {token}" if token else "ray get-auth-token"
@@ -308,8 +309,7 @@ def run_tuner(
 
 def started_ray(plan: Plan, stop: StopSignals | None) -> bool:
     """Start or join Ray; False when a stop signal came first (nothing is run)."""
-    with ray_start_keeps_handlers():
-        start_ray(plan.address)
+    start_ray(plan.address)
     if stop is not None and stop.requested:
         print("stopped before Tune started", flush=True)
         return False
